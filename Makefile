@@ -1,0 +1,65 @@
+# clerk-relay: every command a developer or CI needs.
+#   make run    set up everything, then run the relay (embedded SQLite)
+#   make test   set up everything, then run the whole test suite
+#   make check  lint, type-check, generated-code freshness and tests (what CI runs)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+TS     := clients/typescript
+PROTO_INCLUDE = $$($(BIN)/python -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')
+PY_GEN := clients/python/clerkrelay/v1
+
+.PHONY: setup run test check lint typecheck gen check-gen bench chaos clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+$(TS)/node_modules/.installed: $(TS)/package.json $(TS)/package-lock.json
+	cd $(TS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: setup
+	$(BIN)/clerk-relay serve --dev
+
+test: setup
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/buf lint
+	$(BIN)/buf format --diff --exit-code
+
+typecheck: setup
+	$(BIN)/mypy
+
+gen: setup $(TS)/node_modules/.installed
+	rm -f $(PY_GEN)/*_pb2*.py $(PY_GEN)/*_pb2*.pyi
+	$(BIN)/python -m grpc_tools.protoc -Iprotos -I$(PROTO_INCLUDE) \
+		--plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy \
+		--python_out=clients/python --mypy_out=clients/python \
+		protos/clerkrelay/v1/*.proto
+	$(BIN)/python -m grpc_tools.protoc -Iprotos -I$(PROTO_INCLUDE) \
+		--plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc \
+		--grpc_python_out=clients/python --mypy_grpc_out=clients/python \
+		protos/clerkrelay/v1/*_service.proto
+	$(BIN)/buf generate
+
+check-gen: gen
+	@git add -N $(PY_GEN) $(TS)/src/gen
+	@git diff --exit-code --stat -- $(PY_GEN) $(TS)/src/gen \
+		|| (echo "generated code is stale: run 'make gen' and commit the result" && exit 1)
+
+check: lint typecheck check-gen test
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(TS)/node_modules .pytest_cache .mypy_cache .ruff_cache

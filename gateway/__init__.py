@@ -1,0 +1,1 @@
+"""clerk-relay's HTTP side: webhook verification, JSON → protobuf conversion, health, metrics."""

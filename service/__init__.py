@@ -1,0 +1,1 @@
+"""clerk-relay's gRPC side: servicers, broadcaster, store backends and the entity projection."""

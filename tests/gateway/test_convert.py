@@ -1,0 +1,217 @@
+"""The converter types every Clerk example losslessly and never raises on a JSON object."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+import pytest
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
+from clerkrelay.catalog import EVENT_TYPES, case_name
+from clerkrelay.v1.event_pb2 import Event
+from gateway.convert import InvalidEnvelope, convert
+from tests.examples import Example, example, load_examples
+
+EXAMPLES = load_examples()
+
+# Keys in the examples that the contract deliberately does not type.
+UNTYPED_ALLOWED = {
+    # Added by the webhookthing tool that saved this payload; Clerk never sends it.
+    ("email.created.Cunhat-clerk-webhooks.json", "Event.test"),
+}
+
+_INT64 = {
+    FieldDescriptor.TYPE_INT64,
+    FieldDescriptor.TYPE_UINT64,
+    FieldDescriptor.TYPE_SINT64,
+    FieldDescriptor.TYPE_FIXED64,
+    FieldDescriptor.TYPE_SFIXED64,
+}
+
+
+def _as_struct_json(value: Any) -> Any:
+    """What a JSON value reads back as from a google.protobuf.Struct (numbers are doubles)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, list):
+        return [_as_struct_json(v) for v in value]
+    return {k: _as_struct_json(v) for k, v in value.items()}
+
+
+def _assert_same(expected: Any, actual: Any, descriptor: Descriptor, path: str) -> None:
+    """Asserts `actual` (MessageToDict output) equals Clerk's JSON on every typed key.
+
+    Allowed differences are only what protobuf cannot tell apart: null vs
+    absent, [] vs absent, int64 written as a JSON string, integers in a Struct
+    read back as doubles.
+    """
+    assert isinstance(expected, dict) and isinstance(actual, dict), path
+    assert set(actual) <= set(expected), f"{path}: invented keys {set(actual) - set(expected)}"
+    for key, want in expected.items():
+        field = descriptor.fields_by_name.get(key)
+        where = f"{path}.{key}"
+        if field is None:
+            continue  # untyped: checked by test_every_example_key_is_typed
+        if want is None or want == []:
+            assert key not in actual or actual[key] in ([], {}), where
+            continue
+        assert key in actual, f"{where} missing"
+        got = actual[key]
+        if field.type == FieldDescriptor.TYPE_MESSAGE:
+            sub = field.message_type
+            assert sub is not None
+            if sub.full_name == "google.protobuf.Struct":
+                assert got == _as_struct_json(want), where
+            elif field.is_repeated:
+                assert len(got) == len(want), where
+                for i, (w, g) in enumerate(zip(want, got, strict=True)):
+                    _assert_same(w, g, sub, f"{where}[{i}]")
+            else:
+                _assert_same(want, got, sub, where)
+        elif field.type in _INT64:
+            values = got if field.is_repeated else [got]
+            wanted = want if field.is_repeated else [want]
+            assert [int(v) for v in values] == wanted, where
+        elif field.type in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
+            assert math.isclose(got, want), where
+        else:
+            assert got == want, where
+
+
+@pytest.mark.parametrize("ex", EXAMPLES, ids=lambda e: e.name)
+def test_example_round_trips(ex: Example) -> None:
+    conversion = convert(ex.envelope, ex.body, "msg_test")
+    event = conversion.event
+    case = event.WhichOneof("payload")
+    assert case == case_name(ex.type)
+    payload = getattr(event, case)
+    written = json_format.MessageToDict(payload, preserving_proto_field_name=True)
+    _assert_same(ex.envelope["data"], written, payload.DESCRIPTOR, "data")
+    assert event.raw_body == ex.body
+    assert event.id == "msg_test"
+    assert event.type == ex.type
+    assert event.sequence == 0
+
+
+def test_every_example_key_is_typed() -> None:
+    untyped = {
+        (ex.name, path)
+        for ex in EXAMPLES
+        for path in convert(ex.envelope, ex.body, "msg_test").drift
+    }
+    assert untyped == UNTYPED_ALLOWED
+
+
+def test_payload_oneof_has_one_case_per_catalog_type() -> None:
+    cases = [f.name for f in Event.DESCRIPTOR.oneofs_by_name["payload"].fields]
+    assert len(EVENT_TYPES) == 46
+    assert sorted(cases) == sorted(case_name(t) for t in EVENT_TYPES)
+
+
+def test_every_catalog_type_with_an_example_lands_in_its_case() -> None:
+    covered = {ex.type for ex in EXAMPLES}
+    assert covered == set(EVENT_TYPES)  # Clerk publishes an example of every type
+
+
+@pytest.mark.parametrize(
+    ("legacy", "case"),
+    [
+        ("subscription.past_due", "subscription_past_due"),
+        ("subscriptionItem.past_due", "subscription_item_past_due"),
+    ],
+)
+def test_legacy_past_due_spellings_land_in_the_camel_case_cases(legacy: str, case: str) -> None:
+    modern = example(legacy.replace("past_due", "pastDue"))
+    envelope = dict(modern.envelope, type=legacy)
+    event = convert(envelope, modern.body, "msg_legacy").event
+    assert event.WhichOneof("payload") == case
+    assert event.type == legacy  # the type string stays verbatim
+    assert getattr(event, case).id == modern.envelope["data"]["id"]
+
+
+def test_unknown_type_keeps_raw_body_and_has_no_payload() -> None:
+    body = b'{"type":"foo.bar","object":"event","data":{"id":"x_1","novel":[1,2]},"timestamp":1}'
+    conversion = convert(orjson.loads(body), body, "msg_unknown")
+    assert conversion.event.WhichOneof("payload") is None
+    assert conversion.event.type == "foo.bar"
+    assert conversion.event.raw_body == body
+    assert conversion.event.timestamp == 1
+    assert conversion.drift == []
+
+
+def test_envelope_fields_are_typed() -> None:
+    ex = example("user.created")
+    conversion = convert(ex.envelope, ex.body, "msg_env", receive_time_ns=1_700_000_000_123_000_000)
+    event = conversion.event
+    assert event.object == "event"
+    assert event.timestamp == ex.envelope["timestamp"]
+    assert event.instance_id == ex.envelope["instance_id"]
+    http = ex.envelope["event_attributes"]["http_request"]
+    assert event.event_attributes.http_request.client_ip == http["client_ip"]
+    assert event.event_attributes.http_request.user_agent == http["user_agent"]
+    assert event.receive_time.ToNanoseconds() == 1_700_000_000_123_000_000
+
+
+def test_wrong_json_type_is_skipped_and_reported_not_fatal() -> None:
+    ex = example("user.created")
+    data = dict(ex.envelope["data"], first_name=123, email_addresses="nope")
+    envelope = dict(ex.envelope, data=data)
+    conversion = convert(envelope, ex.body, "msg_bad")
+    user = conversion.event.user_created
+    assert not user.HasField("first_name")
+    assert len(user.email_addresses) == 0
+    assert user.id == data["id"]
+    assert user.last_name == data["last_name"]
+    assert sorted(conversion.drift) == ["User.email_addresses", "User.first_name"]
+
+
+def test_wrong_json_type_deep_inside_keeps_the_rest() -> None:
+    ex = next(
+        e for e in EXAMPLES if e.type == "user.created" and e.envelope["data"]["email_addresses"]
+    )
+    emails = [dict(e, verification="verified") for e in ex.envelope["data"]["email_addresses"]]
+    envelope = dict(ex.envelope, data=dict(ex.envelope["data"], email_addresses=emails))
+    conversion = convert(envelope, ex.body, "msg_deep")
+    user = conversion.event.user_created
+    assert [e.email_address for e in user.email_addresses] == [e["email_address"] for e in emails]
+    assert emails and not user.email_addresses[0].HasField("verification")
+    assert conversion.drift == ["EmailAddress.verification"] * len(emails)
+
+
+def test_untyped_keys_are_reported_with_their_message() -> None:
+    ex = example("organization.created")
+    data = dict(ex.envelope["data"], brand_new_field={"a": 1})
+    conversion = convert(dict(ex.envelope, data=data, extra=1), ex.body, "msg_new")
+    assert sorted(conversion.drift) == ["Event.extra", "Organization.brand_new_field"]
+    assert conversion.event.organization_created.id == data["id"]
+
+
+def test_known_type_without_data_object_has_no_payload() -> None:
+    conversion = convert({"type": "user.created", "data": [1]}, b"{}", "msg_nodata")
+    assert conversion.event.WhichOneof("payload") is None
+    assert conversion.drift == ["Event.data"]
+
+
+def test_empty_data_object_still_selects_the_case() -> None:
+    conversion = convert({"type": "role.created", "data": {}}, b"{}", "msg_empty")
+    assert conversion.event.WhichOneof("payload") == "role_created"
+
+
+@pytest.mark.parametrize(
+    ("envelope", "reason"),
+    [
+        ([1, 2], "body is not a JSON object"),
+        ("user.created", "body is not a JSON object"),
+        ({"data": {}}, "body has no event type"),
+        ({"type": ""}, "body has no event type"),
+        ({"type": 7}, "body has no event type"),
+    ],
+)
+def test_not_an_envelope_is_rejected(envelope: Any, reason: str) -> None:
+    with pytest.raises(InvalidEnvelope, match=reason):
+        convert(envelope, b"", "msg_x")
