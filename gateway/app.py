@@ -1,0 +1,114 @@
+"""The gateway's Starlette application: the webhook route, health, readiness and metrics.
+
+`create_app` builds everything a request needs once (the signature verifier,
+the metrics, the webhook handler) and wires the routes:
+
+- `POST /webhooks/clerk`: see `gateway.webhook`.
+- `GET /healthz`: the process is alive.
+- `GET /readyz`: the publisher (and every extra check) can reach the store now.
+- `GET /metrics`: Prometheus exposition of this app's own registry.
+
+The app owns no resources: the publisher, and whatever it talks to, belong to
+the caller, which opens and closes them around the server's lifetime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.metrics import GatewayMetrics
+from gateway.publisher import Publisher
+from gateway.settings import GatewaySettings
+from gateway.signature import SignatureVerifier
+from gateway.webhook import WebhookEndpoint, json_response
+
+__all__ = ["ReadyCheck", "create_app"]
+
+ReadyCheck = Callable[[], Awaitable[None]]
+"""An extra readiness condition: returns when ready, raises (with a reason) when not."""
+
+WEBHOOK_PATH = "/webhooks/clerk"
+
+_log = logging.getLogger("clerk_relay.gateway")
+
+
+def create_app(
+    settings: GatewaySettings,
+    publisher: Publisher,
+    ready_checks: Sequence[ReadyCheck] = (),
+    *,
+    now: Callable[[], float] = time.time,
+) -> Starlette:
+    """Builds the gateway application.
+
+    Args:
+        settings: Secrets, tolerance, body limit and publish timeout.
+        publisher: Where verified events are stored.
+        ready_checks: Further conditions `/readyz` requires (e.g. the gRPC
+            side is serving), each run after `publisher.ready()`.
+        now: The clock used for the signature timestamp check.
+
+    Returns:
+        The ASGI application. Its metrics are in `app.state.metrics`.
+    """
+    metrics = GatewayMetrics()
+    verifier = SignatureVerifier(settings.secrets, settings.tolerance_s, now)
+    webhook = WebhookEndpoint(settings, verifier, publisher, metrics)
+    checks: tuple[ReadyCheck, ...] = (publisher.ready, *ready_checks)
+    timeout_s = settings.publish_timeout_s
+
+    async def healthz(request: Request) -> Response:
+        return json_response(200, {"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            async with asyncio.timeout(timeout_s):
+                for check in checks:
+                    await check()
+        except TimeoutError:
+            reason = f"readiness check timed out after {timeout_s:g} s"
+        except Exception as exc:  # any failing check means "not ready", with its reason
+            reason = str(exc) or type(exc).__name__
+        else:
+            return json_response(200, {"status": "ready"})
+        _log.warning("readiness check failed: %s", reason)
+        return json_response(503, {"error": reason})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        body, content_type = metrics.exposition(request.headers.get("accept", ""))
+        return Response(body, media_type=content_type)
+
+    app = Starlette(
+        routes=[
+            Route(WEBHOOK_PATH, webhook.handle, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: _http_error, Exception: _internal_error},
+    )
+    app.state.metrics = metrics
+    return app
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Routing errors (404, 405) as JSON, like every other error."""
+    assert isinstance(exc, HTTPException)
+    response = json_response(exc.status_code, {"error": exc.detail})
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    """An unexpected failure: a JSON 500 without details (the server logs the traceback)."""
+    return json_response(500, {"error": "internal server error"})

@@ -1,0 +1,206 @@
+"""Runs clerk-relay's processes: `serve` (all in one), `gateway` and `grpc` (split).
+
+Shutdown order on SIGTERM or SIGINT: the HTTP side stops taking webhooks and
+finishes the ones in flight (each is answered only once durable), then the
+gRPC side turns health NOT_SERVING and ends every stream after its last
+buffered event, then the store finishes pending appends and closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, replace
+from typing import TextIO
+
+import grpc
+import uvicorn
+
+from gateway.app import create_app
+from gateway.publisher import GrpcPublisher, Publisher, StorePublisher
+from gateway.settings import GatewaySettings
+from service.broadcaster import Broadcaster
+from service.event_servicer import EventServicer
+from service.server import RelayServer
+from service.settings import ServiceSettings
+from service.store import Store, StoreUnavailable
+from service.stores import open_store
+from service.subscription import StreamLimits
+
+__all__ = ["HttpSettings", "run_gateway", "run_grpc", "run_serve", "split_addr", "stream_limits"]
+
+_log = logging.getLogger("clerk_relay")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """Where the HTTP side listens, and how the gateway reaches a separate gRPC service."""
+
+    http_addr: str = "127.0.0.1:8080"
+    grpc_target: str = "127.0.0.1:50051"
+    grpc_token: str = ""
+
+
+def split_addr(addr: str) -> tuple[str, int]:
+    """`host:port` → (host, port); IPv6 hosts may be bracketed.
+
+    Raises:
+        ValueError: The address has no port.
+    """
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"not a host:port address: {addr!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def stream_limits(settings: ServiceSettings) -> StreamLimits:
+    """The Subscribe stream limits a service's settings ask for."""
+    return StreamLimits(
+        max_batch_events=settings.max_batch_events,
+        max_batch_bytes=settings.max_batch_bytes,
+        live_buffer_events=settings.live_buffer_events,
+        checkpoint_every=settings.checkpoint_every,
+        checkpoint_interval_s=settings.checkpoint_interval_s,
+        heartbeat_interval_s=settings.heartbeat_interval_s,
+    )
+
+
+class _HttpServer(uvicorn.Server):
+    """uvicorn, minus its own signal handling (the runner owns the shutdown order)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _http_server(app_settings: HttpSettings, app: object) -> _HttpServer:
+    host, port = split_addr(app_settings.http_addr)
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=15,
+    )
+    return _HttpServer(config)
+
+
+async def _wait_for_stop(*tasks: asyncio.Task[None]) -> None:
+    """Returns on SIGTERM or SIGINT, or when any of `tasks` ends (a server failed)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    waiter = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def _start_http(server: _HttpServer) -> asyncio.Task[None]:
+    task = asyncio.create_task(server.serve(), name="http")
+    while not server.started:
+        if task.done():
+            await task  # raises the start-up error
+            raise OSError("the HTTP server stopped during start-up")
+        await asyncio.sleep(0.01)
+    return task
+
+
+async def _stop_http(server: _HttpServer, task: asyncio.Task[None]) -> None:
+    server.should_exit = True
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _start_grpc(
+    settings: ServiceSettings, store: Store
+) -> tuple[RelayServer, EventServicer, asyncio.Task[None]]:
+    events = EventServicer(store, Broadcaster(store), stream_limits(settings))
+    server = RelayServer(
+        settings, store, extra_handlers=[events.handler()], on_shutdown=[events.close]
+    )
+    await server.start()
+    return server, events, asyncio.create_task(server.wait_for_termination(), name="grpc")
+
+
+async def run_serve(
+    gateway: GatewaySettings,
+    service: ServiceSettings,
+    http: HttpSettings,
+    banner: Callable[[RelayServer], None],
+) -> None:
+    """Runs the gateway, the gRPC service and the store in this process until a signal."""
+    store = await open_store(service.database_url, service.retention)
+    try:
+        server, _, grpc_task = await _start_grpc(replace(service, expose_ingest=False), store)
+
+        async def grpc_serving() -> None:
+            if not server.is_serving:
+                raise StoreUnavailable("the gRPC service is not serving")
+
+        app = create_app(gateway, StorePublisher(store), ready_checks=[grpc_serving])
+        http_server = _http_server(http, app)
+        http_task = await _start_http(http_server)
+        banner(server)
+        await _wait_for_stop(http_task, grpc_task)
+        _log.info("shutting down")
+        await _stop_http(http_server, http_task)
+        await server.stop()
+    finally:
+        await store.close()
+
+
+async def run_grpc(service: ServiceSettings, banner: Callable[[RelayServer], None]) -> None:
+    """Runs the gRPC service (with IngestService for gateways) until a signal."""
+    store = await open_store(service.database_url, service.retention)
+    try:
+        server, _, grpc_task = await _start_grpc(replace(service, expose_ingest=True), store)
+        banner(server)
+        await _wait_for_stop(grpc_task)
+        _log.info("shutting down")
+        await server.stop()
+    finally:
+        await store.close()
+
+
+async def run_gateway(
+    gateway: GatewaySettings,
+    http: HttpSettings,
+    credentials: grpc.ChannelCredentials | None,
+    banner: Callable[[], None],
+) -> None:
+    """Runs a gateway that publishes to a separate gRPC service, until a signal."""
+    options = [("grpc.max_receive_message_length", 64 << 20)]
+    channel = (
+        grpc.aio.secure_channel(http.grpc_target, credentials, options=options)
+        if credentials is not None
+        else grpc.aio.insecure_channel(http.grpc_target, options=options)
+    )
+    try:
+        publisher: Publisher = GrpcPublisher(
+            channel, gateway.publish_timeout_s, token=http.grpc_token
+        )
+        http_server = _http_server(http, create_app(gateway, publisher))
+        http_task = await _start_http(http_server)
+        banner()
+        await _wait_for_stop(http_task)
+        _log.info("shutting down")
+        await _stop_http(http_server, http_task)
+    finally:
+        await channel.close(None)
+
+
+def print_lines(lines: list[str], out: TextIO) -> None:
+    """Prints a banner."""
+    out.write("\n".join(lines) + "\n")
+    out.flush()

@@ -1,0 +1,160 @@
+"""Opaque page tokens for the List RPCs, and page-size rules.
+
+A token carries what the next page needs: the entity kind and list filters
+that produced it (so it cannot be replayed with other filters), the last id
+returned, and the snapshot sequence of the first page (so every page of one
+listing reports the same snapshot). It is base64url of a checksum followed by
+compact JSON. The checksum (BLAKE2b, not keyed) catches corrupted or edited
+tokens; it is not a secret, and needs none: a token grants nothing the caller
+could not ask for directly, and any relay process sharing the database can
+continue a listing another one started.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+
+from service.errors import InvalidArgument
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "ListFilters",
+    "PageToken",
+    "decode_page_token",
+    "encode_page_token",
+    "page_size",
+]
+
+DEFAULT_PAGE_SIZE = 100
+"""Records per page when the request says 0."""
+
+MAX_PAGE_SIZE = 1000
+"""Larger requested page sizes are lowered to this."""
+
+_VERSION = 1
+_CHECKSUM_BYTES = 16
+_PERSON = b"clerkrelay-page"
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilters:
+    """What a listing selects; a page token only continues the same selection."""
+
+    kind: str
+    organization_id: str = ""
+    user_id: str = ""
+    subscription_id: str = ""
+    payer_id: str = ""
+    show_deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PageToken:
+    """Where the next page of a listing starts.
+
+    Attributes:
+        filters: The selection the token belongs to.
+        after_id: The last id already returned; the next page starts after it.
+        snapshot_sequence: The log head the first page reflected.
+    """
+
+    filters: ListFilters
+    after_id: str
+    snapshot_sequence: int
+
+
+def page_size(requested: int) -> int:
+    """The page size to use: 0 is the default, anything above the maximum is the maximum.
+
+    Raises:
+        InvalidArgument: `requested` is negative.
+    """
+    if requested < 0:
+        raise InvalidArgument(f"page_size must not be negative (got {requested})")
+    if requested == 0:
+        return DEFAULT_PAGE_SIZE
+    return min(requested, MAX_PAGE_SIZE)
+
+
+def encode_page_token(token: PageToken) -> str:
+    """The opaque text of a token."""
+    f = token.filters
+    body = json.dumps(
+        [
+            _VERSION,
+            f.kind,
+            f.organization_id,
+            f.user_id,
+            f.subscription_id,
+            f.payer_id,
+            f.show_deleted,
+            token.after_id,
+            token.snapshot_sequence,
+        ],
+        separators=(",", ":"),
+        ensure_ascii=True,
+    ).encode()
+    return base64.urlsafe_b64encode(_checksum(body) + body).rstrip(b"=").decode("ascii")
+
+
+def decode_page_token(text: str, filters: ListFilters) -> PageToken:
+    """Reads a token made by `encode_page_token` for the same filters.
+
+    Raises:
+        InvalidArgument: The token is not one of ours, was altered, or was made
+            for another kind or other filters.
+    """
+    raw = _unbase64(text)
+    checksum, body = raw[:_CHECKSUM_BYTES], raw[_CHECKSUM_BYTES:]
+    if len(checksum) != _CHECKSUM_BYTES or not hmac.compare_digest(checksum, _checksum(body)):
+        raise InvalidArgument("invalid page_token: it was altered or is not a page token")
+    token = _parse(body)
+    if token.filters != filters:
+        raise InvalidArgument(
+            "page_token does not match this request: repeat the request that returned "
+            "it with the same filters, or start again without a token"
+        )
+    return token
+
+
+def _checksum(body: bytes) -> bytes:
+    return hashlib.blake2b(body, digest_size=_CHECKSUM_BYTES, person=_PERSON).digest()
+
+
+def _unbase64(text: str) -> bytes:
+    """Strict base64url without padding: only the exact text `encode_page_token` makes."""
+    try:
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise InvalidArgument("invalid page_token: not base64url") from error
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != text:
+        raise InvalidArgument("invalid page_token: not in canonical form")
+    return raw
+
+
+def _parse(body: bytes) -> PageToken:
+    try:
+        fields = json.loads(body)
+    except ValueError as error:
+        raise InvalidArgument("invalid page_token: unreadable") from error
+    shape = (int, str, str, str, str, str, bool, str, int)
+    if (
+        not isinstance(fields, list)
+        or len(fields) != len(shape)
+        or not all(type(value) is kind for value, kind in zip(fields, shape, strict=True))
+        or fields[0] != _VERSION
+        or fields[8] < 0
+    ):
+        raise InvalidArgument("invalid page_token: unsupported version or layout")
+    _, kind, organization_id, user_id, subscription_id, payer_id, deleted, after, snapshot = fields
+    return PageToken(
+        ListFilters(kind, organization_id, user_id, subscription_id, payer_id, deleted),
+        after,
+        snapshot,
+    )

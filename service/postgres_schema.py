@@ -1,0 +1,124 @@
+"""The PostgreSQL schema, as numbered migrations applied in order at start-up.
+
+The tables live in the connection's `current_schema()` (the first schema of
+its `search_path`), so one database can hold several independent relays.
+"""
+
+from __future__ import annotations
+
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+
+from service.store import StoreError
+
+__all__ = ["MIGRATION_LOCK_KEY", "SCHEMA_VERSION", "migrate"]
+
+# Each entry takes the schema from version i to i + 1. Never edit one that has
+# shipped: append a new one. The tables mirror the SQLite backend's
+# (`service.sqlite_schema`), with PostgreSQL's types: bigint for sequences and
+# times, bytea for serialized messages, text[] for an event's subject ids.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE relay_meta (
+        key text PRIMARY KEY,
+        value bigint NOT NULL
+    );
+    INSERT INTO relay_meta (key, value) VALUES
+        ('head', 0), ('trimmed_through', 0), ('trimmed_time_ns', 0);
+
+    -- Every webhook id ever accepted: dedup is permanent, even after the log is trimmed.
+    CREATE TABLE deliveries (
+        webhook_id text PRIMARY KEY,
+        sequence bigint NOT NULL
+    );
+
+    CREATE TABLE events (
+        sequence bigint PRIMARY KEY,
+        type text NOT NULL,
+        subject_ids text[] NOT NULL,
+        organization_id text NOT NULL,
+        receive_time_ns bigint NOT NULL,
+        data bytea NOT NULL
+    );
+    CREATE INDEX events_by_receive_time ON events (receive_time_ns);
+
+    CREATE TABLE entities (
+        kind text NOT NULL,
+        id text NOT NULL,
+        state bytea NOT NULL,
+        deleted boolean NOT NULL,
+        event_sequence bigint NOT NULL,
+        head_updated_at bigint NOT NULL,
+        head_timestamp bigint NOT NULL,
+        head_sequence bigint NOT NULL,
+        state_updated_at bigint NOT NULL,
+        state_timestamp bigint NOT NULL,
+        state_sequence bigint NOT NULL,
+        organization_id text NOT NULL,
+        user_id text NOT NULL,
+        subscription_id text NOT NULL,
+        payer_id text NOT NULL,
+        PRIMARY KEY (kind, id)
+    );
+    CREATE INDEX entities_by_organization ON entities (kind, organization_id, id);
+    CREATE INDEX entities_by_user ON entities (kind, user_id, id);
+    CREATE INDEX entities_by_subscription ON entities (kind, subscription_id, id);
+    CREATE INDEX entities_by_payer ON entities (kind, payer_id, id);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+MIGRATION_LOCK_KEY = 0x636C_6572_6B72_656C  # "clerkrel": any constant shared by every version
+"""The `pg_advisory_xact_lock` key that serializes migrations across processes."""
+
+
+async def migrate(conn: AsyncConnection[TupleRow]) -> str:
+    """Brings the schema to SCHEMA_VERSION; safe when two processes start together.
+
+    Everything runs in one transaction that first takes a transaction-scoped
+    advisory lock on a constant key: a second process starting at the same
+    time waits for the first to commit, then finds the version up to date and
+    does nothing. A failed migration rolls back completely.
+
+    Args:
+        conn: A connection in autocommit mode (the transaction is explicit).
+
+    Returns:
+        The schema the tables live in.
+
+    Raises:
+        StoreError: The search path names no existing schema, or the schema
+            was written by a newer clerk-relay.
+    """
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+        row = await (await conn.execute("SELECT current_schema()")).fetchone()
+        schema: str | None = row[0] if row else None
+        if schema is None:
+            raise StoreError(
+                "the PostgreSQL search_path names no existing schema to create the tables in"
+            )
+        # Kept outside the numbered migrations: it records which of them ran.
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS relay_schema ("
+            " singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),"
+            " version integer NOT NULL)"
+        )
+        row = await (await conn.execute("SELECT version FROM relay_schema")).fetchone()
+        version: int = row[0] if row else 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"PostgreSQL schema {schema!r} has schema version {version}, newer than "
+                f"this clerk-relay understands ({SCHEMA_VERSION}); upgrade clerk-relay"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            # No parameters: psycopg sends it with the simple query protocol,
+            # which runs every statement of the migration.
+            await conn.execute(MIGRATIONS[number])
+        if version < SCHEMA_VERSION:
+            await conn.execute(
+                "INSERT INTO relay_schema (version) VALUES (%s) "
+                "ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version",
+                (SCHEMA_VERSION,),
+            )
+    return schema

@@ -1,0 +1,222 @@
+"""The projection rules, and the plan of one append transaction, for every backend.
+
+An entity row keeps two versions, each `(updated_at, timestamp, sequence)`:
+
+- the *head* version: the newest event about the entity; it decides `deleted`;
+- the *state* version: the newest event that carried a full state; it decides
+  `state`.
+
+Both only ever move forward (a max), so the final projection does not depend on
+the order events arrive in: a delete leaves a tombstone that an older update
+cannot resurrect, yet the tombstone still gets the last state seen before the
+delete even when that update arrives after it. An event older than the head is
+*stale*: it is logged and broadcast, flagged, and does not change `deleted`.
+
+`plan_batch` is the pure part of an append transaction: given what the backend
+read (known webhook ids, current rows) it decides sequences, duplicates,
+stale flags, the log rows to insert and the entity rows to write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from google.protobuf.message import Message
+
+from clerkrelay.v1.billing_pb2 import PaymentAttempt, Subscription, SubscriptionItem
+from clerkrelay.v1.event_pb2 import Event
+from clerkrelay.v1.organizations_pb2 import (
+    Organization,
+    OrganizationDomain,
+    OrganizationInvitation,
+    OrganizationMembership,
+)
+from clerkrelay.v1.roles_pb2 import Permission, Role
+from clerkrelay.v1.sessions_pb2 import Session
+from clerkrelay.v1.users_pb2 import User
+from clerkrelay.v1.waitlist_pb2 import WaitlistEntry
+from service.facts import EntityChange, EntityIndex, EventFacts, facts_of
+from service.store import AppendResult, EntityRecord, StoredEvent
+
+__all__ = [
+    "STATE_TYPES",
+    "BatchPlan",
+    "EntityRow",
+    "Pending",
+    "Version",
+    "apply_change",
+    "plan_batch",
+    "prepare",
+]
+
+Version = tuple[int, int, int]
+"""(updated_at, timestamp, sequence): later is newer."""
+
+_NO_VERSION: Version = (-1, -1, -1)
+
+STATE_TYPES: dict[str, type[Message]] = {
+    "user": User,
+    "session": Session,
+    "organization": Organization,
+    "organization_domain": OrganizationDomain,
+    "organization_invitation": OrganizationInvitation,
+    "organization_membership": OrganizationMembership,
+    "role": Role,
+    "permission": Permission,
+    "waitlist_entry": WaitlistEntry,
+    "subscription": Subscription,
+    "subscription_item": SubscriptionItem,
+    "payment_attempt": PaymentAttempt,
+}
+"""The typed message that holds each entity kind's state."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntityRow:
+    """One row of the projection, with the versions that order its updates."""
+
+    kind: str
+    id: str
+    state: bytes
+    deleted: bool
+    event_sequence: int
+    head_version: Version
+    state_version: Version
+    index: EntityIndex
+
+    @property
+    def updated_at(self) -> int:
+        """The head event's `updated_at` (a delete's timestamp for a tombstone)."""
+        return self.head_version[0]
+
+    def record(self) -> EntityRecord:
+        """The row as the store interface returns it."""
+        return EntityRecord(
+            self.kind, self.id, self.state, self.deleted, self.event_sequence, self.updated_at
+        )
+
+
+def _placeholder_state(kind: str, entity_id: str) -> bytes:
+    """The state of a tombstone whose entity was never seen: only its id."""
+    return STATE_TYPES[kind](id=entity_id).SerializeToString(deterministic=True)
+
+
+def apply_change(
+    row: EntityRow | None, change: EntityChange, sequence: int
+) -> tuple[EntityRow | None, bool]:
+    """Applies one event's change to an entity row.
+
+    Args:
+        row: The current row, or None if the entity was never seen.
+        change: What the event says about the entity.
+        sequence: The event's sequence.
+
+    Returns:
+        The new row (None when nothing changed) and whether the event is stale.
+    """
+    version: Version = (change.updated_at, change.timestamp, sequence)
+    if row is None:
+        row = EntityRow(
+            kind=change.kind,
+            id=change.id,
+            state=_placeholder_state(change.kind, change.id),
+            deleted=False,
+            event_sequence=sequence,
+            head_version=_NO_VERSION,
+            state_version=_NO_VERSION,
+            index=EntityIndex(),
+        )
+    stale = version < row.head_version
+    new = row
+    if change.state is not None and version > row.state_version:
+        new = replace(new, state=change.state, state_version=version, index=change.index)
+    if version > row.head_version:
+        new = replace(new, head_version=version, deleted=change.delete)
+    if new is row:
+        return None, stale
+    return replace(new, event_sequence=sequence), stale
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An event waiting to be appended, with its facts computed outside the transaction."""
+
+    event: Event
+    facts: EventFacts
+
+
+def prepare(event: Event) -> Pending:
+    """Computes what the append transaction needs to know about an event."""
+    return Pending(event, facts_of(event))
+
+
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    """A row to insert into the log: the stored event and its webhook id."""
+
+    webhook_id: str
+    stored: StoredEvent
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPlan:
+    """Everything one append transaction writes, and what each caller is told."""
+
+    results: list[AppendResult]
+    log_rows: list[LogRow]
+    entity_rows: list[EntityRow]
+    head: int
+
+
+def plan_batch(
+    batch: Sequence[Pending],
+    head: int,
+    known_ids: Mapping[str, int],
+    rows: Mapping[tuple[str, str], EntityRow],
+) -> BatchPlan:
+    """Plans one append transaction.
+
+    Args:
+        batch: The events, in the order their callers asked.
+        head: The highest committed sequence.
+        known_ids: Sequence of every webhook id of the batch already stored.
+        rows: The current projection row of every entity the batch touches.
+
+    Returns:
+        The plan. Each event not already stored gets the next sequence; its
+        `sequence` and `stale` fields are set on the `Event` itself.
+    """
+    seen = dict(known_ids)
+    current = dict(rows)
+    changed: dict[tuple[str, str], EntityRow] = {}
+    results: list[AppendResult] = []
+    log_rows: list[LogRow] = []
+    for pending in batch:
+        event = pending.event
+        if event.id in seen:
+            results.append(AppendResult(seen[event.id], duplicate=True, stale=False))
+            continue
+        head += 1
+        seen[event.id] = head
+        stale = False
+        change = pending.facts.change
+        if change is not None:
+            key = (change.kind, change.id)
+            row, stale = apply_change(current.get(key), change, head)
+            if row is not None:
+                current[key] = changed[key] = row
+        event.sequence = head
+        event.stale = stale
+        facts = pending.facts
+        stored = StoredEvent(
+            sequence=head,
+            type=event.type,
+            subject_ids=facts.subject_ids,
+            organization_id=facts.organization_id,
+            receive_time_ns=event.receive_time.ToNanoseconds(),
+            data=event.SerializeToString(),
+        )
+        log_rows.append(LogRow(event.id, stored))
+        results.append(AppendResult(head, duplicate=False, stale=stale))
+    return BatchPlan(results, log_rows, list(changed.values()), head)

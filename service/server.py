@@ -1,0 +1,189 @@
+"""`RelayServer`: the grpc.aio server with every servicer, health, reflection and access control.
+
+Interceptors run in this order: bearer tokens (when configured), then the
+mapping of domain errors to statuses. Services: `StateService`,
+`IngestService` (when `settings.expose_ingest`), the handlers passed in
+(`EventService`), the standard health service and server reflection.
+
+Shutdown follows the project's order: health reports NOT_SERVING for every
+service (load balancers stop sending new calls), the `on_shutdown` callbacks
+end open streams cleanly (they finish with OK after their last buffered
+event), then `server.stop(grace)` lets in-flight unary calls finish.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
+from grpc_reflection.v1alpha import reflection
+
+from service.auth import AuthInterceptor, server_credentials
+from service.errors import ErrorInterceptor
+from service.ingest_servicer import SERVICE_NAME as INGEST_SERVICE
+from service.ingest_servicer import IngestServicer
+from service.settings import ServiceSettings
+from service.state_servicer import SERVICE_NAME as STATE_SERVICE
+from service.state_servicer import StateServicer
+from service.store import Store
+
+__all__ = ["RelayServer", "RpcHandler", "ShutdownCallback"]
+
+_LOG = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    RpcHandler = grpc.GenericRpcHandler[Any, Any]
+else:
+    RpcHandler = grpc.GenericRpcHandler
+"""A generic handler of any request and response types (bytes included)."""
+
+ShutdownCallback = Callable[[], Awaitable[None]]
+"""Awaited during `RelayServer.stop`, after health turns NOT_SERVING, before the server stops."""
+
+
+class _HealthServicer(Protocol):
+    """The part of grpc_health's asyncio `HealthServicer` used here (it ships no stubs)."""
+
+    async def set(self, service: str, status: int) -> None: ...
+
+    async def enter_graceful_shutdown(self) -> None: ...
+
+
+class RelayServer:
+    """The gRPC listener of clerk-relay.
+
+    Args:
+        settings: Address, TLS, tokens, grace period, whether to serve ingest.
+        store: The store the state and ingest services use; owned by the caller.
+        extra_handlers: More services (the EventService's handler). Those built
+            with `grpc.method_handlers_generic_handler` are also reported by
+            health and reflection under their service name.
+        on_shutdown: Awaited in order during `stop`, between health turning
+            NOT_SERVING and the server stopping (e.g. `EventServicer.close`).
+    """
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        store: Store,
+        *,
+        extra_handlers: Sequence[RpcHandler] = (),
+        on_shutdown: Sequence[ShutdownCallback] = (),
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._extra_handlers = tuple(extra_handlers)
+        self._on_shutdown = tuple(on_shutdown)
+        self._server: grpc.aio.Server | None = None
+        self._health: _HealthServicer | None = None
+        self._port: int | None = None
+        self._stopping = False
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Every RPC but health needs a bearer token."""
+        return self._settings.auth_enabled
+
+    @property
+    def tls_enabled(self) -> bool:
+        """The listener uses TLS."""
+        return self._settings.tls_enabled
+
+    @property
+    def is_serving(self) -> bool:
+        """Started and not stopping."""
+        return self._server is not None and not self._stopping
+
+    @property
+    def port(self) -> int | None:
+        """The port bound by `start` (useful with port 0); None before."""
+        return self._port
+
+    def service_names(self) -> tuple[str, ...]:
+        """Every service this server answers, as health and reflection report them."""
+        names = [STATE_SERVICE]
+        if self._settings.expose_ingest:
+            names.append(INGEST_SERVICE)
+        names += [
+            handler.service_name()
+            for handler in self._extra_handlers
+            if isinstance(handler, grpc.ServiceRpcHandler)
+        ]
+        names += [health.SERVICE_NAME, reflection.SERVICE_NAME]
+        return tuple(dict.fromkeys(names))
+
+    async def start(self) -> int:
+        """Builds the server, binds `settings.grpc_addr` and starts serving.
+
+        Returns:
+            The bound port (the one picked when the address says port 0).
+
+        Raises:
+            RuntimeError: The server was already started.
+            OSError: The address cannot be bound.
+            ValueError: The TLS files cannot be read.
+        """
+        if self._server is not None:
+            raise RuntimeError("RelayServer.start was already called")
+        settings = self._settings
+        interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = []
+        if settings.tokens:
+            interceptors.append(AuthInterceptor(settings.tokens))
+        interceptors.append(ErrorInterceptor())
+
+        handlers: list[RpcHandler] = [StateServicer(self._store).handler()]
+        if settings.expose_ingest:
+            handlers.append(IngestServicer(self._store).handler())
+        handlers += self._extra_handlers
+
+        server = grpc.aio.server(
+            handlers=handlers,
+            interceptors=interceptors,
+            # Refuse to share the port with another process (a second relay by mistake).
+            options=[("grpc.so_reuseport", 0)],
+        )
+        health_servicer: _HealthServicer = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(self.service_names(), server)
+        for name in ("", *self.service_names()):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+        try:
+            if settings.tls_cert_file is not None and settings.tls_key_file is not None:
+                credentials = server_credentials(settings.tls_cert_file, settings.tls_key_file)
+                port = server.add_secure_port(settings.grpc_addr, credentials)
+            else:
+                port = server.add_insecure_port(settings.grpc_addr)
+        except RuntimeError as error:
+            raise OSError(f"cannot listen on {settings.grpc_addr}: {error}") from error
+        if port == 0:
+            raise OSError(f"cannot listen on {settings.grpc_addr}")
+        await server.start()
+        self._server, self._health, self._port = server, health_servicer, port
+        return port
+
+    async def stop(self) -> None:
+        """Graceful shutdown: health NOT_SERVING, `on_shutdown` callbacks, then `server.stop`.
+
+        A failing callback is logged and does not prevent the rest. Calling
+        `stop` again, or before `start`, does nothing.
+        """
+        if self._server is None or self._health is None or self._stopping:
+            return
+        self._stopping = True
+        await self._health.enter_graceful_shutdown()
+        for callback in self._on_shutdown:
+            try:
+                await callback()
+            except Exception:
+                _LOG.exception("shutdown callback %r failed", callback)
+        await self._server.stop(self._settings.shutdown_grace_s)
+
+    async def wait_for_termination(self) -> None:
+        """Returns once the server has stopped (for a `serve` loop)."""
+        if self._server is not None:
+            await self._server.wait_for_termination()

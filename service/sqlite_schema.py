@@ -1,0 +1,90 @@
+"""The SQLite schema, as numbered migrations applied in order at start-up."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from service.store import StoreError
+
+__all__ = ["SCHEMA_VERSION", "migrate"]
+
+# Each entry takes the schema from version i to i + 1. Never edit one that has
+# shipped: append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE relay_meta (
+        key TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO relay_meta (key, value) VALUES
+        ('head', 0), ('trimmed_through', 0), ('trimmed_time_ns', 0);
+
+    -- Every webhook id ever accepted: dedup is permanent, even after the log is trimmed.
+    CREATE TABLE deliveries (
+        webhook_id TEXT PRIMARY KEY,
+        sequence INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE events (
+        sequence INTEGER PRIMARY KEY,
+        type TEXT NOT NULL,
+        subject_ids TEXT NOT NULL,
+        organization_id TEXT NOT NULL,
+        receive_time_ns INTEGER NOT NULL,
+        data BLOB NOT NULL
+    );
+    CREATE INDEX events_by_receive_time ON events (receive_time_ns);
+
+    CREATE TABLE entities (
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        state BLOB NOT NULL,
+        deleted INTEGER NOT NULL,
+        event_sequence INTEGER NOT NULL,
+        head_updated_at INTEGER NOT NULL,
+        head_timestamp INTEGER NOT NULL,
+        head_sequence INTEGER NOT NULL,
+        state_updated_at INTEGER NOT NULL,
+        state_timestamp INTEGER NOT NULL,
+        state_sequence INTEGER NOT NULL,
+        organization_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        subscription_id TEXT NOT NULL,
+        payer_id TEXT NOT NULL,
+        PRIMARY KEY (kind, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX entities_by_organization ON entities (kind, organization_id, id);
+    CREATE INDEX entities_by_user ON entities (kind, user_id, id);
+    CREATE INDEX entities_by_subscription ON entities (kind, subscription_id, id);
+    CREATE INDEX entities_by_payer ON entities (kind, payer_id, id);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection, path: str) -> None:
+    """Brings the database to SCHEMA_VERSION; safe when two processes start together.
+
+    `BEGIN IMMEDIATE` takes the write lock before reading the version, so a
+    second process waits, then finds the work done.
+
+    Raises:
+        StoreError: The database was written by a newer clerk-relay.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{path} has schema version {version}, newer than this clerk-relay "
+                f"understands ({SCHEMA_VERSION}); upgrade clerk-relay"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            for statement in MIGRATIONS[number].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

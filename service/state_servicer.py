@@ -1,0 +1,248 @@
+"""`StateService`: every Get and List RPC, answered from the projection.
+
+Nothing here is written per entity. `STATE_METHODS` is read from the service
+descriptor: each `Get<X>`/`List<Xs>` method, its request and response classes,
+the `<X>Record` message, the entity kind (`<X>` in snake_case) and the state
+message, checked against the projection's `STATE_TYPES` when the module loads.
+`StateServicer.handler()` serves the whole table through one generic handler.
+
+Get: an unknown id is NOT_FOUND; a deleted entity is returned with
+`deleted = true` and its last state. List: pages in id order with opaque
+tokens (`service.page_tokens`); every page reports the first page's snapshot
+sequence, so `List` then `Subscribe(after_sequence=snapshot)` misses nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
+
+from clerkrelay.v1 import state_service_pb2
+from service.errors import InvalidArgument, NotFound
+from service.facts import ENTITY_KINDS
+from service.page_tokens import (
+    ListFilters,
+    PageToken,
+    decode_page_token,
+    encode_page_token,
+    page_size,
+)
+from service.projection import STATE_TYPES
+from service.store import EntityQuery, EntityRecord, Store
+
+__all__ = ["FILTER_FIELDS", "SERVICE_NAME", "STATE_METHODS", "StateMethod", "StateServicer"]
+
+_SERVICE = state_service_pb2.DESCRIPTOR.services_by_name["StateService"]
+
+SERVICE_NAME: str = _SERVICE.full_name
+"""`clerkrelay.v1.StateService`."""
+
+FILTER_FIELDS: tuple[str, ...] = ("organization_id", "user_id", "subscription_id", "payer_id")
+"""List request fields that narrow a listing, when the request has them."""
+
+if TYPE_CHECKING:
+    _Context = grpc.aio.ServicerContext[Message, Message]
+    _Behaviour = Callable[[Message, _Context], Awaitable[Message]]
+
+
+@dataclass(frozen=True, slots=True)
+class StateMethod:
+    """One StateService RPC, as read from the descriptor.
+
+    Attributes:
+        name: The RPC name (`GetUser`, `ListWaitlistEntries`).
+        is_list: A List RPC (else a Get).
+        kind: The projection's entity kind (`user`, `waitlist_entry`).
+        request_class: The request message class.
+        response_class: The response message class.
+        record_class: The `<X>Record` message class.
+        state_field: The record's field holding the state (`user`).
+        state_class: The state message class (`User`).
+        records_field: The response field holding the record(s) (`record`, `users`).
+        filter_fields: The request's list filters (`organization_id`, …); empty for Get.
+    """
+
+    name: str
+    is_list: bool
+    kind: str
+    request_class: type[Message]
+    response_class: type[Message]
+    record_class: type[Message]
+    state_field: str
+    state_class: type[Message]
+    records_field: str
+    filter_fields: tuple[str, ...]
+
+
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _record_field(method: MethodDescriptor) -> tuple[FieldDescriptor, Descriptor]:
+    """The response field holding the record(s), and the `<X>Record` message it holds.
+
+    The field is `record` in a Get response and field 1 in a List response.
+    """
+    output: Descriptor = method.output_type
+    field = output.fields_by_name.get("record") or output.fields_by_number.get(1)
+    record = None if field is None else field.message_type
+    if field is None or record is None or not record.name.endswith("Record"):
+        raise RuntimeError(f"{method.full_name}: response has no <X>Record field")
+    return field, record
+
+
+def _describe(method: MethodDescriptor) -> StateMethod:
+    """Reads one method of the descriptor into a `StateMethod`."""
+    if method.name.startswith("Get"):
+        is_list = False
+    elif method.name.startswith("List"):
+        is_list = True
+    else:
+        raise RuntimeError(f"{method.full_name}: StateService methods are Get<X> or List<Xs>")
+    records, record = _record_field(method)
+    kind = _snake_case(record.name.removesuffix("Record"))
+    state_type = STATE_TYPES.get(kind)
+    state = record.fields_by_number.get(1)
+    if (
+        kind not in ENTITY_KINDS
+        or state_type is None
+        or state is None
+        or state.message_type is not state_type.DESCRIPTOR
+    ):
+        raise RuntimeError(f"{method.full_name}: {record.name} is not a projected entity kind")
+    request: Descriptor = method.input_type
+    filters = tuple(name for name in FILTER_FIELDS if name in request.fields_by_name)
+    return StateMethod(
+        name=method.name,
+        is_list=is_list,
+        kind=kind,
+        request_class=GetMessageClass(request),
+        response_class=GetMessageClass(method.output_type),
+        record_class=GetMessageClass(record),
+        state_field=state.name,
+        state_class=state_type,
+        records_field=records.name,
+        filter_fields=filters if is_list else (),
+    )
+
+
+STATE_METHODS: Mapping[str, StateMethod] = {
+    method.name: _describe(method) for method in _SERVICE.methods
+}
+"""Every StateService RPC by name, in declaration order."""
+
+
+def _record(method: StateMethod, entity: EntityRecord) -> Message:
+    """The `<X>Record` message of a projection record."""
+    state = method.state_class.FromString(entity.state)
+    return method.record_class(
+        **{method.state_field: state},
+        deleted=entity.deleted,
+        event_sequence=entity.event_sequence,
+    )
+
+
+def _string_field(request: Message, name: str) -> str:
+    value = getattr(request, name)
+    assert isinstance(value, str)
+    return value
+
+
+def _list_filters(method: StateMethod, request: Message) -> ListFilters:
+    """The selection a List request makes (filters it does not have stay empty)."""
+    values = {name: _string_field(request, name) for name in method.filter_fields}
+    show_deleted = getattr(request, "show_deleted")  # noqa: B009 - generic over requests
+    assert isinstance(show_deleted, bool)
+    return ListFilters(
+        kind=method.kind,
+        organization_id=values.get("organization_id", ""),
+        user_id=values.get("user_id", ""),
+        subscription_id=values.get("subscription_id", ""),
+        payer_id=values.get("payer_id", ""),
+        show_deleted=show_deleted,
+    )
+
+
+class StateServicer:
+    """Serves every StateService RPC from a store's projection.
+
+    Args:
+        store: The store; its lifetime belongs to the caller.
+    """
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def handler(self) -> grpc.GenericRpcHandler[Any, Any]:
+        """One generic handler for the whole service, built from `STATE_METHODS`."""
+        handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
+            name: grpc.unary_unary_rpc_method_handler(
+                self._list(method) if method.is_list else self._get(method),
+                request_deserializer=method.request_class.FromString,
+                response_serializer=method.response_class.SerializeToString,
+            )
+            for name, method in STATE_METHODS.items()
+        }
+        return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
+
+    def _get(self, method: StateMethod) -> _Behaviour:
+        """The behaviour of one Get RPC."""
+        store = self._store
+
+        async def get(request: Message, context: _Context) -> Message:
+            entity_id = _string_field(request, "id")
+            if not entity_id:
+                raise InvalidArgument("id is required")
+            entity, snapshot = await store.get_entity(method.kind, entity_id)
+            if entity is None:
+                raise NotFound(f"no {method.kind} with id {entity_id!r} has been seen")
+            return method.response_class(
+                **{method.records_field: _record(method, entity)}, snapshot_sequence=snapshot
+            )
+
+        return get
+
+    def _list(self, method: StateMethod) -> _Behaviour:
+        """The behaviour of one List RPC."""
+        store = self._store
+
+        async def list_(request: Message, context: _Context) -> Message:
+            filters = _list_filters(method, request)
+            requested = getattr(request, "page_size")  # noqa: B009 - generic over requests
+            assert isinstance(requested, int)
+            limit = page_size(requested)
+            text = _string_field(request, "page_token")
+            token = decode_page_token(text, filters) if text else None
+            page = await store.list_entities(
+                EntityQuery(
+                    kind=filters.kind,
+                    organization_id=filters.organization_id,
+                    user_id=filters.user_id,
+                    subscription_id=filters.subscription_id,
+                    payer_id=filters.payer_id,
+                    show_deleted=filters.show_deleted,
+                    after_id="" if token is None else token.after_id,
+                    limit=limit + 1,  # one more than asked, to know whether a next page exists
+                )
+            )
+            entities = page.records[:limit]
+            snapshot = page.snapshot_sequence if token is None else token.snapshot_sequence
+            next_token = ""
+            if len(page.records) > limit:
+                next_token = encode_page_token(PageToken(filters, entities[-1].id, snapshot))
+            return method.response_class(
+                **{method.records_field: [_record(method, entity) for entity in entities]},
+                next_page_token=next_token,
+                snapshot_sequence=snapshot,
+            )
+
+        return list_

@@ -1,0 +1,267 @@
+"""The store interface: the event log and the entity projection, whatever the backend.
+
+Every backend gives the same guarantees (checked by one contract suite in
+`tests/contract/`):
+
+- `append` is one transaction: dedup on the webhook id (forever), assign the
+  next sequence, apply the event to the projection, commit. It returns only
+  after the commit is durable.
+- Sequences start at 1, have no gaps, and commit in order: a reader that has
+  seen sequence N never later sees a newly committed event at or below N.
+- `read` returns stored events in sequence order, already serialized (the
+  `Event` message with its `sequence` and `stale` set), so the gRPC layer can
+  send them without parsing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from clerkrelay.v1.event_pb2 import Event
+
+__all__ = [
+    "AppendResult",
+    "BeforeRetention",
+    "CommitListener",
+    "EntityPage",
+    "EntityQuery",
+    "EntityRecord",
+    "ReadResult",
+    "Retention",
+    "RowFilter",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "StoredEvent",
+]
+
+
+class StoreError(Exception):
+    """A store failure with a message fit for an operator (no stack trace needed)."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached or timed out; the caller may retry later."""
+
+
+class BeforeRetention(StoreError):
+    """A read started before the oldest event the log still retains."""
+
+    def __init__(self, requested_after: int, oldest_retained: int) -> None:
+        super().__init__(
+            f"sequence {requested_after + 1} is no longer retained; "
+            f"the oldest retained sequence is {oldest_retained}"
+        )
+        self.requested_after = requested_after
+        self.oldest_retained = oldest_retained
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How much of the log to keep (the projection is never trimmed).
+
+    Attributes:
+        max_age_s: Remove events received longer ago than this; None keeps all.
+        max_count: Keep at most this many of the newest events; None keeps all.
+        interval_s: How often the store applies the policy by itself.
+    """
+
+    max_age_s: float | None = None
+    max_count: int | None = None
+    interval_s: float = 60.0
+
+    @property
+    def keeps_everything(self) -> bool:
+        """True when nothing is ever trimmed (the default)."""
+        return self.max_age_s is None and self.max_count is None
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """The outcome of `Store.append`.
+
+    Attributes:
+        sequence: The event's sequence (the original one for a duplicate).
+        duplicate: An event with this webhook id was already stored; nothing changed.
+        stale: The event was older than the entity state already held; it is
+            logged and broadcast, but did not change the projection's head.
+    """
+
+    sequence: int
+    duplicate: bool
+    stale: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One event of the log, as readers and subscribers need it.
+
+    Attributes:
+        sequence: Its position in the log.
+        type: Clerk's event type.
+        subject_ids: Ids the event is about (see `service.facts`).
+        organization_id: The organization it belongs to, or "".
+        receive_time_ns: When the relay received it.
+        data: The serialized `Event`, with `sequence` and `stale` set.
+    """
+
+    sequence: int
+    type: str
+    subject_ids: tuple[str, ...]
+    organization_id: str
+    receive_time_ns: int
+    data: bytes
+
+    def event(self) -> Event:
+        """Parses the stored `Event`."""
+        return Event.FromString(self.data)
+
+
+RowFilter = Callable[[StoredEvent], bool]
+"""Decides whether a stored event matches a subscription (see `service.filters`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    """A page of the log.
+
+    Attributes:
+        events: The matching events, in sequence order.
+        last_examined: The highest sequence examined (matching or not): the
+            next read continues after it. Equal to the start when nothing was
+            examined.
+    """
+
+    events: list[StoredEvent]
+    last_examined: int
+
+
+@dataclass(frozen=True, slots=True)
+class EntityRecord:
+    """The projection's row for one entity.
+
+    Attributes:
+        kind: The entity kind (`user`, `organization_membership`, …).
+        id: Clerk's id.
+        state: The serialized typed message (`User`, `OrganizationMembership`, …)
+            of the newest state-bearing event; for a tombstone, the last state
+            seen before the delete (or only the id).
+        deleted: The newest event about it was a delete.
+        event_sequence: Sequence of the last event that changed this record.
+        updated_at: The state's `updated_at` (ms), or the delete's timestamp.
+    """
+
+    kind: str
+    id: str
+    state: bytes
+    deleted: bool
+    event_sequence: int
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class EntityQuery:
+    """Which entities of a kind to list.
+
+    Attributes:
+        kind: The entity kind.
+        organization_id: Only entities of this organization, when not empty.
+        user_id: Only entities of this user, when not empty.
+        subscription_id: Only subscription items of this subscription, when not empty.
+        payer_id: Only billing entities of this payer, when not empty.
+        show_deleted: Include tombstones.
+        after_id: Only ids greater than this (paging), when not empty.
+        limit: At most this many records.
+    """
+
+    kind: str
+    organization_id: str = ""
+    user_id: str = ""
+    subscription_id: str = ""
+    payer_id: str = ""
+    show_deleted: bool = False
+    after_id: str = ""
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class EntityPage:
+    """Records in id order, and the log head the read reflects."""
+
+    records: list[EntityRecord]
+    snapshot_sequence: int
+
+
+CommitListener = Callable[[Sequence[StoredEvent]], None]
+"""Called (on the event loop) with each batch of newly committed events, in order."""
+
+
+class Store(Protocol):
+    """The event log and the entity projection."""
+
+    async def append(self, event: Event) -> AppendResult:
+        """Stores an event durably (see the module docstring).
+
+        Raises:
+            StoreUnavailable: The store cannot be reached; nothing was stored.
+        """
+        ...
+
+    async def read(
+        self, after_sequence: int, limit: int, matches: RowFilter | None = None
+    ) -> ReadResult:
+        """Reads up to `limit` matching events with a sequence above `after_sequence`.
+
+        At most `limit` rows are examined, so a sparse filter returns few
+        events but still advances `last_examined`.
+
+        Raises:
+            BeforeRetention: `after_sequence + 1` was trimmed away.
+        """
+        ...
+
+    async def head(self) -> int:
+        """The highest committed sequence (0 for an empty log)."""
+        ...
+
+    async def oldest_retained(self) -> int:
+        """The lowest sequence still in the log (head + 1 when it is empty)."""
+        ...
+
+    async def sequence_before(self, time: datetime) -> int:
+        """The highest sequence received before `time` (a `since` start reads after it)."""
+        ...
+
+    async def get_entity(self, kind: str, entity_id: str) -> tuple[EntityRecord | None, int]:
+        """One entity's record (None if never seen), and the head the read reflects."""
+        ...
+
+    async def list_entities(self, query: EntityQuery) -> EntityPage:
+        """Records of one kind in id order, filtered and paged."""
+        ...
+
+    def add_listener(self, listener: CommitListener) -> Callable[[], None]:
+        """Calls `listener` with every batch committed from now on; returns an unsubscribe.
+
+        Batches committed by other processes sharing the database are reported too.
+        """
+        ...
+
+    async def wait_for(self, sequence: int) -> None:
+        """Returns once the head has reached `sequence` (as seen by this process)."""
+        ...
+
+    async def trim(self) -> int:
+        """Applies the retention policy now; returns how many events were removed."""
+        ...
+
+    async def ping(self) -> None:
+        """Raises StoreUnavailable unless the store answers now."""
+        ...
+
+    async def close(self) -> None:
+        """Finishes pending appends and releases every connection."""
+        ...

@@ -1,0 +1,36 @@
+"""Opens the store a database URL names: SQLite (the default) or PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from service.store import Retention, Store, StoreError
+
+__all__ = ["DEFAULT_DATABASE_URL", "open_store", "sqlite_path"]
+
+DEFAULT_DATABASE_URL = "sqlite:///./clerk-relay.db"
+
+
+def sqlite_path(url: str) -> Path:
+    """The file of a `sqlite:///relative/path` or `sqlite:////absolute/path` URL."""
+    return Path(url.removeprefix("sqlite:///"))
+
+
+async def open_store(url: str, retention: Retention | None = None) -> Store:
+    """Opens, creating and migrating if needed, the store at `url`.
+
+    Raises:
+        StoreError: The URL is not understood, or the database cannot be used
+            (unreachable, corrupt, or written by a newer clerk-relay).
+    """
+    if url.startswith("sqlite:///"):
+        from service.sqlite_store import SqliteStore
+
+        return await SqliteStore.open(sqlite_path(url), retention)
+    if url.startswith(("postgresql://", "postgres://")):
+        from service.postgres_store import PostgresStore
+
+        return await PostgresStore.open(url, retention)
+    raise StoreError(
+        f"unsupported database URL {url!r}: use sqlite:///path/to/file.db or postgresql://…"
+    )

@@ -1,0 +1,170 @@
+"""One Subscribe stream: history from the log, then live events, with no gap and no repeat.
+
+The hand-over works because the stream registers its live buffer *before* it
+reads history: every event committed after registration is in the buffer, and
+every event committed before it is visible to the reads that follow. Reading
+stops when a read finds nothing new; buffered events at or below the last
+sequence read are dropped, the rest are sent live. `position` (the last
+sequence sent or examined) only moves forward, so nothing is sent twice.
+
+When the live buffer overflows, the stream says `fell_behind`, reads the log
+from `position` again, and says `caught_up` when it is back to live delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from service import wire
+from service.broadcaster import Broadcaster, LiveBuffer
+from service.filters import EventFilter
+from service.store import Store, StoredEvent
+
+__all__ = ["StreamLimits", "Subscription"]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamLimits:
+    """How a stream batches and paces its messages."""
+
+    max_batch_events: int = 500
+    max_batch_bytes: int = 1 << 20
+    live_buffer_events: int = 1024
+    checkpoint_every: int = 1000
+    checkpoint_interval_s: float = 5.0
+    heartbeat_interval_s: float = 5.0
+
+
+def _chunks(events: Sequence[StoredEvent], max_events: int, max_bytes: int) -> list[list[bytes]]:
+    """Splits events into batches bounded in count and bytes (at least one event each)."""
+    chunks: list[list[bytes]] = []
+    current: list[bytes] = []
+    size = 0
+    for event in events:
+        length = len(event.data)
+        if current and (len(current) >= max_events or size + length > max_bytes):
+            chunks.append(current)
+            current, size = [], 0
+        current.append(event.data)
+        size += length
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+class Subscription:
+    """Produces the serialized `SubscribeResponse` messages of one stream."""
+
+    def __init__(
+        self,
+        store: Store,
+        broadcaster: Broadcaster,
+        event_filter: EventFilter,
+        limits: StreamLimits,
+    ) -> None:
+        self._store = store
+        self._broadcaster = broadcaster
+        self._filter = event_filter
+        self._limits = limits
+        self._buffer: LiveBuffer | None = None
+        self.position = 0  # the last sequence sent or examined
+        self._reported = 0  # the last sequence the client was told about
+        self._last_sent = time.monotonic()
+
+    def register(self) -> None:
+        """Starts buffering live events; call before resolving the start."""
+        self._buffer = self._broadcaster.register(self._filter, self._limits.live_buffer_events)
+
+    def close(self) -> None:
+        """Stops buffering (the stream ended, was cancelled, or failed)."""
+        if self._buffer is not None:
+            self._broadcaster.unregister(self._buffer)
+            self._buffer = None
+
+    async def messages(self, after_sequence: int) -> AsyncIterator[bytes]:
+        """The stream's messages, history after `after_sequence` first."""
+        buffer = self._buffer
+        assert buffer is not None, "register() first"
+        self.position = self._reported = after_sequence
+        try:
+            while True:
+                async for message in self._catch_up(buffer):
+                    yield message
+                if buffer.closed:
+                    return
+                yield self._sent(wire.caught_up(self.position))
+                async for message in self._live(buffer):
+                    yield message
+                if buffer.closed:
+                    return
+                yield self._sent(wire.fell_behind(self.position))
+                buffer.reset()
+        finally:
+            self.close()
+
+    async def _catch_up(self, buffer: LiveBuffer) -> AsyncIterator[bytes]:
+        """Reads the log from `position` until a read finds nothing new."""
+        limits = self._limits
+        while not buffer.closed:
+            result = await self._store.read(self.position, limits.max_batch_events, self._filter)
+            if result.last_examined == self.position:
+                if not buffer.overflowed:
+                    return
+                buffer.reset()  # missed live events are in the log: keep reading
+                continue
+            for batch in _chunks(result.events, limits.max_batch_events, limits.max_batch_bytes):
+                yield self._sent(wire.events_message(batch))
+            self.position = result.last_examined
+            if result.events:
+                self._reported = result.events[-1].sequence
+            if self.position - self._reported >= limits.checkpoint_every:
+                yield self._checkpoint()
+
+    async def _live(self, buffer: LiveBuffer) -> AsyncIterator[bytes]:
+        """Sends buffered events as they come; returns on overflow or close."""
+        limits = self._limits
+        while True:
+            events, examined = buffer.take()
+            fresh = [event for event in events if event.sequence > self.position]
+            for batch in _chunks(fresh, limits.max_batch_events, limits.max_batch_bytes):
+                yield self._sent(wire.events_message(batch))
+            if fresh:
+                self.position = self._reported = fresh[-1].sequence
+            self.position = max(self.position, examined)
+            if buffer.overflowed or (buffer.closed and not buffer.wakeup.is_set()):
+                return
+            wait = self._housekeeping_due()
+            if wait <= 0:
+                yield self._housekeeping()
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await buffer.wakeup.wait()
+
+    def _housekeeping_due(self) -> float:
+        """Seconds until the next checkpoint or heartbeat is due (≤ 0: now)."""
+        limits = self._limits
+        idle = time.monotonic() - self._last_sent
+        if self.position > self._reported:
+            if self.position - self._reported >= limits.checkpoint_every:
+                return 0.0
+            return min(limits.checkpoint_interval_s, limits.heartbeat_interval_s) - idle
+        return limits.heartbeat_interval_s - idle
+
+    def _housekeeping(self) -> bytes:
+        """A checkpoint when progress is unreported, else a heartbeat."""
+        if self.position > self._reported:
+            return self._checkpoint()
+        return self._sent(wire.heartbeat(self.position, time.time_ns()))
+
+    def _checkpoint(self) -> bytes:
+        self._reported = self.position
+        return self._sent(wire.checkpoint(self.position))
+
+    def _sent(self, message: bytes) -> bytes:
+        self._last_sent = time.monotonic()
+        return message

@@ -1,0 +1,107 @@
+"""The store backends the contract suite runs against: a SQLite file and the real PostgreSQL.
+
+PostgreSQL tests each get a schema of their own in the `test` database. Outside
+CI (when `CI` is unset) they skip, saying why, when no server answers; in CI a
+missing server is a failure.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from service.store import Retention, Store
+from service.stores import open_store
+
+POSTGRES_URL = os.environ.get(
+    "CLERK_RELAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+StoreFactory = Callable[..., Awaitable[Store]]
+
+
+def postgres_available() -> str | None:
+    """None when the test server answers, else the reason it does not."""
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            return None
+    except psycopg.Error as error:
+        return str(error).strip()
+
+
+def require_postgres() -> None:
+    """Skips (outside CI) or fails (in CI) when PostgreSQL does not answer."""
+    reason = postgres_available()
+    if reason is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"PostgreSQL is required in CI but does not answer at {POSTGRES_URL}: {reason}")
+    pytest.skip(f"no PostgreSQL server answers at {POSTGRES_URL} ({reason}); CI runs these tests")
+
+
+def postgres_schema_url() -> tuple[str, str]:
+    """A fresh schema in the test database, and a URL whose connections use it."""
+    schema = f"relay_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    return schema, f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+
+
+def drop_schema(schema: str) -> None:
+    """Removes a schema made by `postgres_schema_url`."""
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The backend under test."""
+    name: str = request.param
+    if name == "postgres":
+        require_postgres()
+    return name
+
+
+@pytest.fixture
+async def store_factory(backend: str, tmp_path: Path) -> AsyncIterator[StoreFactory]:
+    """Opens stores of the backend under test; closes them (and drops schemas) after.
+
+    `make()` opens the test's database (the same one each call, as a restarted
+    relay would); `make(fresh=True)` opens a new, empty database.
+    """
+    opened: list[Store] = []
+    schemas: list[str] = []
+    files = itertools.count()
+
+    def new_url() -> str:
+        if backend == "sqlite":
+            return f"sqlite:///{tmp_path / f'relay-{next(files)}.db'}"
+        schema, url = postgres_schema_url()
+        schemas.append(schema)
+        return url
+
+    default_url = new_url()
+
+    async def make(retention: Retention | None = None, fresh: bool = False) -> Store:
+        store = await open_store(new_url() if fresh else default_url, retention)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        await store.close()
+    for schema in schemas:
+        drop_schema(schema)
+
+
+@pytest.fixture
+async def store(store_factory: StoreFactory) -> Store:
+    """A fresh, empty store of the backend under test."""
+    return await store_factory()

@@ -1,0 +1,249 @@
+"""PostgreSQL only: several processes on one database, notifications, start-up errors, recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from multiprocessing.synchronize import Barrier
+
+import psycopg
+import pytest
+
+from service.postgres_schema import SCHEMA_VERSION
+from service.postgres_store import PostgresStore
+from service.store import StoredEvent, StoreError, StoreUnavailable
+from service.stores import open_store
+from tests.contract.conftest import (
+    POSTGRES_URL,
+    drop_schema,
+    postgres_schema_url,
+    require_postgres,
+)
+from tests.history import event
+
+pytestmark = pytest.mark.postgres
+
+PER_PROCESS = 400
+WAVE = 10  # concurrent callers per wave: many transactions per process, interleaved
+
+
+@pytest.fixture
+async def url() -> AsyncIterator[str]:
+    """A URL whose connections use a fresh schema, dropped after the test."""
+    require_postgres()
+    schema, schema_url = postgres_schema_url()
+    yield schema_url
+    drop_schema(schema)
+
+
+@pytest.fixture
+async def opened() -> AsyncIterator[list[PostgresStore]]:
+    """Stores to close after the test (before its schema is dropped)."""
+    stores: list[PostgresStore] = []
+    yield stores
+    for store in stores:
+        await store.close()
+
+
+async def open_tracked(url: str, opened: list[PostgresStore]) -> PostgresStore:
+    store = await PostgresStore.open(url)
+    opened.append(store)
+    return store
+
+
+def append_from_process(url: str, name: str, count: int, start: Barrier) -> None:
+    """Runs in a separate OS process: appends `count` events in waves of concurrent callers."""
+    asyncio.run(append_many(url, name, count, start))
+
+
+async def append_many(url: str, name: str, count: int, start: Barrier) -> None:
+    store = await PostgresStore.open(url)
+    try:
+        await asyncio.to_thread(start.wait, 60)
+        for first in range(0, count, WAVE):
+            await asyncio.gather(
+                *(
+                    store.append(
+                        event("user.created", f"user_{name}_{i}", webhook_id=f"{name}_{i}")
+                    )
+                    for i in range(first, min(first + WAVE, count))
+                )
+            )
+    finally:
+        await store.close()
+
+
+async def test_two_processes_append_while_a_reader_tails(
+    url: str, opened: list[PostgresStore]
+) -> None:
+    reader = await open_tracked(url, opened)
+    heard: list[int] = []
+
+    def listener(events: Sequence[StoredEvent]) -> None:
+        heard.extend(e.sequence for e in events)
+
+    reader.add_listener(listener)
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(3)
+    processes = [
+        context.Process(target=append_from_process, args=(url, name, PER_PROCESS, start))
+        for name in ("a", "b")
+    ]
+    for process in processes:
+        process.start()
+    total = 2 * PER_PROCESS
+    tailed: list[StoredEvent] = []
+    try:
+        await asyncio.to_thread(start.wait, 60)
+        last = 0
+        async with asyncio.timeout(90):
+            while last < total:
+                page = await reader.read(last, 7)
+                if not page.events and any(p.exitcode not in (None, 0) for p in processes):
+                    pytest.fail("an appending process failed")
+                sequences = [e.sequence for e in page.events]
+                # The log has no gaps, so a page that skipped a sequence would
+                # mean it became visible after a higher one.
+                assert sequences == list(range(last + 1, last + 1 + len(sequences)))
+                tailed.extend(page.events)
+                last = page.last_examined
+            for process in processes:
+                await asyncio.to_thread(process.join, 60)
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+    assert [process.exitcode for process in processes] == [0, 0]
+    assert [e.sequence for e in tailed] == list(range(1, total + 1))
+    ids = [e.event().id for e in tailed]
+    assert sorted(ids) == sorted(f"{name}_{i}" for name in "ab" for i in range(PER_PROCESS))
+    # Each process's own callers got their events in order, and the two overlapped.
+    for name in "ab":
+        mine = [int(i.split("_")[1]) for i in ids if i.startswith(name)]
+        assert [m // WAVE for m in mine] == sorted(m // WAVE for m in mine)
+    switches = sum(1 for x, y in zip(ids, ids[1:], strict=False) if x[0] != y[0])
+    assert switches >= 2
+    assert await reader.head() == total
+    # Every event came to this store's listener from the other processes, once, in order.
+    await asyncio.wait_for(reader.wait_for(total), 30)
+    assert heard == list(range(1, total + 1))
+
+
+async def test_listeners_hear_other_stores_once_and_in_order(
+    url: str, opened: list[PostgresStore]
+) -> None:
+    first = await open_tracked(url, opened)
+    second = await open_tracked(url, opened)
+    heard_first: list[int] = []
+    heard_second: list[int] = []
+    first.add_listener(lambda events: heard_first.extend(e.sequence for e in events))
+    second.add_listener(lambda events: heard_second.extend(e.sequence for e in events))
+    await first.append(event("organization.created", "org_x", webhook_id="x_0"))
+    await asyncio.wait_for(second.wait_for(1), 10)
+    assert heard_second == [1]
+    # Both race for the append lock in every round: the loser commits right after
+    # an event its own listener may not have reported yet, and must report that
+    # one first.
+    for i in range(60):
+        await asyncio.gather(
+            first.append(event("role.created", f"role_a{i}", webhook_id=f"role_a{i}")),
+            second.append(event("role.created", f"role_b{i}", webhook_id=f"role_b{i}")),
+        )
+    await asyncio.wait_for(asyncio.gather(first.wait_for(121), second.wait_for(121)), 10)
+    assert heard_first == heard_second == list(range(1, 122))
+    assert await first.head() == await second.head() == 121
+
+
+async def test_own_commit_after_unheard_events_reports_those_first(
+    url: str, opened: list[PostgresStore]
+) -> None:
+    name = f"relay_unheard_{uuid.uuid4().hex[:8]}"
+    first = await open_tracked(f"{url}&application_name={name}", opened)
+    second = await open_tracked(url, opened)
+    heard: list[int] = []
+    first.add_listener(lambda events: heard.extend(e.sequence for e in events))
+    await first.append(event("user.created", "user_u1", webhook_id="u_1"))
+    # Cut off the first store's listener (its last statement is its LISTEN): it
+    # reconnects after a pause, so it does not hear the second store's commit.
+    assert await terminate(name, "LISTEN %") == 1
+    await second.append(event("user.created", "user_u2", webhook_id="u_2"))
+    assert (await first.append(event("user.created", "user_u3", webhook_id="u_3"))).sequence == 3
+    await asyncio.wait_for(first.wait_for(3), 15)
+    assert heard == [1, 2, 3]
+
+
+async def terminate(application_name: str, query_like: str = "%") -> int:
+    """Terminates the server backends of one store's connections; returns how many."""
+    async with await psycopg.AsyncConnection.connect(POSTGRES_URL, autocommit=True) as conn:
+        cursor = await conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = %s AND query LIKE %s",
+            (application_name, query_like),
+        )
+        row = await cursor.fetchone()
+    return 0 if row is None else int(row[0])
+
+
+async def test_unreachable_server_is_a_one_line_store_error() -> None:
+    with pytest.raises(StoreError) as error:
+        await open_store("postgresql://postgres@127.0.0.1:1/test?connect_timeout=3")
+    message = str(error.value)
+    assert message.startswith("cannot connect to PostgreSQL at 127.0.0.1:1/test: ")
+    assert "Connection refused" in message
+    assert "\n" not in message
+
+
+async def test_newer_schema_is_a_store_error(url: str) -> None:
+    store = await PostgresStore.open(url)
+    await store.close()
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute("UPDATE relay_schema SET version = version + 1")
+    with pytest.raises(StoreError) as error:
+        await PostgresStore.open(url)
+    assert f"schema version {SCHEMA_VERSION + 1}, newer than this clerk-relay" in str(error.value)
+    assert "upgrade clerk-relay" in str(error.value)
+
+
+async def test_missing_schema_is_a_store_error() -> None:
+    require_postgres()
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    missing = f"{POSTGRES_URL}{separator}options=-csearch_path%3Drelay_no_such_schema"
+    with pytest.raises(StoreError, match="search_path names no existing schema"):
+        await PostgresStore.open(missing)
+
+
+async def test_processes_starting_together_migrate_once(
+    url: str, opened: list[PostgresStore]
+) -> None:
+    stores = await asyncio.gather(*(PostgresStore.open(url) for _ in range(4)))
+    opened.extend(stores)
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        rows = await (await conn.execute("SELECT version FROM relay_schema")).fetchall()
+    assert rows == [(SCHEMA_VERSION,)]
+    result = await stores[0].append(event("user.created", "user_m"))
+    assert result.sequence == 1
+
+
+async def test_recovers_when_its_connections_are_terminated(
+    url: str, opened: list[PostgresStore]
+) -> None:
+    name = f"relay_recovery_{uuid.uuid4().hex[:8]}"
+    store = await open_tracked(f"{url}&application_name={name}", opened)
+    other = await open_tracked(url, opened)
+    assert (await store.append(event("user.created", "user_1", webhook_id="r_1"))).sequence == 1
+    # The writer, the listener and the pooled reader(s): like a server restart.
+    assert await terminate(name) >= 3
+    second = event("user.created", "user_2", webhook_id="r_2")
+    try:
+        result = await store.append(second)
+    except StoreUnavailable:  # allowed once: the writer finds out its connection is gone
+        result = await store.append(second)
+    assert result.sequence == 2
+    assert [e.sequence for e in (await store.read(0, 10)).events] == [1, 2]
+    await store.ping()
+    # The listener reconnected too: it hears another store's commit.
+    await other.append(event("user.created", "user_3", webhook_id="r_3"))
+    await asyncio.wait_for(store.wait_for(3), 15)
+    assert (await store.append(event("user.created", "user_4"))).sequence == 4

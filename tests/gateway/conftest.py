@@ -1,0 +1,43 @@
+"""Gateway fixtures: a real SQLite store in `tmp_path`, the app in front of it, an HTTP client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from gateway.app import create_app
+from gateway.publisher import StorePublisher
+from gateway.settings import GatewaySettings
+from service.sqlite_store import SqliteStore
+from tests.gateway.signing import SECRET
+
+BASE_URL = "http://relay.test"
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    opened = await SqliteStore.open(tmp_path / "relay.db")
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+def settings() -> GatewaySettings:
+    return GatewaySettings(secrets=(SECRET,))
+
+
+@pytest.fixture
+def app(settings: GatewaySettings, store: SqliteStore) -> Starlette:
+    return create_app(settings, StorePublisher(store))
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE_URL) as c:
+        yield c

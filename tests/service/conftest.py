@@ -1,0 +1,80 @@
+"""Service fixtures: a real SQLite store in `tmp_path` and real `RelayServer`s on 127.0.0.1:0."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from service.server import RelayServer
+from service.settings import ServiceSettings
+from service.sqlite_store import SqliteStore
+
+StartServer = Callable[..., Awaitable[tuple[RelayServer, str]]]
+"""`start(settings=None, **relay_server_kwargs)` → (the started server, its `host:port`)."""
+
+OpenChannel = Callable[..., grpc.aio.Channel]
+"""`open_channel(target, credentials=None)` → a channel closed after the test."""
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    opened = await SqliteStore.open(tmp_path / "relay.db")
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+async def start_server(store: SqliteStore) -> AsyncIterator[StartServer]:
+    """Starts RelayServers over the test's store; stops them after the test."""
+    started: list[RelayServer] = []
+
+    async def start(
+        settings: ServiceSettings | None = None, **kwargs: Any
+    ) -> tuple[RelayServer, str]:
+        base = settings or ServiceSettings()
+        server = RelayServer(
+            dataclasses.replace(base, grpc_addr="127.0.0.1:0", shutdown_grace_s=1.0),
+            store,
+            **kwargs,
+        )
+        port = await server.start()
+        started.append(server)
+        return server, f"127.0.0.1:{port}"
+
+    yield start
+    for server in started:
+        await server.stop()
+
+
+@pytest.fixture
+async def open_channel() -> AsyncIterator[OpenChannel]:
+    """Opens client channels; closes them after the test."""
+    channels: list[grpc.aio.Channel] = []
+
+    def open_(target: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.aio.Channel:
+        if credentials is None:
+            channel = grpc.aio.insecure_channel(target)
+        else:
+            channel = grpc.aio.secure_channel(
+                target, credentials, options=[("grpc.ssl_target_name_override", "localhost")]
+            )
+        channels.append(channel)
+        return channel
+
+    yield open_
+    for channel in channels:
+        await channel.close(None)
+
+
+@pytest.fixture
+async def channel(start_server: StartServer, open_channel: OpenChannel) -> grpc.aio.Channel:
+    """A channel to a default server (no tokens, no TLS, ingest exposed)."""
+    _, target = await start_server()
+    return open_channel(target)

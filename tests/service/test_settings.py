@@ -1,0 +1,135 @@
+"""ServiceSettings: defaults, validation, and `from_env`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import service.settings
+from service.settings import ServiceSettings, from_env, parse_duration
+from service.store import Retention
+
+
+def test_defaults() -> None:
+    settings = ServiceSettings()
+    assert settings.grpc_addr == "127.0.0.1:50051"
+    assert settings.database_url == "sqlite:///./clerk-relay.db"
+    assert settings.tokens == ()
+    assert (settings.tls_cert_file, settings.tls_key_file) == (None, None)
+    assert settings.heartbeat_interval_s == 5.0
+    assert settings.checkpoint_every == 1000
+    assert settings.checkpoint_interval_s == 5.0
+    assert settings.live_buffer_events == 1024
+    assert settings.max_batch_events == 500
+    assert settings.max_batch_bytes == 1024 * 1024
+    assert settings.shutdown_grace_s == 5.0
+    assert settings.retention == Retention()
+    assert settings.expose_ingest is True
+    assert not settings.auth_enabled and not settings.tls_enabled
+
+
+def test_tokens_are_not_in_repr() -> None:
+    assert "s3cret" not in repr(ServiceSettings(tokens=("s3cret",)))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"grpc_addr": "localhost"}, "host:port"),
+        ({"tls_cert_file": Path("c.pem")}, "both"),
+        ({"tls_key_file": Path("k.pem")}, "both"),
+        ({"tokens": ("",)}, "tokens"),
+        ({"tokens": ("a b",)}, "tokens"),
+        ({"heartbeat_interval_s": 0}, "heartbeat_interval_s"),
+        ({"checkpoint_interval_s": -1}, "checkpoint_interval_s"),
+        ({"checkpoint_every": 0}, "checkpoint_every"),
+        ({"live_buffer_events": 0}, "live_buffer_events"),
+        ({"max_batch_events": 0}, "max_batch_events"),
+        ({"max_batch_bytes": 0}, "max_batch_bytes"),
+        ({"shutdown_grace_s": -1}, "shutdown_grace_s"),
+    ],
+)
+def test_invalid_values_are_refused(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ServiceSettings(**changes)  # type: ignore[arg-type]
+
+
+def test_from_empty_environment_is_the_defaults() -> None:
+    assert from_env({}) == ServiceSettings()
+
+
+def test_from_env_reads_every_variable(tmp_path: Path) -> None:
+    tokens_file = tmp_path / "tokens"
+    tokens_file.write_text("# ops\nfile-token\n", encoding="utf-8")
+    settings = from_env(
+        {
+            "CLERK_RELAY_GRPC_ADDR": "0.0.0.0:6000",
+            "CLERK_RELAY_DATABASE_URL": "postgresql://relay@db/relay",
+            "CLERK_RELAY_TOKENS": "env-a, env-b",
+            "CLERK_RELAY_TOKENS_FILE": str(tokens_file),
+            "CLERK_RELAY_TLS_CERT": "/etc/relay/cert.pem",
+            "CLERK_RELAY_TLS_KEY": "/etc/relay/key.pem",
+            "CLERK_RELAY_RETENTION_MAX_AGE": "7d",
+            "CLERK_RELAY_RETENTION_MAX_COUNT": "1000000",
+            "UNRELATED": "x",
+        }
+    )
+    assert settings.grpc_addr == "0.0.0.0:6000"
+    assert settings.database_url == "postgresql://relay@db/relay"
+    assert settings.tokens == ("file-token", "env-a", "env-b")
+    assert settings.tls_cert_file == Path("/etc/relay/cert.pem")
+    assert settings.tls_key_file == Path("/etc/relay/key.pem")
+    assert settings.retention == Retention(max_age_s=7 * 86400.0, max_count=1_000_000)
+    assert settings.auth_enabled and settings.tls_enabled
+
+
+def test_blank_variables_are_unset() -> None:
+    assert from_env({"CLERK_RELAY_GRPC_ADDR": "  ", "CLERK_RELAY_TOKENS": ""}) == ServiceSettings()
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"CLERK_RELAY_RETENTION_MAX_AGE": "soon"}, "CLERK_RELAY_RETENTION_MAX_AGE"),
+        ({"CLERK_RELAY_RETENTION_MAX_COUNT": "-5"}, "CLERK_RELAY_RETENTION_MAX_COUNT"),
+        ({"CLERK_RELAY_RETENTION_MAX_COUNT": "0"}, "CLERK_RELAY_RETENTION_MAX_COUNT"),
+        ({"CLERK_RELAY_RETENTION_MAX_COUNT": "1e6"}, "CLERK_RELAY_RETENTION_MAX_COUNT"),
+        ({"CLERK_RELAY_TOKENS_FILE": "/nonexistent/tokens"}, "CLERK_RELAY_TOKENS_FILE"),
+        ({"CLERK_RELAY_TLS_CERT": "/c.pem"}, "both"),
+        ({"CLERK_RELAY_GRPC_ADDR": "nohost"}, "host:port"),
+    ],
+)
+def test_malformed_environment_is_a_clear_error(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        from_env(environ)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90", 90.0),
+        ("90s", 90.0),
+        ("1.5m", 90.0),
+        ("12h", 43200.0),
+        ("7D", 604800.0),
+        ("2w", 1209600.0),
+    ],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "h", "-1s", "5 years", "1h30m"])
+def test_parse_duration_refuses(text: str) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)
+
+
+def test_public_surface_is_pinned() -> None:
+    assert sorted(service.settings.__all__) == [
+        "DEFAULT_GRPC_ADDR",
+        "ServiceSettings",
+        "from_env",
+        "parse_duration",
+    ]
