@@ -27,7 +27,7 @@ $(TS)/node_modules/.installed: $(TS)/package.json $(TS)/package-lock.json
 run: setup
 	$(BIN)/clerk-relay serve --dev
 
-test: setup
+test: setup $(TS)/node_modules/.installed
 	$(BIN)/pytest -q
 
 lint: setup
@@ -35,6 +35,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/buf lint
 	$(BIN)/buf format --diff --exit-code
+	$(BIN)/buf breaking --against '.git#branch=main'
 
 typecheck: setup
 	$(BIN)/mypy

@@ -224,12 +224,14 @@ async def _meta(conn: Connection, key: str) -> int:
 
 
 async def _log_rows(conn: Connection, after: int, upto: int, limit: int) -> list[StoredEvent]:
-    cursor = await conn.execute(
-        f"SELECT {_EVENT_COLUMNS} FROM events WHERE sequence > %s AND sequence <= %s "
-        "ORDER BY sequence LIMIT %s",
-        (after, upto, limit),
-    )
-    return [_stored(row) for row in await cursor.fetchall()]
+    # Binary results: the serialized events arrive as they are, not hex-encoded.
+    async with conn.cursor(binary=True) as cursor:
+        await cursor.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE sequence > %s AND sequence <= %s "
+            "ORDER BY sequence LIMIT %s",
+            (after, upto, limit),
+        )
+        return [_stored(row) for row in await cursor.fetchall()]
 
 
 async def _sequence_at_or_zero(conn: Connection, cutoff_ns: int) -> int:

@@ -247,3 +247,19 @@ async def test_recovers_when_its_connections_are_terminated(
     await other.append(event("user.created", "user_3", webhook_id="r_3"))
     await asyncio.wait_for(store.wait_for(3), 15)
     assert (await store.append(event("user.created", "user_4"))).sequence == 4
+
+
+async def test_append_that_cannot_commit_in_time_is_unavailable_then_recovers(
+    url: str, opened: list[PostgresStore]
+) -> None:
+    store = await PostgresStore.open(url, operation_timeout_s=0.5)
+    opened.append(store)
+    async with await psycopg.AsyncConnection.connect(url) as blocker:
+        # Another process holding the append lock for longer than the limit.
+        await blocker.execute("SELECT value FROM relay_meta WHERE key = 'head' FOR UPDATE")
+        with pytest.raises(StoreUnavailable, match="did not commit within 0.5 s"):
+            await store.append(event("user.created", "user_t", webhook_id="t_1"))
+        await blocker.rollback()
+    result = await store.append(event("user.created", "user_t", webhook_id="t_1"))
+    assert (result.sequence, result.duplicate) == (1, False)
+    assert [e.sequence for e in (await store.read(0, 10)).events] == [1]

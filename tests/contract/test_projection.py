@@ -216,5 +216,8 @@ async def test_projection_does_not_depend_on_arrival_order(
     deliveries = [HISTORY[i] for i in order] + [HISTORY[i] for i in repeats]
     for e in deliveries:
         await shuffled.append(copy_event(e))
-    assert await _projection(shuffled) == expected
-    assert await shuffled.head() == len(HISTORY)
+    try:
+        assert await _projection(shuffled) == expected
+        assert await shuffled.head() == len(HISTORY)
+    finally:
+        await shuffled.close()
