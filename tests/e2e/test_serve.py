@@ -19,11 +19,12 @@ async def test_webhook_in_event_out(tmp_path: Path) -> None:
     relay = serve(tmp_path)
     with running(relay):
         body = orjson.dumps(sample("user.created"))
-        response = httpx.post(
-            relay.webhook_url,
-            content=body,
-            headers=signed_headers(body, webhook_id="msg_e2e_1", secrets=(TEST_SECRET,)),
-        )
+        async with httpx.AsyncClient() as http:
+            response = await http.post(
+                relay.webhook_url,
+                content=body,
+                headers=signed_headers(body, webhook_id="msg_e2e_1", secrets=(TEST_SECRET,)),
+            )
         assert response.status_code == 200
         assert response.json() == {"sequence": 1}
         async with grpc.aio.insecure_channel(relay.grpc_target) as channel:

@@ -1,0 +1,153 @@
+"""The TypeScript client as a user runs it: `examples/tail.ts` against a live `clerk-relay serve`.
+
+The example runs under `tsx` from `clients/typescript/node_modules`, which
+`make test` installs from the lockfile (`npm ci`) before running the suite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from gateway.samples import sample
+from tests.gateway.signing import signed_headers
+from tests.processes import TEST_SECRET, RelayProcess, running, serve
+
+TS_DIR = Path(__file__).resolve().parents[2] / "clients" / "typescript"
+TSX = TS_DIR / "node_modules" / ".bin" / "tsx"
+# Generous bounds: tsx compiles the example on start (about a second here).
+STEP_TIMEOUT_S = 30.0
+
+
+@pytest.fixture(autouse=True)
+def node_modules() -> None:
+    """Fails clearly when the npm dependencies were never installed."""
+    if not (TS_DIR / "node_modules" / ".installed").exists():
+        pytest.fail("TypeScript dependencies missing: run `make test` (it runs `npm ci`)")
+
+
+async def post_webhook(relay: RelayProcess, event_type: str, webhook_id: str) -> dict[str, Any]:
+    """Posts Clerk's sample of `event_type`, signed, and returns the gateway's answer."""
+    body = orjson.dumps(sample(event_type))
+    headers = signed_headers(body, webhook_id=webhook_id, secrets=(TEST_SECRET,))
+    async with httpx.AsyncClient(timeout=STEP_TIMEOUT_S) as client:
+        response = await client.post(relay.webhook_url, content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def node_env(relay: RelayProcess, token: str | None = None) -> dict[str, str]:
+    """This environment without any `CLERK_*` variable, pointed at the relay."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLERK_")}
+    env["CLERK_RELAY_TARGET"] = relay.grpc_target
+    if token is not None:
+        env["CLERK_RELAY_TOKEN"] = token
+    return env
+
+
+@asynccontextmanager
+async def tail(*args: str, env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Runs `tsx examples/tail.ts ARGS`; kills it if it is still running afterwards."""
+    process = await asyncio.create_subprocess_exec(
+        str(TSX),
+        "examples/tail.ts",
+        *args,
+        cwd=TS_DIR,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+
+
+async def finish(process: asyncio.subprocess.Process) -> tuple[list[str], str]:
+    """Waits for the example to exit; returns its stdout lines and its stderr."""
+    stdout, stderr = await asyncio.wait_for(process.communicate(), STEP_TIMEOUT_S)
+    return stdout.decode().splitlines(), stderr.decode()
+
+
+async def test_tail_prints_a_live_user_created(tmp_path: Path) -> None:
+    relay = serve(tmp_path)
+    with running(relay):
+        async with tail("--count", "1", env=node_env(relay)) as process:
+            assert process.stderr is not None
+            # A live-only stream: post once the subscription is in place.
+            first = await asyncio.wait_for(process.stderr.readline(), STEP_TIMEOUT_S)
+            assert first.decode() == "tail: caught up at sequence 0\n"
+            assert await post_webhook(relay, "user.created", "msg_ts_live_1") == {"sequence": 1}
+            lines, stderr = await finish(process)
+        assert process.returncode == 0, stderr
+    assert len(lines) == 1
+    printed = json.loads(lines[0])
+    user = sample("user.created")["data"]
+    assert (printed["sequence"], printed["id"], printed["type"]) == (
+        "1",
+        "msg_ts_live_1",
+        "user.created",
+    )
+    assert printed["user_created"]["id"] == user["id"]
+    assert printed["user_created"]["first_name"] == user["first_name"]
+    assert "raw_body" not in printed
+
+
+async def test_tail_replays_the_log_with_a_token(tmp_path: Path) -> None:
+    relay = serve(tmp_path)
+    relay.env["CLERK_RELAY_TOKENS"] = "ts-client-token"
+    with running(relay):
+        assert await post_webhook(relay, "user.created", "msg_ts_1") == {"sequence": 1}
+        assert await post_webhook(relay, "session.created", "msg_ts_2") == {"sequence": 2}
+        assert await post_webhook(relay, "user.updated", "msg_ts_3") == {"sequence": 3}
+        env = node_env(relay, token="ts-client-token")
+        async with tail("--from-beginning", "--count", "2", env=env) as process:
+            lines, stderr = await finish(process)
+        assert process.returncode == 0, stderr
+    printed = [json.loads(line) for line in lines]
+    assert [(p["sequence"], p["id"], p["type"]) for p in printed] == [
+        ("1", "msg_ts_1", "user.created"),
+        ("3", "msg_ts_3", "user.updated"),
+    ]
+    assert printed[0]["user_created"]["id"] == sample("user.created")["data"]["id"]
+    assert printed[1]["user_updated"]["last_name"] == sample("user.updated")["data"]["last_name"]
+
+
+async def test_tail_without_the_token_is_refused(tmp_path: Path) -> None:
+    relay = serve(tmp_path)
+    relay.env["CLERK_RELAY_TOKENS"] = "ts-client-token"
+    with running(relay):
+        async with tail("--from-beginning", "--count", "1", env=node_env(relay)) as process:
+            lines, stderr = await finish(process)
+    assert process.returncode == 1
+    assert lines == []
+    assert stderr.startswith("tail: Unauthenticated: ")
+
+
+async def test_typescript_sources_typecheck() -> None:
+    process = await asyncio.create_subprocess_exec(
+        "npm",
+        "run",
+        "--silent",
+        "typecheck",
+        cwd=TS_DIR,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 90)
+    assert process.returncode == 0, output.decode()
