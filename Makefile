@@ -2,6 +2,7 @@
 #   make run    set up everything, then run the relay (embedded SQLite)
 #   make test   set up everything, then run the whole test suite
 #   make check  lint, type-check, generated-code freshness and tests (what CI runs)
+#   make chaos  the failure-injection suite at full scale (tests run it at quick scale)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -58,6 +59,12 @@ check-gen: gen
 		|| (echo "generated code is stale: run 'make gen' and commit the result" && exit 1)
 
 check: lint typecheck check-gen test
+
+# CHAOS_SCALE=full here (`make test` runs the same suite at the quick scale);
+# CHAOS_SEED=n replays a run; the summary is printed and saved to $CHAOS_SUMMARY
+# (default: clerk-relay-chaos-summary.md in the temporary directory).
+chaos: setup
+	CHAOS_SCALE=$${CHAOS_SCALE:-full} $(BIN)/pytest -q -m chaos
 
 bench: setup
 	$(BIN)/python -m bench

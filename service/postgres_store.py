@@ -124,6 +124,7 @@ _FILTER_COLUMNS = ("organization_id", "user_id", "subscription_id", "payer_id")
 _MAX_SEQUENCE = 2**63 - 1
 _CATCH_UP_PAGE = 1000
 _CHANNEL_MAX_BYTES = 63  # PostgreSQL's identifier limit (NAMEDATALEN - 1)
+_PING_WAIT_S = 2.0  # a readiness probe must answer promptly, even with the server down
 
 
 class _Unreachable(Exception):
@@ -349,6 +350,10 @@ class PostgresStore:
                 configure=_configure_reader,
                 check=AsyncConnectionPool.check_connection,
                 timeout=operation_timeout_s,
+                # Give up a failing reconnection soon: the next read then tries
+                # at once, instead of after a back-off that doubles for as long
+                # as the server was down (reads would lag behind its return).
+                reconnect_timeout=connect_timeout_s,
                 name="clerk-relay-readers",
             )
             await pool.open(wait=True, timeout=connect_timeout_s)
@@ -848,8 +853,16 @@ class PostgresStore:
     # -- lifecycle ----------------------------------------------------------------
 
     async def ping(self) -> None:
-        """Raises StoreUnavailable unless the database answers now."""
-        await self._read(lambda conn: conn.execute("SELECT 1"))
+        """Raises StoreUnavailable unless the database answers now.
+
+        Waits at most `_PING_WAIT_S` for a pooled connection (not the operation
+        timeout): while the server is down, no connection will come.
+        """
+        try:
+            async with self._pool.connection(timeout=_PING_WAIT_S) as conn:
+                await conn.execute("SELECT 1")
+        except psycopg.Error as error:  # PoolTimeout is one too
+            raise StoreUnavailable(f"PostgreSQL does not answer: {_one_line(error)}") from error
 
     async def close(self) -> None:
         """Finishes queued appends, then releases every connection."""

@@ -1,0 +1,60 @@
+"""Fixtures of the chaos suite: seeds, PostgreSQL schemas, and the summary at the end.
+
+Each test gets a seed (`CHAOS_SEED` fixes it), PostgreSQL tests a fresh schema
+after which the server is running again whatever happened, and the run ends
+by printing and saving the summary of every scenario.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.chaos import postgres_control
+from tests.chaos.report import render, summary_path
+from tests.chaos.scale import chaos_seed
+from tests.chaos.scenario import ScenarioSummary
+from tests.contract.conftest import drop_schema, postgres_schema_url, require_postgres
+
+_SUMMARIES = pytest.StashKey[list[ScenarioSummary]]()
+
+
+@pytest.fixture
+def seed() -> int:
+    """The seed of this test's random choices (`CHAOS_SEED` fixes it)."""
+    return chaos_seed()
+
+
+@pytest.fixture
+def record_summary(request: pytest.FixtureRequest) -> Callable[[ScenarioSummary], None]:
+    """Adds a scenario's summary to the run's report."""
+    summaries = request.config.stash.setdefault(_SUMMARIES, [])
+    return summaries.append
+
+
+@pytest.fixture
+def chaos_postgres_url() -> Iterator[str]:
+    """A fresh schema's URL; afterwards the server is running again and the schema dropped."""
+    require_postgres()
+    schema, url = postgres_schema_url()
+    try:
+        yield url
+    finally:
+        postgres_control.ensure_running()
+        drop_schema(schema)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """Prints the chaos summary and saves it (see `tests.chaos.report`)."""
+    summaries = config.stash.get(_SUMMARIES, [])
+    if not summaries:
+        return
+    text = render(summaries)
+    path = summary_path()
+    path.write_text(text)
+    terminalreporter.section("chaos summary")
+    terminalreporter.write(text)
+    terminalreporter.write_line(f"(saved to {path})")
