@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "GatewaySettings"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "GatewaySettings", "parse_secrets"]
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 """Largest webhook body accepted by default (1 MiB)."""
@@ -39,3 +40,18 @@ class GatewaySettings:
             raise ValueError("max_body_bytes must be positive")
         if self.publish_timeout_s <= 0:
             raise ValueError("publish_timeout_s must be positive")
+
+
+_SECRET_SEPARATORS = re.compile(r"[\s,]+")
+
+
+def parse_secrets(text: str) -> tuple[str, ...]:
+    """Splits a list of signing secrets, as `CLERK_WEBHOOK_SIGNING_SECRET` may hold it.
+
+    Args:
+        text: Secrets separated by spaces, commas or both.
+
+    Returns:
+        The secrets in order, without empties or repeats.
+    """
+    return tuple(dict.fromkeys(s for s in _SECRET_SEPARATORS.split(text) if s))

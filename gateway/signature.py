@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import hmac
 import math
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import ClassVar
 
 from svix.webhooks import Webhook
+
+from gateway.settings import parse_secrets
 
 __all__ = [
     "BadSignature",
@@ -38,7 +39,6 @@ _HEADERS = (
     ("svix-timestamp", "webhook-timestamp"),
     ("svix-signature", "webhook-signature"),
 )
-_SECRET_SEPARATORS = re.compile(r"[\s,]+")
 
 
 class SignatureError(Exception):
@@ -72,18 +72,6 @@ class TimestampOutOfTolerance(SignatureError):
 
     status_code = 401
     outcome = "timestamp_out_of_tolerance"
-
-
-def parse_secrets(text: str) -> tuple[str, ...]:
-    """Splits a list of signing secrets, as `CLERK_WEBHOOK_SIGNING_SECRET` may hold it.
-
-    Args:
-        text: Secrets separated by spaces, commas or both.
-
-    Returns:
-        The secrets in order, without empties or repeats.
-    """
-    return tuple(dict.fromkeys(s for s in _SECRET_SEPARATORS.split(text) if s))
 
 
 class SignatureVerifier:

@@ -1,0 +1,346 @@
+"""`RelayClient`: one grpc.aio channel to clerk-relay, its event stream and its state queries.
+
+```python
+async with RelayClient("127.0.0.1:50051", token="…") as client:
+    user = await client.get_user("user_123")              # UserRecord, or None
+    async for event in client.subscribe(event_types=["user.*"], after_sequence=0):
+        print(event.sequence, event.type)
+```
+
+The channel is opened by `async with` (or `open()`, inside a running event
+loop) and closed on exit (or by `close()`). Every call carries
+`authorization: Bearer <token>` when a token is given. Unary calls time out
+after `timeout_s`; streams never do (they detect dead connections with the
+server's heartbeats instead, see `EventStream`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, TypeVar
+
+import grpc
+
+from clerkrelay.backoff import Backoff
+from clerkrelay.checkpoint import Checkpoint
+from clerkrelay.errors import error_from_rpc
+from clerkrelay.listing import Listing, Snapshot
+from clerkrelay.state import StateQueries
+from clerkrelay.stream import EventStream
+from clerkrelay.v1.event_service_pb2 import SubscribeRequest, SubscribeResponse
+from clerkrelay.v1.event_service_pb2_grpc import EventServiceStub
+from clerkrelay.v1.state_service_pb2 import ListRolesRequest
+from clerkrelay.v1.state_service_pb2_grpc import StateServiceStub
+
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "DEFAULT_TARGET", "RelayClient"]
+
+if TYPE_CHECKING:  # the async stub types exist only in the .pyi files
+    from clerkrelay.v1.event_service_pb2_grpc import EventServiceAsyncStub
+    from clerkrelay.v1.state_service_pb2_grpc import StateServiceAsyncStub
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+"""Where `clerk-relay serve` listens for gRPC by default."""
+
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+"""Largest message the client accepts: a batch of large events fits with room to spare."""
+
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
+_Record = TypeVar("_Record")
+
+_ChannelOption = tuple[str, str | int]
+
+
+class RelayClient(StateQueries):
+    """A client of one clerk-relay gRPC service.
+
+    Args:
+        target: `host:port` of the gRPC service (any target grpc accepts).
+        token: Bearer token sent with every call; None sends none.
+        tls: Use TLS (implied by `root_certificates`). Without root
+            certificates, the system's trust store verifies the server.
+        root_certificates: PEM CA certificate(s) to verify the server with.
+        tls_server_name: The name to verify the server's certificate against,
+            when it differs from the target's host (tests, IP targets).
+        max_message_bytes: Largest message sent or received (at least 64 MiB
+            by default: a batch of events can be large).
+        timeout_s: Deadline of each unary call; None waits for ever.
+        channel_options: Extra grpc channel options (they win over the defaults).
+    """
+
+    __slots__ = (
+        "_channel",
+        "_channel_options",
+        "_credentials",
+        "_events",
+        "_metadata",
+        "_state",
+        "_target",
+        "_timeout_s",
+    )
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        token: str | None = None,
+        tls: bool = False,
+        root_certificates: bytes | None = None,
+        tls_server_name: str | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        timeout_s: float | None = 30.0,
+        channel_options: Sequence[_ChannelOption] = (),
+    ) -> None:
+        if token is not None and (not token or len(token.split()) != 1):
+            raise ValueError("a token must be non-empty and contain no whitespace")
+        if max_message_bytes < 1:
+            raise ValueError("max_message_bytes must be positive")
+        self._target = target
+        self._metadata: tuple[tuple[str, str], ...] = (
+            (("authorization", f"Bearer {token}"),) if token else ()
+        )
+        self._credentials = (
+            grpc.ssl_channel_credentials(root_certificates)
+            if tls or root_certificates is not None
+            else None
+        )
+        options: dict[str, str | int] = {
+            "grpc.max_receive_message_length": max_message_bytes,
+            "grpc.max_send_message_length": max_message_bytes,
+            # grpc's own reconnection backoff grows to 2 minutes by default: keep
+            # it in step with a subscription's (Backoff.max_delay_s), so a
+            # restarted server is found again within seconds.
+            "grpc.initial_reconnect_backoff_ms": 100,
+            "grpc.min_reconnect_backoff_ms": 100,
+            "grpc.max_reconnect_backoff_ms": 10_000,
+            # Notice a connection that died without a word (a NAT or load
+            # balancer dropped it) within about 40 s: ping every 30 s while a
+            # call is open, and give up on a ping after 10 s (grpc's own
+            # default for that is a minute). The server's heartbeats (every
+            # 5 s on a stream) keep these pings within its ping policy; pings
+            # continue on a long server stream that sends the server no data.
+            "grpc.keepalive_time_ms": 30_000,
+            "grpc.keepalive_timeout_ms": 10_000,
+            "grpc.http2.ping_timeout_ms": 10_000,
+            "grpc.keepalive_permit_without_calls": 0,
+            "grpc.http2.max_pings_without_data": 0,
+        }
+        if tls_server_name:
+            options["grpc.ssl_target_name_override"] = tls_server_name
+        options.update(dict(channel_options))
+        self._channel_options = tuple(options.items())
+        self._timeout_s = timeout_s
+        self._channel: grpc.aio.Channel | None = None
+        self._events: EventServiceAsyncStub | None = None
+        self._state: StateServiceAsyncStub | None = None
+
+    def __repr__(self) -> str:
+        state = "open" if self._channel is not None else "closed"
+        tls = "tls" if self._credentials is not None else "plaintext"
+        return f"RelayClient({self._target!r}, {tls}, {state})"
+
+    @property
+    def target(self) -> str:
+        """The gRPC target."""
+        return self._target
+
+    def open(self) -> RelayClient:
+        """Creates the channel (call it inside a running event loop); does nothing if open.
+
+        Connecting happens on the first call, not here.
+
+        Returns:
+            The client itself.
+        """
+        if self._channel is None:
+            if self._credentials is None:
+                channel = grpc.aio.insecure_channel(self._target, options=self._channel_options)
+            else:
+                channel = grpc.aio.secure_channel(
+                    self._target, self._credentials, options=self._channel_options
+                )
+            self._channel = channel
+            self._events = EventServiceStub(channel)
+            self._state = StateServiceStub(channel)
+        return self
+
+    async def close(self) -> None:
+        """Closes the channel: calls in flight end with CANCELLED. Does nothing if closed."""
+        channel, self._channel = self._channel, None
+        self._events = self._state = None
+        if channel is not None:
+            await channel.close(None)
+
+    async def __aenter__(self) -> RelayClient:
+        return self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def _event_stub(self) -> EventServiceAsyncStub:
+        if self._events is None:
+            raise RuntimeError("the client is not open: use `async with RelayClient(…)`")
+        return self._events
+
+    def _state_stub(self) -> StateServiceAsyncStub:
+        if self._state is None:
+            raise RuntimeError("the client is not open: use `async with RelayClient(…)`")
+        return self._state
+
+    async def _unary(
+        self,
+        rpc: grpc.aio.UnaryUnaryMultiCallable[_Request, _Response],
+        request: _Request,
+    ) -> _Response:
+        try:
+            return await rpc(request, timeout=self._timeout_s, metadata=self._metadata)
+        except grpc.aio.AioRpcError as error:
+            raise error_from_rpc(error) from None
+
+    async def head_sequence(self) -> int:
+        """The sequence of the newest event in the relay's log (0 when it is empty).
+
+        Read from a one-record List call (every state read reports the log's
+        head). Also a cheap way to check that the server is reachable and
+        accepts the token.
+
+        Raises:
+            RelayError: The call failed (UnavailableError: unreachable).
+        """
+        stub = self._state_stub()
+        response = await self._unary(stub.ListRoles, ListRolesRequest(page_size=1))
+        return response.snapshot_sequence
+
+    def subscribe(
+        self,
+        *,
+        event_types: str | Iterable[str] = (),
+        after_sequence: int | None = None,
+        organization_id: str = "",
+        entity_ids: Iterable[str] = (),
+        checkpoint: Checkpoint | None = None,
+        max_batch_size: int = 0,
+        backoff: Backoff | None = None,
+        idle_timeout_s: float | None = 30.0,
+        until_caught_up: bool = False,
+    ) -> EventStream:
+        """Subscribes to events; the stream reconnects and resumes on its own.
+
+        See `EventStream` for the delivery guarantees, the retried statuses
+        and when the checkpoint is saved.
+
+        Args:
+            event_types: Patterns: an exact type (`user.created`), a family
+                (`user.*`) or `*`; empty means every event.
+            after_sequence: Start after this sequence; 0 is the whole retained
+                log. None (and no saved checkpoint): live, from now on.
+            organization_id: Only events that belong to this organization.
+            entity_ids: Only events about one of these ids (the payload's id
+                or the user it concerns).
+            checkpoint: Loaded once now; when it holds a position the stream
+                starts after the later of it and `after_sequence`. Saved as the
+                stream makes progress.
+            max_batch_size: Largest batch the server should send; 0: its default.
+            backoff: Reconnection policy; the default retries for ever.
+            idle_timeout_s: Reconnect after this long without any message.
+            until_caught_up: End the iteration once every stored event has
+                been yielded (a replay), instead of following live events.
+
+        Returns:
+            An `EventStream`: iterate it with `async for`, ideally inside
+            `async with` so the final position is saved.
+
+        Raises:
+            RuntimeError: The client is not open.
+            ValueError: The checkpoint's file is corrupt, or an argument is invalid.
+        """
+        stub = self._event_stub()
+        if isinstance(event_types, str):
+            event_types = [event_types]
+        request = SubscribeRequest(
+            event_types=event_types,
+            entity_ids=entity_ids,
+            organization_id=organization_id,
+            max_batch_size=max_batch_size,
+        )
+        metadata = self._metadata
+
+        def open_call(
+            request: SubscribeRequest,
+        ) -> grpc.aio.UnaryStreamCall[SubscribeRequest, SubscribeResponse]:
+            return stub.Subscribe(request, metadata=metadata)
+
+        return EventStream(
+            open_call,
+            request,
+            after_sequence=after_sequence,
+            checkpoint=checkpoint,
+            backoff=backoff,
+            idle_timeout_s=idle_timeout_s,
+            until_caught_up=until_caught_up,
+        )
+
+    async def snapshot_then_subscribe(
+        self,
+        listing: Listing[_Record],
+        *,
+        event_types: str | Iterable[str] = (),
+        organization_id: str = "",
+        entity_ids: Iterable[str] = (),
+        max_batch_size: int = 0,
+        backoff: Backoff | None = None,
+        idle_timeout_s: float | None = 30.0,
+    ) -> tuple[Snapshot[_Record], EventStream]:
+        """Lists, then subscribes right after the listing's sequence (list-watch).
+
+        ```python
+        snapshot, events = await client.snapshot_then_subscribe(
+            client.list_organization_memberships(organization_id="org_1"),
+            event_types="organizationMembership.*",
+            organization_id="org_1",
+        )
+        members = {r.organization_membership.id: r for r in snapshot.records}
+        async with events:
+            async for event in events: ...
+        ```
+
+        Every change committed after the listing started reaches the stream,
+        so the snapshot plus the events miss nothing. A change may show in
+        both (records on later pages can be newer than the first page): an
+        event whose sequence is at or below a record's `event_sequence` is
+        already part of that record. There is no checkpoint parameter: a
+        saved position later than the snapshot would open a gap.
+
+        Args:
+            listing: What to list, e.g. `client.list_users()`.
+            event_types: Patterns, as for `subscribe`.
+            organization_id: As for `subscribe`.
+            entity_ids: As for `subscribe`.
+            max_batch_size: As for `subscribe`.
+            backoff: As for `subscribe`.
+            idle_timeout_s: As for `subscribe`.
+
+        Returns:
+            The snapshot (every record and its sequence) and the stream of
+            the events after it.
+
+        Raises:
+            RelayError: The listing failed.
+        """
+        snapshot = await listing.collect()
+        stream = self.subscribe(
+            event_types=event_types,
+            after_sequence=snapshot.sequence,
+            organization_id=organization_id,
+            entity_ids=entity_ids,
+            max_batch_size=max_batch_size,
+            backoff=backoff,
+            idle_timeout_s=idle_timeout_s,
+        )
+        return snapshot, stream

@@ -1,0 +1,276 @@
+"""`clerk-relay trigger <event-type>`: post correctly signed sample webhooks to a gateway.
+
+Each delivery is Clerk's own example of the type (`gateway.samples`) made
+fresh: a new `svix-id`, a new `data.id` (same prefix, random rest), and the
+current time as the envelope's `timestamp` and as `data.created_at` /
+`data.updated_at` when the example has them, so the relay takes it as the
+newest state. It is signed as Svix signs (`svix-id`, `svix-timestamp`,
+`svix-signature`) with the first secret of `--signing-secret` or
+CLERK_WEBHOOK_SIGNING_SECRET.
+
+One delivery prints its response. Several (`--count`) are sent by a few
+concurrent workers; each line of output is one delivery, except on a
+terminal, where a progress bar replaces them and only failures are printed.
+A summary follows. The exit code is 1 when any delivery was not accepted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import difflib
+import secrets
+import string
+import sys
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import orjson
+
+from gateway.cli_error import EXIT_FAILURE, CliError
+from gateway.client_flags import run_async
+from gateway.progress import progress_bar
+from gateway.samples import sample, sample_types
+from gateway.settings import parse_secrets
+
+if TYPE_CHECKING:
+    from svix.webhooks import Webhook  # imported when signing: svix is slow to import
+
+__all__ = ["Delivery", "add_parser", "fresh_envelope", "run", "webhook_url"]
+
+_ALPHABET = string.ascii_letters + string.digits
+_NO_SECRET = (
+    "no webhook signing secret: set CLERK_WEBHOOK_SIGNING_SECRET to the secret the gateway "
+    "verifies with (`clerk-relay serve --dev` prints the one it generated), or pass "
+    "--signing-secret"
+)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Adds `trigger` to the command parser."""
+    parser = commands.add_parser(
+        "trigger",
+        help="post a correctly signed sample webhook to a gateway",
+        description="Post Clerk's example webhook of an event type, with fresh ids and the "
+        "current time, signed like Svix, to a clerk-relay gateway.",
+    )
+    parser.add_argument(
+        "event_type",
+        nargs="?",
+        metavar="EVENT_TYPE",
+        help="e.g. user.created (see --list for every type)",
+    )
+    parser.add_argument(
+        "--list", action="store_true", help="print every event type with a bundled example"
+    )
+    parser.add_argument(
+        "--url",
+        metavar="URL",
+        help="the gateway, e.g. http://127.0.0.1:8080 (/webhooks/clerk is added when the URL "
+        "has no path) [default: http://$CLERK_RELAY_HTTP_ADDR, else http://127.0.0.1:8080]",
+    )
+    parser.add_argument(
+        "--count",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="how many webhooks to send (default 1)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=8,
+        metavar="N",
+        help="deliveries in flight at once with --count (default 8)",
+    )
+    parser.add_argument(
+        "--signing-secret",
+        metavar="SECRET",
+        help="the secret to sign with (whsec_…) [CLERK_WEBHOOK_SIGNING_SECRET; the first one]",
+    )
+
+
+def webhook_url(url: str) -> str:
+    """`url` with `/webhooks/clerk` as its path when it has none.
+
+    Raises:
+        CliError: Not an http(s) URL.
+    """
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise CliError(f"--url must be an http:// or https:// URL (got {url!r})")
+    if parts.path in ("", "/"):
+        parts = parts._replace(path="/webhooks/clerk")
+    return urlunsplit(parts)
+
+
+def _random(length: int) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def fresh_envelope(event_type: str, now_ms: int) -> dict[str, Any]:
+    """Clerk's example of `event_type` with a new `data.id` and the current time.
+
+    Raises:
+        KeyError: No example is bundled for the type.
+    """
+    envelope = copy.deepcopy(sample(event_type))
+    envelope["timestamp"] = now_ms
+    data = envelope.get("data")
+    if isinstance(data, dict):
+        old = data.get("id")
+        if isinstance(old, str) and old:
+            prefix, _, rest = old.rpartition("_")
+            data["id"] = f"{prefix}_{_random(len(rest))}" if prefix else _random(len(old))
+        for field in ("created_at", "updated_at"):
+            if isinstance(data.get(field), int):
+                data[field] = now_ms
+    return envelope
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One posted webhook and the gateway's answer.
+
+    Attributes:
+        webhook_id: The `svix-id` sent.
+        data_id: The event's `data.id` ("" when it has none).
+        status_code: The HTTP status.
+        body: The response body, as text.
+    """
+
+    webhook_id: str
+    data_id: str
+    status_code: int
+    body: str
+
+    @property
+    def accepted(self) -> bool:
+        """The gateway answered 2xx."""
+        return 200 <= self.status_code < 300
+
+    def line(self, event_type: str) -> str:
+        """`HTTP 200  user.created  data.id=user_…  svix-id=msg_…  {"sequence":1}`."""
+        return (
+            f"HTTP {self.status_code}  {event_type}  data.id={self.data_id or '-'}  "
+            f"svix-id={self.webhook_id}  {self.body.strip()}"
+        )
+
+
+def _check_type(event_type: str | None) -> str:
+    if not event_type:
+        raise CliError("name an event type, e.g. `clerk-relay trigger user.created` (see --list)")
+    known = sample_types()
+    if event_type not in known:
+        close = difflib.get_close_matches(event_type, known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise CliError(
+            f"unknown event type {event_type!r}{hint}: run `clerk-relay trigger --list` "
+            f"to see the {len(known)} types with a bundled example"
+        )
+    return event_type
+
+
+def _signer(args: argparse.Namespace, environ: Mapping[str, str]) -> Webhook:
+    found = parse_secrets(args.signing_secret or "") or parse_secrets(
+        environ.get("CLERK_WEBHOOK_SIGNING_SECRET", "")
+    )
+    if not found:
+        raise CliError(_NO_SECRET)
+    try:
+        from svix.webhooks import Webhook
+
+        return Webhook(found[0])
+    except Exception:  # binascii.Error, EmptyWebhookSecretError, …
+        raise CliError("the webhook signing secret is not a valid whsec_ secret") from None
+
+
+def run(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
+    """Runs `trigger`."""
+    if args.list:
+        sys.stdout.write("".join(f"{t}\n" for t in sample_types()))
+        return
+    event_type = _check_type(args.event_type)
+    signer = _signer(args, environ)
+    http_addr = environ.get("CLERK_RELAY_HTTP_ADDR", "").strip() or "127.0.0.1:8080"
+    url = webhook_url(args.url or f"http://{http_addr}")
+    run_async(_trigger(event_type, signer, url, args.count, args.concurrency))
+
+
+async def _deliver(http: httpx.AsyncClient, url: str, event_type: str, signer: Webhook) -> Delivery:
+    now = datetime.now(tz=UTC)
+    envelope = fresh_envelope(event_type, int(now.timestamp() * 1000))
+    body = orjson.dumps(envelope)
+    webhook_id = f"msg_{_random(27)}"
+    headers = {
+        "svix-id": webhook_id,
+        "svix-timestamp": str(int(now.timestamp())),
+        "svix-signature": signer.sign(webhook_id, now, body.decode()),
+        "content-type": "application/json",
+    }
+    try:
+        response = await http.post(url, content=body, headers=headers)
+    except httpx.TransportError as error:
+        raise CliError(
+            f"cannot reach the gateway at {url} (is `clerk-relay serve` running? see --url): "
+            f"{error or type(error).__name__}",
+            EXIT_FAILURE,
+        ) from None
+    data = envelope.get("data")
+    data_id = data.get("id", "") if isinstance(data, dict) else ""
+    return Delivery(webhook_id, str(data_id), response.status_code, response.text)
+
+
+async def _trigger(event_type: str, signer: Webhook, url: str, count: int, workers: int) -> None:
+    started = time.monotonic()
+    statuses: Counter[int] = Counter()
+    bar = progress_bar(sys.stderr) if count > 1 else None
+    task = bar.add_task(f"{event_type} → {url}", total=count) if bar is not None else None
+    remaining = iter(range(count))
+
+    async def worker(http: httpx.AsyncClient) -> None:
+        for _ in remaining:
+            delivery = await _deliver(http, url, event_type, signer)
+            statuses[delivery.status_code] += 1
+            if bar is None or task is None:
+                print(delivery.line(event_type), flush=count == 1)
+                continue
+            if not delivery.accepted:
+                bar.console.print(delivery.line(event_type), markup=False, highlight=False)
+            bar.advance(task)
+
+    limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
+        if bar is not None:
+            bar.start()
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(workers, count)):
+                    group.create_task(worker(http))
+        except* CliError as errors:
+            raise errors.exceptions[0] from None
+        finally:
+            if bar is not None:
+                bar.stop()
+
+    failed = count - sum(n for status, n in statuses.items() if 200 <= status < 300)
+    if count > 1:
+        elapsed = time.monotonic() - started
+        summary = ", ".join(f"HTTP {status} ×{n}" for status, n in sorted(statuses.items()))
+        print(f"sent {count} {event_type} webhooks to {url} in {elapsed:.1f} s: {summary}")
+    if failed:
+        raise CliError(f"{failed} of {count} webhooks were not accepted", EXIT_FAILURE)
