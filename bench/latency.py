@@ -1,0 +1,103 @@
+"""End-to-end latency: webhook POST → receipt by each of 10 subscribers, at 100 and 500 webhooks/s.
+
+`clerk-relay serve` (SQLite) on the server CPU; on the load CPU the load
+generator, paced (open loop), records when it wrote each request, and a
+subscriber process with 10 live streams records when each event arrived
+(parsing every message to read the event's webhook id). Both use
+CLOCK_MONOTONIC, which is system-wide. Each delivery (event × subscriber) of
+the timed window is one sample; the rates alternate within each run.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+
+from bench.context import Context
+from bench.figures import Row, Section, Target
+from bench.loadgen import PhaseSpec
+from bench.procs import started_relay, wait_idle
+from bench.stats import Figure, percentile
+from bench.workers import load_generator, run_phase, subscribers
+
+__all__ = ["RATES", "SUBSCRIBERS", "run"]
+
+RATES = (100, 500)
+SUBSCRIBERS = 10
+_QUANTILES = (("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999))
+
+
+def run(ctx: Context) -> Section:
+    """Measures end-to-end latency at each rate."""
+    section = Section("latency", "End-to-end latency: webhook POST → subscriber receipt")
+    warmup, seconds = ctx.pick(1.0, 0.3), ctx.pick(5.0, 1.0)
+    figures: dict[int, dict[str, list[float]]] = {rate: {} for rate in RATES}
+    missing: dict[int, int] = dict.fromkeys(RATES, 0)
+    with ExitStack() as stack:
+        relay = stack.enter_context(started_relay(ctx.scratch("latency")))
+        assert relay.process is not None and relay.http_port is not None
+        pid = relay.process.pid
+        generator = stack.enter_context(load_generator(ctx))
+        subs = stack.enter_context(subscribers(ctx, relay.grpc_target))
+        subs.request({"cmd": "open", "streams": SUBSCRIBERS, "mode": "ids"}, "opened", 60)
+        for run_ in range(ctx.runs):
+            for rate in RATES:
+                wait_idle(pid)
+                subs.request({"cmd": "collect"}, "receipts", 30)
+                spec = PhaseSpec(
+                    port=relay.http_port,
+                    connections=50,
+                    mode="paced",
+                    rate=rate,
+                    warmup_s=warmup,
+                    duration_s=seconds,
+                    count=int(rate * (warmup + seconds)) + 10,
+                    record_sends=True,
+                )
+                phase = run_phase(generator, spec, pid)
+                time.sleep(0.5)  # the last deliveries land
+                receipts = subs.request({"cmd": "collect"}, "receipts", 60)["receipts"]
+                prefix: str = phase.result["prefix"]
+                sends: list[int] = phase.result["sends"]
+                first = int(rate * warmup)  # requests due during the warm-up are not counted
+                sent_in_window = sum(1 for ns in sends[first:] if ns)
+                samples = [
+                    (ns - sends[index]) / 1e6
+                    for webhook_id, ns in receipts
+                    if (index := int(webhook_id[len(prefix) :])) >= first and sends[index]
+                ]
+                missing[rate] += max(sent_in_window * SUBSCRIBERS - len(samples), 0)
+                values = figures[rate]
+                for name, fraction in _QUANTILES:
+                    values.setdefault(name, []).append(percentile(samples or [0.0], fraction))
+                values.setdefault("http_p50", []).append(phase.result["latency_ms"]["p50"])
+                values.setdefault("http_p99", []).append(phase.result["latency_ms"]["p99"])
+                values.setdefault("server_cpu", []).append(phase.server_cpu)
+                ctx.log(
+                    f"latency run {run_ + 1} at {rate}/s: p50 {values['p50'][-1]:.2f} ms, "
+                    f"p99 {values['p99'][-1]:.2f} ms over {len(samples):,} deliveries"
+                )
+    section.notes.append(
+        f"method: paced (open loop) webhooks, {warmup:g} s warm-up then a {seconds:g} s window; "
+        f"{SUBSCRIBERS} live streams, each on its own connection, parse every message and record "
+        "arrival times; one sample per delivery (event × subscriber)"
+    )
+    for rate, values in figures.items():
+        for name, _ in _QUANTILES:
+            target = (
+                Target("value", "<=", 10.0, "≤ 10 ms") if rate == 500 and name == "p99" else None
+            )
+            section.rows.append(
+                Row(
+                    f"end-to-end latency {name} at {rate} webhooks/s, {SUBSCRIBERS} subscribers",
+                    "ms",
+                    Figure.of(values[name]),
+                    target=target,
+                )
+            )
+        section.notes.append(
+            f"{rate}/s: HTTP answer p50 {Figure.of(values['http_p50']).fmt(2)} ms, p99 "
+            f"{Figure.of(values['http_p99']).fmt(2)} ms; relay CPU "
+            f"{Figure.of(values['server_cpu']).fmt(2)} cores; deliveries missing: {missing[rate]}"
+        )
+    return section

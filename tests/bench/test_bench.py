@@ -1,0 +1,134 @@
+"""`make bench` must not rot: its pieces are checked here, and a quick run of two families.
+
+No timing is asserted: only that the load is correct (signatures Svix accepts,
+every webhook answered 2xx exactly once) and that the results are written.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from svix.webhooks import Webhook
+
+from bench.loadgen import build_requests, signature, webhook_id
+from bench.profile import summarize
+from bench.subscribers import count_events, is_caught_up, is_fell_behind
+from clerkrelay.v1.event_pb2 import Event, EventBatch
+from clerkrelay.v1.event_service_pb2 import CaughtUp, FellBehind, SubscribeResponse
+from service import wire
+from tests.gateway.signing import sign
+from tests.processes import TEST_SECRET
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _split(request: bytes) -> tuple[str, dict[str, str], bytes]:
+    head, _, body = request.partition(b"\r\n\r\n")
+    request_line, *lines = head.decode().split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines)
+    return request_line, headers, body
+
+
+def test_load_generator_signs_as_svix_does() -> None:
+    requests = build_requests(TEST_SECRET, 8080, "msg_t_", 3)
+    bodies = set()
+    for index, request in enumerate(requests):
+        request_line, headers, body = _split(request)
+        assert request_line == "POST /webhooks/clerk HTTP/1.1"
+        assert headers["svix-id"] == webhook_id("msg_t_", index) == f"msg_t_{index:08d}"
+        assert int(headers["content-length"]) == len(body)
+        Webhook(TEST_SECRET).verify(body, headers)  # raises if the signature is wrong
+        assert headers["svix-signature"] == sign(
+            TEST_SECRET, headers["svix-id"], int(headers["svix-timestamp"]), body
+        )
+        bodies.add(json.loads(body)["data"]["id"])
+    assert bodies == {"user_msg_t_00000000", "user_msg_t_00000001", "user_msg_t_00000002"}
+
+
+def test_signature_is_svix_test_vector() -> None:
+    assert (
+        signature(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            b'{"test": 2432232314}',
+        )
+        == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    )
+
+
+def test_count_events_walks_the_wire_format() -> None:
+    events = [Event(sequence=i, id=f"msg_{i}", raw_body=b"x" * (i * 100)) for i in range(1, 4)]
+    prebuilt = SubscribeResponse(events=EventBatch(events=events)).SerializeToString()
+    relay_built = wire.events_message([event.SerializeToString() for event in events])
+    assert count_events(prebuilt) == count_events(relay_built) == 3
+    caught_up = SubscribeResponse(caught_up=CaughtUp(sequence=7)).SerializeToString()
+    fell_behind = SubscribeResponse(fell_behind=FellBehind(sequence=7)).SerializeToString()
+    assert (count_events(caught_up), is_caught_up(caught_up), is_fell_behind(caught_up)) == (
+        0,
+        True,
+        False,
+    )
+    assert (count_events(fell_behind), is_fell_behind(fell_behind)) == (0, True)
+
+
+def test_profile_summary_shares() -> None:
+    speedscope = {
+        "shared": {
+            "frames": [
+                {"name": "main", "file": "/work/main/gateway/cli.py", "line": 1},
+                {"name": "verify", "file": "/work/main/gateway/signature.py", "line": 2},
+                {"name": "_commit", "file": "/work/main/service/sqlite_store.py", "line": 3},
+            ]
+        },
+        "profiles": [
+            {"name": 'Thread 1 "MainThread"', "samples": [[0, 1], [0, 1], [0]], "weights": []},
+            {"name": 'Thread 2 "sqlite-writer_0"', "samples": [[2]], "weights": []},
+        ],
+    }
+    summary = summarize(speedscope)
+    assert summary.samples == 4
+    assert summary.threads == {"MainThread": 3, "sqlite-writer_0": 1}
+    assert dict(summary.components) == {
+        "signature (svix, hmac)": 0.5,
+        "other": 0.25,
+        "store (projection, SQLite)": 0.25,
+    }
+    assert summary.own[0] == ("verify (gateway/signature.py)", 0.5)
+    assert ("main (gateway/cli.py)", 0.75) in summary.total
+
+
+@pytest.mark.slow
+def test_quick_run_of_ingest_and_fanout(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "ingest,fanout", "--out", tmp_path],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=100,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["quick"] is True and results["failed"] == {}
+    sections = {section["name"]: section for section in results["sections"]}
+    assert list(sections) == ["ingest", "fanout"]
+    for section in sections.values():
+        assert section["figures"], section
+        assert all(figure["value"]["median"] > 0 for figure in section["figures"])
+    names = [figure["figure"] for figure in sections["fanout"]["figures"]]
+    assert names == [
+        "fan-out to 1 subscriber, relay (batched)",
+        "fan-out to 10 subscribers, relay (batched)",
+    ]
+    phases = sections["ingest"]["extra"]["phases"]
+    for server, runs in phases.items():
+        expected = "204" if server.startswith("bare") else "200"
+        for result in runs["closed"] + runs["paced"]:
+            assert list(result["status"]) == [expected], (server, result["status"])
+            assert (result["duplicates"], result["errors"]) == (0, 0)
+    markdown = (tmp_path / "results.md").read_text()
+    assert "| figure | value [min–max] | baseline | ratio [min–max] | target | met |" in markdown
+    assert "ingest, full path, `serve` on SQLite" in markdown
