@@ -53,7 +53,7 @@ class LiveBuffer:
     def offer(self, batch: Sequence[StoredEvent]) -> None:
         """Takes the matching events of a committed batch; never blocks."""
         matches = self._filter
-        found = [event for event in batch if matches(event)]
+        found = list(batch) if matches.matches_all else [e for e in batch if matches(e)]
         self._last_examined = batch[-1].sequence
         if not found or self.overflowed:
             self.dropped += len(found) if self.overflowed else 0

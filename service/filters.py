@@ -51,6 +51,11 @@ class EventFilter:
         self._organization_id = organization_id
         self._types: dict[str, bool] = {}
 
+    @property
+    def matches_all(self) -> bool:
+        """True when every event matches (no type, entity or organization restriction)."""
+        return self._wildcard and not self._entity_ids and not self._organization_id
+
     def matches_type(self, event_type: str) -> bool:
         """Whether a type matches the patterns (cached: there are few types)."""
         known = self._types.get(event_type)

@@ -20,7 +20,7 @@ stale flags, the log rows to insert and the entity rows to write.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from google.protobuf.message import Message
 
@@ -117,25 +117,32 @@ def apply_change(
     """
     version: Version = (change.updated_at, change.timestamp, sequence)
     if row is None:
-        row = EntityRow(
-            kind=change.kind,
-            id=change.id,
-            state=_placeholder_state(change.kind, change.id),
-            deleted=False,
-            event_sequence=sequence,
-            head_version=_NO_VERSION,
-            state_version=_NO_VERSION,
-            index=EntityIndex(),
-        )
-    stale = version < row.head_version
-    new = row
-    if change.state is not None and version > row.state_version:
-        new = replace(new, state=change.state, state_version=version, index=change.index)
-    if version > row.head_version:
-        new = replace(new, head_version=version, deleted=change.delete)
-    if new is row:
+        state, state_version, index = _placeholder_state(change.kind, change.id), _NO_VERSION, None
+        head_version, deleted = _NO_VERSION, False
+    else:
+        state, state_version, index = row.state, row.state_version, row.index
+        head_version, deleted = row.head_version, row.deleted
+    stale = version < head_version
+    takes_state = change.state is not None and version > state_version
+    takes_head = version > head_version
+    if not (takes_state or takes_head):
         return None, stale
-    return replace(new, event_sequence=sequence), stale
+    if takes_state:
+        assert change.state is not None
+        state, state_version, index = change.state, version, change.index
+    if takes_head:
+        head_version, deleted = version, change.delete
+    new = EntityRow(
+        kind=change.kind,
+        id=change.id,
+        state=state,
+        deleted=deleted,
+        event_sequence=sequence,
+        head_version=head_version,
+        state_version=state_version,
+        index=index or EntityIndex(),
+    )
+    return new, stale
 
 
 @dataclass(frozen=True, slots=True)

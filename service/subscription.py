@@ -39,23 +39,6 @@ class StreamLimits:
     heartbeat_interval_s: float = 5.0
 
 
-def _chunks(events: Sequence[StoredEvent], max_events: int, max_bytes: int) -> list[list[bytes]]:
-    """Splits events into batches bounded in count and bytes (at least one event each)."""
-    chunks: list[list[bytes]] = []
-    current: list[bytes] = []
-    size = 0
-    for event in events:
-        length = len(event.data)
-        if current and (len(current) >= max_events or size + length > max_bytes):
-            chunks.append(current)
-            current, size = [], 0
-        current.append(event.data)
-        size += length
-    if current:
-        chunks.append(current)
-    return chunks
-
-
 class Subscription:
     """Produces the serialized `SubscribeResponse` messages of one stream."""
 
@@ -69,6 +52,7 @@ class Subscription:
         self._store = store
         self._broadcaster = broadcaster
         self._filter = event_filter
+        self._matches = None if event_filter.matches_all else event_filter
         self._limits = limits
         self._buffer: LiveBuffer | None = None
         self.position = 0  # the last sequence sent or examined
@@ -110,14 +94,14 @@ class Subscription:
         """Reads the log from `position` until a read finds nothing new."""
         limits = self._limits
         while not buffer.closed:
-            result = await self._store.read(self.position, limits.max_batch_events, self._filter)
+            result = await self._store.read(self.position, limits.max_batch_events, self._matches)
             if result.last_examined == self.position:
                 if not buffer.overflowed:
                     return
                 buffer.reset()  # missed live events are in the log: keep reading
                 continue
-            for batch in _chunks(result.events, limits.max_batch_events, limits.max_batch_bytes):
-                yield self._sent(wire.events_message(batch))
+            for message in self._batches(result.events):
+                yield self._sent(message)
             self.position = result.last_examined
             if result.events:
                 self._reported = result.events[-1].sequence
@@ -126,12 +110,11 @@ class Subscription:
 
     async def _live(self, buffer: LiveBuffer) -> AsyncIterator[bytes]:
         """Sends buffered events as they come; returns on overflow or close."""
-        limits = self._limits
         while True:
             events, examined = buffer.take()
             fresh = [event for event in events if event.sequence > self.position]
-            for batch in _chunks(fresh, limits.max_batch_events, limits.max_batch_bytes):
-                yield self._sent(wire.events_message(batch))
+            for message in self._batches(fresh):
+                yield self._sent(message)
             if fresh:
                 self.position = self._reported = fresh[-1].sequence
             self.position = max(self.position, examined)
@@ -144,6 +127,12 @@ class Subscription:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await buffer.wakeup.wait()
+
+    def _batches(self, events: Sequence[StoredEvent]) -> list[bytes]:
+        limits = self._limits
+        return wire.event_batches(
+            [event.data for event in events], limits.max_batch_events, limits.max_batch_bytes
+        )
 
     def _housekeeping_due(self) -> float:
         """Seconds until the next checkpoint or heartbeat is due (≤ 0: now)."""

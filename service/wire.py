@@ -8,7 +8,7 @@ parse and re-serialize per event.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -20,7 +20,14 @@ from clerkrelay.v1.event_service_pb2 import (
     SubscribeResponse,
 )
 
-__all__ = ["caught_up", "checkpoint", "events_message", "fell_behind", "heartbeat"]
+__all__ = [
+    "caught_up",
+    "checkpoint",
+    "event_batches",
+    "events_message",
+    "fell_behind",
+    "heartbeat",
+]
 
 # Tag of field 1, wire type 2 (length-delimited): SubscribeResponse.events and EventBatch.events.
 _FIELD_1 = b"\x0a"
@@ -35,10 +42,50 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
+# Field headers (tag + length) by length: events have a few thousand distinct sizes.
+_headers: dict[int, bytes] = {}
+
+
+def _header(length: int) -> bytes:
+    header = _headers.get(length)
+    if header is None:
+        header = _FIELD_1 + _varint(length)
+        if len(_headers) < 65536:
+            _headers[length] = header
+    return header
+
+
 def events_message(events: Sequence[bytes]) -> bytes:
     """A `SubscribeResponse` carrying these serialized events as one `EventBatch`."""
-    batch = b"".join([_FIELD_1 + _varint(len(e)) + e for e in events])
-    return _FIELD_1 + _varint(len(batch)) + batch
+    parts: list[bytes] = []
+    for event in events:
+        parts += (_header(len(event)), event)
+    batch = b"".join(parts)
+    return _header(len(batch)) + batch
+
+
+def event_batches(events: Iterable[bytes], max_events: int, max_bytes: int) -> list[bytes]:
+    """`SubscribeResponse` messages carrying `events` in order, batched in one pass.
+
+    Each batch is bounded in count and bytes, and holds at least one event.
+    """
+    messages: list[bytes] = []
+    parts: list[bytes] = []
+    count = size = 0
+    for event in events:
+        length = len(event)
+        if count and (count >= max_events or size + length > max_bytes):
+            batch = b"".join(parts)
+            messages.append(_header(len(batch)) + batch)
+            parts = []
+            count = size = 0
+        parts += (_header(length), event)
+        count += 1
+        size += length
+    if count:
+        batch = b"".join(parts)
+        messages.append(_header(len(batch)) + batch)
+    return messages
 
 
 def checkpoint(sequence: int) -> bytes:

@@ -47,3 +47,11 @@ def test_organization_filter() -> None:
     assert f(stored("organizationMembership.created", organization_id="org_1"))
     assert not f(stored("organizationMembership.created", organization_id="org_2"))
     assert not f(stored("organization.created", organization_id="org_1"))
+
+
+def test_matches_all_only_without_restrictions() -> None:
+    assert EventFilter([]).matches_all
+    assert EventFilter(["*"]).matches_all
+    assert not EventFilter(["user.*"]).matches_all
+    assert not EventFilter(["*"], entity_ids=["user_1"]).matches_all
+    assert not EventFilter(["*"], organization_id="org_1").matches_all
