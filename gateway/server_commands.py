@@ -79,6 +79,10 @@ def _service_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> S
             changes["tls_cert_file"] = args.tls_cert
         if args.tls_key:
             changes["tls_key_file"] = args.tls_key
+        if args.heartbeat_interval:
+            changes["heartbeat_interval_s"] = parse_duration(args.heartbeat_interval)
+        if args.live_buffer is not None:
+            changes["live_buffer_events"] = args.live_buffer
         if args.retention_max_age or args.retention_max_count:
             retention = settings.retention
             changes["retention"] = Retention(

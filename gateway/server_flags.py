@@ -42,6 +42,17 @@ def _add_grpc_flags(parser: argparse.ArgumentParser) -> None:
         "--tls-cert", type=Path, help="TLS certificate (PEM) [CLERK_RELAY_TLS_CERT]"
     )
     parser.add_argument("--tls-key", type=Path, help="TLS private key (PEM) [CLERK_RELAY_TLS_KEY]")
+    parser.add_argument(
+        "--heartbeat-interval",
+        help="heartbeat on idle Subscribe streams this often (default 5s) "
+        "[CLERK_RELAY_HEARTBEAT_INTERVAL]",
+    )
+    parser.add_argument(
+        "--live-buffer",
+        type=int,
+        help="events buffered per live stream before it falls behind and rereads the log "
+        "(default 1024) [CLERK_RELAY_LIVE_BUFFER]",
+    )
 
 
 def _add_http_flags(parser: argparse.ArgumentParser) -> None:

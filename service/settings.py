@@ -109,7 +109,9 @@ def from_env(environ: Mapping[str, str]) -> ServiceSettings:
     `CLERK_RELAY_TOKENS` (comma- or space-separated), `CLERK_RELAY_TOKENS_FILE`
     (one token a line, `#` comments), `CLERK_RELAY_TLS_CERT`,
     `CLERK_RELAY_TLS_KEY`, `CLERK_RELAY_RETENTION_MAX_AGE` (a duration, see
-    `parse_duration`) and `CLERK_RELAY_RETENTION_MAX_COUNT`.
+    `parse_duration`), `CLERK_RELAY_RETENTION_MAX_COUNT`,
+    `CLERK_RELAY_HEARTBEAT_INTERVAL` (a duration) and `CLERK_RELAY_LIVE_BUFFER`
+    (events buffered per live stream before it falls behind).
 
     Raises:
         ValueError: A variable is malformed or a file named by one cannot be
@@ -142,7 +144,21 @@ def from_env(environ: Mapping[str, str]) -> ServiceSettings:
         )
     except ValueError as error:
         raise ValueError(f"CLERK_RELAY_TOKENS_FILE: {error}") from error
+    heartbeat = get("CLERK_RELAY_HEARTBEAT_INTERVAL")
+    live_buffer = get("CLERK_RELAY_LIVE_BUFFER")
+    try:
+        heartbeat_s = (
+            defaults.heartbeat_interval_s if heartbeat is None else parse_duration(heartbeat)
+        )
+    except ValueError as error:
+        raise ValueError(f"CLERK_RELAY_HEARTBEAT_INTERVAL: {error}") from error
+    if live_buffer is not None and not (live_buffer.isdigit() and int(live_buffer) > 0):
+        raise ValueError(
+            f"CLERK_RELAY_LIVE_BUFFER: not a positive whole number of events: {live_buffer!r}"
+        )
     return ServiceSettings(
+        heartbeat_interval_s=heartbeat_s,
+        live_buffer_events=defaults.live_buffer_events if live_buffer is None else int(live_buffer),
         grpc_addr=get("CLERK_RELAY_GRPC_ADDR") or defaults.grpc_addr,
         database_url=get("CLERK_RELAY_DATABASE_URL") or defaults.database_url,
         tokens=tokens,

@@ -84,6 +84,11 @@ def test_from_env_reads_every_variable(tmp_path: Path) -> None:
     assert settings.auth_enabled and settings.tls_enabled
 
 
+def test_stream_settings_from_env() -> None:
+    settings = from_env({"CLERK_RELAY_HEARTBEAT_INTERVAL": "2s", "CLERK_RELAY_LIVE_BUFFER": "64"})
+    assert (settings.heartbeat_interval_s, settings.live_buffer_events) == (2.0, 64)
+
+
 def test_blank_variables_are_unset() -> None:
     assert from_env({"CLERK_RELAY_GRPC_ADDR": "  ", "CLERK_RELAY_TOKENS": ""}) == ServiceSettings()
 
@@ -98,6 +103,9 @@ def test_blank_variables_are_unset() -> None:
         ({"CLERK_RELAY_TOKENS_FILE": "/nonexistent/tokens"}, "CLERK_RELAY_TOKENS_FILE"),
         ({"CLERK_RELAY_TLS_CERT": "/c.pem"}, "both"),
         ({"CLERK_RELAY_GRPC_ADDR": "nohost"}, "host:port"),
+        ({"CLERK_RELAY_HEARTBEAT_INTERVAL": "often"}, "CLERK_RELAY_HEARTBEAT_INTERVAL"),
+        ({"CLERK_RELAY_LIVE_BUFFER": "0"}, "CLERK_RELAY_LIVE_BUFFER"),
+        ({"CLERK_RELAY_LIVE_BUFFER": "lots"}, "CLERK_RELAY_LIVE_BUFFER"),
     ],
 )
 def test_malformed_environment_is_a_clear_error(environ: dict[str, str], message: str) -> None:
