@@ -27,7 +27,15 @@ from clerkrelay import (
 )
 from gateway.cli_error import EXIT_FAILURE, CliError
 
-__all__ = ["add_client_flags", "cli_error", "relay_client", "run_async"]
+__all__ = ["add_client_flags", "cli_error", "positive_int", "relay_client", "run_async"]
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def add_client_flags(parser: argparse.ArgumentParser) -> None:

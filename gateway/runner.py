@@ -28,9 +28,8 @@ from service.server import RelayServer
 from service.settings import ServiceSettings
 from service.store import Store, StoreUnavailable
 from service.stores import open_store
-from service.subscription import StreamLimits
 
-__all__ = ["HttpSettings", "run_gateway", "run_grpc", "run_serve", "split_addr", "stream_limits"]
+__all__ = ["HttpSettings", "run_gateway", "run_grpc", "run_serve", "split_addr"]
 
 _log = logging.getLogger("clerk_relay")
 
@@ -54,18 +53,6 @@ def split_addr(addr: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise ValueError(f"not a host:port address: {addr!r}")
     return host.strip("[]") or "0.0.0.0", int(port)
-
-
-def stream_limits(settings: ServiceSettings) -> StreamLimits:
-    """The Subscribe stream limits a service's settings ask for."""
-    return StreamLimits(
-        max_batch_events=settings.max_batch_events,
-        max_batch_bytes=settings.max_batch_bytes,
-        live_buffer_events=settings.live_buffer_events,
-        checkpoint_every=settings.checkpoint_every,
-        checkpoint_interval_s=settings.checkpoint_interval_s,
-        heartbeat_interval_s=settings.heartbeat_interval_s,
-    )
 
 
 class _HttpServer(uvicorn.Server):
@@ -125,7 +112,7 @@ async def _stop_http(server: _HttpServer, task: asyncio.Task[None]) -> None:
 async def _start_grpc(
     settings: ServiceSettings, store: Store
 ) -> tuple[RelayServer, EventServicer, asyncio.Task[None]]:
-    events = EventServicer(store, Broadcaster(store), stream_limits(settings))
+    events = EventServicer(store, Broadcaster(store), settings.stream_limits())
     server = RelayServer(
         settings, store, extra_handlers=[events.handler()], on_shutdown=[events.close]
     )

@@ -23,20 +23,13 @@ from rich.progress import Progress
 
 from clerkrelay import EventStream, FileCheckpoint, RelayClient, RelayError
 from gateway.cli_error import CliError
-from gateway.client_flags import add_client_flags, cli_error, relay_client, run_async
+from gateway.client_flags import add_client_flags, cli_error, positive_int, relay_client, run_async
 from gateway.progress import is_terminal, progress_bar
 from gateway.rendering import event_json, event_line
 
 __all__ = ["add_parser", "run"]
 
 _FLUSH_INTERVAL_S = 0.1
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def _sequence(text: str) -> int:
@@ -82,7 +75,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="only events about these ids (a payload's id, or the user it concerns)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON lines")
-    parser.add_argument("--count", type=_positive, metavar="N", help="exit after printing N events")
+    parser.add_argument(
+        "--count", type=positive_int, metavar="N", help="exit after printing N events"
+    )
     parser.add_argument(
         "--until-caught-up",
         action="store_true",

@@ -35,7 +35,7 @@ import httpx
 import orjson
 
 from gateway.cli_error import EXIT_FAILURE, CliError
-from gateway.client_flags import run_async
+from gateway.client_flags import positive_int, run_async
 from gateway.progress import progress_bar
 from gateway.samples import sample, sample_types
 from gateway.settings import parse_secrets
@@ -51,13 +51,6 @@ _NO_SECRET = (
     "verifies with (`clerk-relay serve --dev` prints the one it generated), or pass "
     "--signing-secret"
 )
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -85,14 +78,14 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--count",
-        type=_positive,
+        type=positive_int,
         default=1,
         metavar="N",
         help="how many webhooks to send (default 1)",
     )
     parser.add_argument(
         "--concurrency",
-        type=_positive,
+        type=positive_int,
         default=8,
         metavar="N",
         help="deliveries in flight at once with --count (default 8)",

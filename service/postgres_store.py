@@ -66,10 +66,17 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from clerkrelay.v1.event_pb2 import Event
-from service.facts import EntityIndex
 from service.notifier import Notifier
 from service.postgres_schema import migrate
 from service.projection import BatchPlan, EntityRow, Pending, plan_batch, prepare
+from service.sql_rows import (
+    ENTITY_COLUMN_NAMES,
+    ENTITY_COLUMNS,
+    EVENT_COLUMNS,
+    entity_from_row,
+    entity_list_sql,
+    entity_to_row,
+)
 from service.store import (
     AppendResult,
     BeforeRetention,
@@ -93,33 +100,13 @@ _T = TypeVar("_T")
 Connection = AsyncConnection[TupleRow]
 Pool = AsyncConnectionPool[Connection]
 
-_ENTITY_COLUMN_NAMES = (
-    "kind",
-    "id",
-    "state",
-    "deleted",
-    "event_sequence",
-    "head_updated_at",
-    "head_timestamp",
-    "head_sequence",
-    "state_updated_at",
-    "state_timestamp",
-    "state_sequence",
-    "organization_id",
-    "user_id",
-    "subscription_id",
-    "payer_id",
-)
-_ENTITY_COLUMNS = ", ".join(_ENTITY_COLUMN_NAMES)
 _UPSERT_ENTITY = (
-    f"INSERT INTO entities ({_ENTITY_COLUMNS}) "
-    f"VALUES ({', '.join(['%s'] * len(_ENTITY_COLUMN_NAMES))}) "
+    f"INSERT INTO entities ({ENTITY_COLUMNS}) "
+    f"VALUES ({', '.join(['%s'] * len(ENTITY_COLUMN_NAMES))}) "
     "ON CONFLICT (kind, id) DO UPDATE SET "
-    + ", ".join(f"{name} = EXCLUDED.{name}" for name in _ENTITY_COLUMN_NAMES[2:])
+    + ", ".join(f"{name} = EXCLUDED.{name}" for name in ENTITY_COLUMN_NAMES[2:])
 )
-_EVENT_COLUMNS = "sequence, type, subject_ids, organization_id, receive_time_ns, data"
 _EVENT_TYPES = ("int8", "text", "text[]", "text", "int8", "bytea")
-_FILTER_COLUMNS = ("organization_id", "user_id", "subscription_id", "payer_id")
 
 _MAX_SEQUENCE = 2**63 - 1
 _CATCH_UP_PAGE = 1000
@@ -133,35 +120,6 @@ class _Unreachable(Exception):
 
 class _ConnectionLost(Exception):
     """The writer's connection broke during a transaction (it has been discarded)."""
-
-
-def _row_to_entity(row: tuple[Any, ...]) -> EntityRow:
-    return EntityRow(
-        kind=row[0],
-        id=row[1],
-        state=row[2],
-        deleted=row[3],
-        event_sequence=row[4],
-        head_version=(row[5], row[6], row[7]),
-        state_version=(row[8], row[9], row[10]),
-        index=EntityIndex(row[11], row[12], row[13], row[14]),
-    )
-
-
-def _entity_to_row(e: EntityRow) -> tuple[object, ...]:
-    return (
-        e.kind,
-        e.id,
-        e.state,
-        e.deleted,
-        e.event_sequence,
-        *e.head_version,
-        *e.state_version,
-        e.index.organization_id,
-        e.index.user_id,
-        e.index.subscription_id,
-        e.index.payer_id,
-    )
 
 
 def _stored(row: tuple[Any, ...]) -> StoredEvent:
@@ -228,7 +186,7 @@ async def _log_rows(conn: Connection, after: int, upto: int, limit: int) -> list
     # Binary results: the serialized events arrive as they are, not hex-encoded.
     async with conn.cursor(binary=True) as cursor:
         await cursor.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE sequence > %s AND sequence <= %s "
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE sequence > %s AND sequence <= %s "
             "ORDER BY sequence LIMIT %s",
             (after, upto, limit),
         )
@@ -533,7 +491,7 @@ class PostgresStore:
                         for log_row in plan.log_rows:
                             await copy.write_row((log_row.webhook_id, log_row.stored.sequence))
                     async with cur.copy(
-                        f"COPY events ({_EVENT_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+                        f"COPY events ({EVENT_COLUMNS}) FROM STDIN (FORMAT BINARY)"
                     ) as copy:
                         copy.set_types(list(_EVENT_TYPES))
                         for log_row in plan.log_rows:
@@ -550,7 +508,7 @@ class PostgresStore:
                             )
                     if plan.entity_rows:
                         await cur.executemany(
-                            _UPSERT_ENTITY, [_entity_to_row(e) for e in plan.entity_rows]
+                            _UPSERT_ENTITY, [entity_to_row(e) for e in plan.entity_rows]
                         )
                 # NOTIFY is delivered at commit, and only if the commit succeeds.
                 await conn.execute(
@@ -568,11 +526,11 @@ class PostgresStore:
         if not pairs:
             return {}
         cursor = await conn.execute(
-            f"SELECT {_ENTITY_COLUMNS} FROM entities "
+            f"SELECT {ENTITY_COLUMNS} FROM entities "
             "WHERE (kind, id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
             ([kind for kind, _ in pairs], [entity_id for _, entity_id in pairs]),
         )
-        return {(row[0], row[1]): _row_to_entity(row) for row in await cursor.fetchall()}
+        return {(row[0], row[1]): entity_from_row(row) for row in await cursor.fetchall()}
 
     async def _writer_connection(self) -> Connection:
         """The writer's connection, reconnecting when it was lost."""
@@ -646,40 +604,24 @@ class PostgresStore:
 
         async def query(conn: Connection) -> tuple[EntityRecord | None, int]:
             cursor = await conn.execute(
-                f"SELECT {_ENTITY_COLUMNS} FROM entities WHERE kind = %s AND id = %s",
+                f"SELECT {ENTITY_COLUMNS} FROM entities WHERE kind = %s AND id = %s",
                 (kind, entity_id),
             )
             found = await cursor.fetchone()
             head = await _meta(conn, "head")
-            return (None if found is None else _row_to_entity(found).record()), head
+            return (None if found is None else entity_from_row(found).record()), head
 
         return await self._read(query)
 
     async def list_entities(self, query: EntityQuery) -> EntityPage:
         """Records of one kind in id order, filtered and paged."""
-        clauses = ["kind = %s"]
-        params: list[object] = [query.kind]
-        for column in _FILTER_COLUMNS:
-            value = getattr(query, column)
-            if value:
-                clauses.append(f"{column} = %s")
-                params.append(value)
-        if not query.show_deleted:
-            clauses.append("NOT deleted")
-        if query.after_id:
-            clauses.append("id > %s")
-            params.append(query.after_id)
-        statement = (
-            f"SELECT {_ENTITY_COLUMNS} FROM entities WHERE {' AND '.join(clauses)} "
-            "ORDER BY id LIMIT %s"
-        )
-        params.append(query.limit)
+        statement, params = entity_list_sql(query, "%s")
 
         async def run(conn: Connection) -> EntityPage:
             cursor = await conn.execute(statement, params)
             rows = await cursor.fetchall()
             head = await _meta(conn, "head")
-            return EntityPage([_row_to_entity(row).record() for row in rows], head)
+            return EntityPage([entity_from_row(row).record() for row in rows], head)
 
         return await self._read(run)
 

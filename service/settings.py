@@ -14,6 +14,7 @@ from pathlib import Path
 from service.auth import load_tokens
 from service.store import Retention
 from service.stores import DEFAULT_DATABASE_URL
+from service.subscription import StreamLimits
 
 __all__ = ["DEFAULT_GRPC_ADDR", "ServiceSettings", "from_env", "parse_duration"]
 
@@ -60,6 +61,17 @@ class ServiceSettings:
     shutdown_grace_s: float = 5.0
     retention: Retention = field(default_factory=Retention)
     expose_ingest: bool = True
+
+    def stream_limits(self) -> StreamLimits:
+        """The Subscribe stream limits these settings ask for."""
+        return StreamLimits(
+            max_batch_events=self.max_batch_events,
+            max_batch_bytes=self.max_batch_bytes,
+            live_buffer_events=self.live_buffer_events,
+            checkpoint_every=self.checkpoint_every,
+            checkpoint_interval_s=self.checkpoint_interval_s,
+            heartbeat_interval_s=self.heartbeat_interval_s,
+        )
 
     def __post_init__(self) -> None:
         if not self.grpc_addr or ":" not in self.grpc_addr:

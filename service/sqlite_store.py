@@ -29,9 +29,15 @@ from pathlib import Path
 from typing import TypeVar
 
 from clerkrelay.v1.event_pb2 import Event
-from service.facts import EntityIndex
 from service.notifier import Notifier
 from service.projection import BatchPlan, EntityRow, Pending, plan_batch, prepare
+from service.sql_rows import (
+    ENTITY_COLUMNS,
+    EVENT_COLUMNS,
+    entity_from_row,
+    entity_list_sql,
+    entity_to_row,
+)
 from service.sqlite_schema import migrate
 from service.store import (
     AppendResult,
@@ -52,46 +58,6 @@ __all__ = ["SqliteStore"]
 
 _log = logging.getLogger("clerk_relay.store")
 _T = TypeVar("_T")
-
-_ENTITY_COLUMNS = (
-    "kind, id, state, deleted, event_sequence, "
-    "head_updated_at, head_timestamp, head_sequence, "
-    "state_updated_at, state_timestamp, state_sequence, "
-    "organization_id, user_id, subscription_id, payer_id"
-)
-_EVENT_COLUMNS = "sequence, type, subject_ids, organization_id, receive_time_ns, data"
-_FILTER_COLUMNS = ("organization_id", "user_id", "subscription_id", "payer_id")
-
-EntityRowTuple = tuple[str, str, bytes, int, int, int, int, int, int, int, int, str, str, str, str]
-
-
-def _row_to_entity(row: EntityRowTuple) -> EntityRow:
-    return EntityRow(
-        kind=row[0],
-        id=row[1],
-        state=row[2],
-        deleted=bool(row[3]),
-        event_sequence=row[4],
-        head_version=(row[5], row[6], row[7]),
-        state_version=(row[8], row[9], row[10]),
-        index=EntityIndex(row[11], row[12], row[13], row[14]),
-    )
-
-
-def _entity_to_row(e: EntityRow) -> EntityRowTuple:
-    return (
-        e.kind,
-        e.id,
-        e.state,
-        int(e.deleted),
-        e.event_sequence,
-        *e.head_version,
-        *e.state_version,
-        e.index.organization_id,
-        e.index.user_id,
-        e.index.subscription_id,
-        e.index.payer_id,
-    )
 
 
 def _stored(row: tuple[int, str, str, str, int, bytes]) -> StoredEvent:
@@ -232,7 +198,7 @@ class SqliteStore:
                 [(row.webhook_id, row.stored.sequence) for row in plan.log_rows],
             )
             conn.executemany(
-                f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                 [
                     (
                         s.sequence,
@@ -246,9 +212,8 @@ class SqliteStore:
                 ],
             )
             conn.executemany(
-                f"INSERT OR REPLACE INTO entities ({_ENTITY_COLUMNS}) "
-                f"VALUES ({','.join('?' * 15)})",
-                [_entity_to_row(e) for e in plan.entity_rows],
+                f"INSERT OR REPLACE INTO entities ({ENTITY_COLUMNS}) VALUES ({','.join('?' * 15)})",
+                [entity_to_row(e) for e in plan.entity_rows],
             )
             if plan.head != self._head:
                 conn.execute("UPDATE relay_meta SET value = ? WHERE key = 'head'", (plan.head,))
@@ -265,11 +230,11 @@ class SqliteStore:
         rows: dict[tuple[str, str], EntityRow] = {}
         for kind, entity_id in keys:
             found = conn.execute(
-                f"SELECT {_ENTITY_COLUMNS} FROM entities WHERE kind = ? AND id = ?",
+                f"SELECT {ENTITY_COLUMNS} FROM entities WHERE kind = ? AND id = ?",
                 (kind, entity_id),
             ).fetchone()
             if found is not None:
-                rows[(kind, entity_id)] = _row_to_entity(found)
+                rows[(kind, entity_id)] = entity_from_row(found)
         return rows
 
     # -- reads ----------------------------------------------------------------
@@ -288,7 +253,7 @@ class SqliteStore:
                 if after_sequence < trimmed:
                     raise BeforeRetention(after_sequence, trimmed + 1)
                 rows = conn.execute(
-                    f"SELECT {_EVENT_COLUMNS} FROM events WHERE sequence > ? "
+                    f"SELECT {EVENT_COLUMNS} FROM events WHERE sequence > ? "
                     "ORDER BY sequence LIMIT ?",
                     (after_sequence, limit),
                 ).fetchall()
@@ -346,35 +311,19 @@ class SqliteStore:
             conn.execute("BEGIN")
             try:
                 found = conn.execute(
-                    f"SELECT {_ENTITY_COLUMNS} FROM entities WHERE kind = ? AND id = ?",
+                    f"SELECT {ENTITY_COLUMNS} FROM entities WHERE kind = ? AND id = ?",
                     (kind, entity_id),
                 ).fetchone()
                 head = self._head_in(conn)
             finally:
                 conn.execute("COMMIT")
-            return (None if found is None else _row_to_entity(found).record()), head
+            return (None if found is None else entity_from_row(found).record()), head
 
         return await self._read(query)
 
     async def list_entities(self, query: EntityQuery) -> EntityPage:
         """Records of one kind in id order, filtered and paged."""
-        clauses = ["kind = ?"]
-        params: list[object] = [query.kind]
-        for column in _FILTER_COLUMNS:
-            value = getattr(query, column)
-            if value:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if not query.show_deleted:
-            clauses.append("deleted = 0")
-        if query.after_id:
-            clauses.append("id > ?")
-            params.append(query.after_id)
-        sql = (
-            f"SELECT {_ENTITY_COLUMNS} FROM entities WHERE {' AND '.join(clauses)} "
-            "ORDER BY id LIMIT ?"
-        )
-        params.append(query.limit)
+        sql, params = entity_list_sql(query, "?")
 
         def run(conn: sqlite3.Connection) -> EntityPage:
             conn.execute("BEGIN")
@@ -383,7 +332,7 @@ class SqliteStore:
                 head = self._head_in(conn)
             finally:
                 conn.execute("COMMIT")
-            return EntityPage([_row_to_entity(row).record() for row in rows], head)
+            return EntityPage([entity_from_row(row).record() for row in rows], head)
 
         return await self._read(run)
 

@@ -19,9 +19,7 @@ from gateway.samples import sample
 _webhook_ids = itertools.count(1)
 
 
-def envelope(
-    event_type: str, entity_id: str, at: int, webhook_id: str | None = None, **data: Any
-) -> tuple[dict[str, Any], str]:
+def sample_envelope(event_type: str, entity_id: str, at: int, **data: Any) -> dict[str, Any]:
     """Clerk's example of `event_type` about `entity_id`, happening at `at` (ms)."""
     env = copy.deepcopy(sample(event_type))
     env["timestamp"] = at
@@ -29,6 +27,14 @@ def envelope(
     if "updated_at" in env["data"]:
         env["data"]["updated_at"] = at
     env["data"].update(data)
+    return env
+
+
+def envelope(
+    event_type: str, entity_id: str, at: int, webhook_id: str | None = None, **data: Any
+) -> tuple[dict[str, Any], str]:
+    """`sample_envelope`, and a webhook id for it (a fresh one unless given)."""
+    env = sample_envelope(event_type, entity_id, at, **data)
     return env, webhook_id or f"msg_{next(_webhook_ids):08d}"
 
 

@@ -9,7 +9,6 @@ unambiguous whatever order the webhooks arrive in.
 
 from __future__ import annotations
 
-import copy
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import orjson
 
 from gateway.samples import sample
 from tests.chaos.sender import Message
+from tests.history import sample_envelope
 
 __all__ = ["UNKNOWN_TYPE", "build_history"]
 
@@ -47,59 +47,49 @@ class _World:
 Operation = Callable[[_World, random.Random, int], tuple[str, dict[str, Any]]]
 
 
-def _envelope(event_type: str, entity_id: str, at: int, **data: Any) -> dict[str, Any]:
-    env = copy.deepcopy(sample(event_type))
-    env["timestamp"] = at
-    env["data"]["id"] = entity_id
-    if "updated_at" in env["data"]:
-        env["data"]["updated_at"] = at
-    env["data"].update(data)
-    return env
-
-
 def _user_created(world: _World, rng: random.Random, at: int) -> tuple[str, dict[str, Any]]:
     user = world.fresh("user")
     world.users.append(user)
-    return "user.created", _envelope("user.created", user, at, first_name=f"first-{at}")
+    return "user.created", sample_envelope("user.created", user, at, first_name=f"first-{at}")
 
 
 def _user_updated(world: _World, rng: random.Random, at: int) -> tuple[str, dict[str, Any]]:
     user = rng.choice(world.users)
-    return "user.updated", _envelope(
+    return "user.updated", sample_envelope(
         "user.updated", user, at, first_name=f"renamed-{at}", public_metadata={"n": at}
     )
 
 
 def _user_deleted(world: _World, rng: random.Random, at: int) -> tuple[str, dict[str, Any]]:
     user = world.users.pop(rng.randrange(len(world.users)))
-    return "user.deleted", _envelope("user.deleted", user, at)
+    return "user.deleted", sample_envelope("user.deleted", user, at)
 
 
 def _organization_created(world: _World, rng: random.Random, at: int) -> tuple[str, dict[str, Any]]:
     organization = world.fresh("org")
     world.organizations.append(organization)
-    return "organization.created", _envelope(
+    return "organization.created", sample_envelope(
         "organization.created", organization, at, name=f"org-{at}"
     )
 
 
 def _organization_updated(world: _World, rng: random.Random, at: int) -> tuple[str, dict[str, Any]]:
     organization = rng.choice(world.organizations)
-    return "organization.updated", _envelope(
+    return "organization.updated", sample_envelope(
         "organization.updated", organization, at, name=f"org-renamed-{at}"
     )
 
 
 def _organization_deleted(world: _World, rng: random.Random, at: int) -> tuple[str, dict[str, Any]]:
     organization = world.organizations.pop(rng.randrange(len(world.organizations)))
-    return "organization.deleted", _envelope("organization.deleted", organization, at)
+    return "organization.deleted", sample_envelope("organization.deleted", organization, at)
 
 
 def _membership(
     event_type: str, membership: str, organization: str, user: str, at: int, role: str
 ) -> dict[str, Any]:
     base = sample(event_type)["data"]
-    return _envelope(
+    return sample_envelope(
         event_type,
         membership,
         at,
@@ -133,18 +123,18 @@ def _membership_deleted(world: _World, rng: random.Random, at: int) -> tuple[str
 def _session_created(world: _World, rng: random.Random, at: int) -> tuple[str, dict[str, Any]]:
     session = world.fresh("sess")
     world.sessions.append(session)
-    return "session.created", _envelope(
+    return "session.created", sample_envelope(
         "session.created", session, at, user_id=rng.choice(world.users), status="active"
     )
 
 
 def _session_ended(world: _World, rng: random.Random, at: int) -> tuple[str, dict[str, Any]]:
     session = world.sessions.pop(rng.randrange(len(world.sessions)))
-    return "session.ended", _envelope("session.ended", session, at, status="ended")
+    return "session.ended", sample_envelope("session.ended", session, at, status="ended")
 
 
 def _email_created(world: _World, rng: random.Random, at: int) -> tuple[str, dict[str, Any]]:
-    return "email.created", _envelope("email.created", world.fresh("ema"), at)
+    return "email.created", sample_envelope("email.created", world.fresh("ema"), at)
 
 
 def _unknown(world: _World, rng: random.Random, at: int) -> tuple[str, dict[str, Any]]:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.processes import RelayProcess, relay_env, running, serve
+from tests.processes import RelayProcess, relay_env
 
 
 def clerk_relay(
@@ -24,14 +22,6 @@ def clerk_relay(
         timeout=timeout_s,
         check=False,
     )
-
-
-@pytest.fixture
-def relay(tmp_path: Path) -> Iterator[RelayProcess]:
-    """`clerk-relay serve` on free loopback ports, over a SQLite file in `tmp_path`."""
-    process = serve(tmp_path)
-    with running(process):
-        yield process
 
 
 @pytest.fixture

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from tests.clients.webhooks import WebhookSender
-from tests.processes import RelayProcess, running, serve
-
-
-@pytest.fixture
-def relay(tmp_path: Path) -> Iterator[RelayProcess]:
-    """`clerk-relay serve` on free loopback ports, over a SQLite file in `tmp_path`."""
-    process = serve(tmp_path)
-    with running(process):
-        yield process
+from tests.processes import RelayProcess
 
 
 @pytest.fixture

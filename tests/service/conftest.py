@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -19,15 +18,6 @@ StartServer = Callable[..., Awaitable[tuple[RelayServer, str]]]
 
 OpenChannel = Callable[..., grpc.aio.Channel]
 """`open_channel(target, credentials=None)` → a channel closed after the test."""
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = await SqliteStore.open(tmp_path / "relay.db")
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 @pytest.fixture

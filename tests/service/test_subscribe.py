@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -213,24 +214,21 @@ async def test_invalid_pattern_is_invalid_argument(make_relay: MakeRelay) -> Non
 
 
 async def test_start_before_retention_is_out_of_range(
-    tmp_path: object, start_server: StartServer, open_channel: OpenChannel, store: SqliteStore
+    tmp_path: Path, open_channel: OpenChannel
 ) -> None:
     trimmed = await SqliteStore.open(
-        store._path.with_name("trimmed.db"),  # noqa: SLF001 - a second file beside the test's
-        Retention(max_count=3, interval_s=3600),
+        tmp_path / "trimmed.db", Retention(max_count=3, interval_s=3600)
+    )
+    servicer = EventServicer(trimmed, Broadcaster(trimmed), StreamLimits())
+    server = RelayServer(
+        ServiceSettings(grpc_addr="127.0.0.1:0", shutdown_grace_s=1.0),
+        trimmed,
+        extra_handlers=[servicer.handler()],
     )
     try:
         await append_users(trimmed, 10)
         await trimmed.trim()
-        broadcaster = Broadcaster(trimmed)
-        servicer = EventServicer(trimmed, broadcaster, StreamLimits())
-        server = RelayServer(
-            (await start_server())[0]._settings,  # noqa: SLF001 - same settings, other store
-            trimmed,
-            extra_handlers=[servicer.handler()],
-        )
-        port = await server.start()
-        stub = EventServiceStub(open_channel(f"127.0.0.1:{port}"))
+        stub = EventServiceStub(open_channel(f"127.0.0.1:{await server.start()}"))
         with pytest.raises(grpc.aio.AioRpcError) as error:
             await stub.Subscribe(SubscribeRequest(after_sequence=2)).read()
         assert error.value.code() == grpc.StatusCode.OUT_OF_RANGE
@@ -239,8 +237,8 @@ async def test_start_before_retention_is_out_of_range(
         received = await collect(everything, Received(), caught_up)
         assert received.sequences == [8, 9, 10]
         everything.cancel()
-        await server.stop()
     finally:
+        await server.stop()
         await trimmed.close()
 
 

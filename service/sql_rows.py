@@ -1,0 +1,98 @@
+"""The SQL shape of the log and the projection, shared by the SQLite and PostgreSQL stores.
+
+Both backends have the same `events` and `entities` tables; only their
+parameter placeholders (`?` and `%s`) and some column types differ.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.facts import EntityIndex
+from service.projection import EntityRow
+from service.store import EntityQuery
+
+__all__ = [
+    "ENTITY_COLUMNS",
+    "ENTITY_COLUMN_NAMES",
+    "EVENT_COLUMNS",
+    "entity_from_row",
+    "entity_list_sql",
+    "entity_to_row",
+]
+
+ENTITY_COLUMN_NAMES: tuple[str, ...] = (
+    "kind",
+    "id",
+    "state",
+    "deleted",
+    "event_sequence",
+    "head_updated_at",
+    "head_timestamp",
+    "head_sequence",
+    "state_updated_at",
+    "state_timestamp",
+    "state_sequence",
+    "organization_id",
+    "user_id",
+    "subscription_id",
+    "payer_id",
+)
+ENTITY_COLUMNS = ", ".join(ENTITY_COLUMN_NAMES)
+EVENT_COLUMNS = "sequence, type, subject_ids, organization_id, receive_time_ns, data"
+
+# EntityQuery fields that narrow a listing to rows with that column equal.
+_FILTER_COLUMNS = ("organization_id", "user_id", "subscription_id", "payer_id")
+
+
+def entity_from_row(row: tuple[Any, ...]) -> EntityRow:
+    """An `entities` row (columns in `ENTITY_COLUMNS` order) as an `EntityRow`."""
+    return EntityRow(
+        kind=row[0],
+        id=row[1],
+        state=row[2],
+        deleted=bool(row[3]),
+        event_sequence=row[4],
+        head_version=(row[5], row[6], row[7]),
+        state_version=(row[8], row[9], row[10]),
+        index=EntityIndex(row[11], row[12], row[13], row[14]),
+    )
+
+
+def entity_to_row(e: EntityRow) -> tuple[object, ...]:
+    """An `EntityRow` as the values of an `entities` row, in `ENTITY_COLUMNS` order."""
+    return (
+        e.kind,
+        e.id,
+        e.state,
+        e.deleted,
+        e.event_sequence,
+        *e.head_version,
+        *e.state_version,
+        e.index.organization_id,
+        e.index.user_id,
+        e.index.subscription_id,
+        e.index.payer_id,
+    )
+
+
+def entity_list_sql(query: EntityQuery, placeholder: str) -> tuple[str, list[object]]:
+    """The statement and parameters that list one page of entities, in id order."""
+    clauses = [f"kind = {placeholder}"]
+    params: list[object] = [query.kind]
+    for column in _FILTER_COLUMNS:
+        value = getattr(query, column)
+        if value:
+            clauses.append(f"{column} = {placeholder}")
+            params.append(value)
+    if not query.show_deleted:
+        clauses.append("NOT deleted")
+    if query.after_id:
+        clauses.append(f"id > {placeholder}")
+        params.append(query.after_id)
+    params.append(query.limit)
+    statement = (
+        f"SELECT {ENTITY_COLUMNS} FROM entities WHERE {' AND '.join(clauses)} "
+        f"ORDER BY id LIMIT {placeholder}"
+    )
+    return statement, params
