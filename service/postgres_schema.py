@@ -65,6 +65,33 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX entities_by_subscription ON entities (kind, subscription_id, id);
     CREATE INDEX entities_by_payer ON entities (kind, payer_id, id);
     """,
+    # 2: each lookup index holds only the rows that have its column (NULL, not
+    # '', when absent), so a user's event no longer writes four index entries it
+    # can never be listed by.
+    """
+    DROP INDEX entities_by_organization;
+    DROP INDEX entities_by_user;
+    DROP INDEX entities_by_subscription;
+    DROP INDEX entities_by_payer;
+    ALTER TABLE entities
+        ALTER COLUMN organization_id DROP NOT NULL,
+        ALTER COLUMN user_id DROP NOT NULL,
+        ALTER COLUMN subscription_id DROP NOT NULL,
+        ALTER COLUMN payer_id DROP NOT NULL;
+    UPDATE entities SET
+        organization_id = NULLIF(organization_id, ''),
+        user_id = NULLIF(user_id, ''),
+        subscription_id = NULLIF(subscription_id, ''),
+        payer_id = NULLIF(payer_id, '');
+    CREATE INDEX entities_by_organization ON entities (kind, organization_id, id)
+        WHERE organization_id IS NOT NULL;
+    CREATE INDEX entities_by_user ON entities (kind, user_id, id)
+        WHERE user_id IS NOT NULL;
+    CREATE INDEX entities_by_subscription ON entities (kind, subscription_id, id)
+        WHERE subscription_id IS NOT NULL;
+    CREATE INDEX entities_by_payer ON entities (kind, payer_id, id)
+        WHERE payer_id IS NOT NULL;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,7 +1,9 @@
 """The SQL shape of the log and the projection, shared by the SQLite and PostgreSQL stores.
 
 Both backends have the same `events` and `entities` tables; only their
-parameter placeholders (`?` and `%s`) and some column types differ.
+parameter placeholders (`?` and `%s`) and some column types differ. An entity's
+lookup columns (organization, user, subscription, payer) hold NULL when it has
+none, so the partial indexes on them skip it.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def entity_from_row(row: tuple[Any, ...]) -> EntityRow:
         event_sequence=row[4],
         head_version=(row[5], row[6], row[7]),
         state_version=(row[8], row[9], row[10]),
-        index=EntityIndex(row[11], row[12], row[13], row[14]),
+        index=EntityIndex(row[11] or "", row[12] or "", row[13] or "", row[14] or ""),
     )
 
 
@@ -69,10 +71,10 @@ def entity_to_row(e: EntityRow) -> tuple[object, ...]:
         e.event_sequence,
         *e.head_version,
         *e.state_version,
-        e.index.organization_id,
-        e.index.user_id,
-        e.index.subscription_id,
-        e.index.payer_id,
+        e.index.organization_id or None,
+        e.index.user_id or None,
+        e.index.subscription_id or None,
+        e.index.payer_id or None,
     )
 
 

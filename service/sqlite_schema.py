@@ -58,6 +58,48 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX entities_by_subscription ON entities (kind, subscription_id, id);
     CREATE INDEX entities_by_payer ON entities (kind, payer_id, id);
     """,
+    # 2: entities become a rowid table (a WITHOUT ROWID table moves whole ~1.5 KB
+    # rows on every page split), and each lookup index holds only the rows that
+    # have its column (NULL, not '', when absent): a user's event no longer
+    # writes four index entries it can never be listed by. About 3× less CPU
+    # per appended event (bench: store appends).
+    """
+    CREATE TABLE entities_v2 (
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        state BLOB NOT NULL,
+        deleted INTEGER NOT NULL,
+        event_sequence INTEGER NOT NULL,
+        head_updated_at INTEGER NOT NULL,
+        head_timestamp INTEGER NOT NULL,
+        head_sequence INTEGER NOT NULL,
+        state_updated_at INTEGER NOT NULL,
+        state_timestamp INTEGER NOT NULL,
+        state_sequence INTEGER NOT NULL,
+        organization_id TEXT,
+        user_id TEXT,
+        subscription_id TEXT,
+        payer_id TEXT,
+        UNIQUE (kind, id)
+    );
+    INSERT INTO entities_v2
+        SELECT kind, id, state, deleted, event_sequence,
+            head_updated_at, head_timestamp, head_sequence,
+            state_updated_at, state_timestamp, state_sequence,
+            NULLIF(organization_id, ''), NULLIF(user_id, ''),
+            NULLIF(subscription_id, ''), NULLIF(payer_id, '')
+        FROM entities ORDER BY kind, id;
+    DROP TABLE entities;
+    ALTER TABLE entities_v2 RENAME TO entities;
+    CREATE INDEX entities_by_organization ON entities (kind, organization_id, id)
+        WHERE organization_id IS NOT NULL;
+    CREATE INDEX entities_by_user ON entities (kind, user_id, id)
+        WHERE user_id IS NOT NULL;
+    CREATE INDEX entities_by_subscription ON entities (kind, subscription_id, id)
+        WHERE subscription_id IS NOT NULL;
+    CREATE INDEX entities_by_payer ON entities (kind, payer_id, id)
+        WHERE payer_id IS NOT NULL;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

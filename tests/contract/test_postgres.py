@@ -11,9 +11,9 @@ from multiprocessing.synchronize import Barrier
 import psycopg
 import pytest
 
-from service.postgres_schema import SCHEMA_VERSION
+from service.postgres_schema import MIGRATIONS, SCHEMA_VERSION
 from service.postgres_store import PostgresStore
-from service.store import StoredEvent, StoreError, StoreUnavailable
+from service.store import EntityQuery, StoredEvent, StoreError, StoreUnavailable
 from service.stores import open_store
 from tests.contract.conftest import (
     POSTGRES_URL,
@@ -263,3 +263,39 @@ async def test_append_that_cannot_commit_in_time_is_unavailable_then_recovers(
     result = await store.append(event("user.created", "user_t", webhook_id="t_1"))
     assert (result.sequence, result.duplicate) == (1, False)
     assert [e.sequence for e in (await store.read(0, 10)).events] == [1]
+
+
+async def test_upgrading_from_the_first_schema_keeps_the_projection(
+    url: str, opened: list[PostgresStore]
+) -> None:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute(MIGRATIONS[0])
+        await conn.execute(
+            "CREATE TABLE relay_schema (singleton boolean PRIMARY KEY DEFAULT true"
+            " CHECK (singleton), version integer NOT NULL)"
+        )
+        await conn.execute("INSERT INTO relay_schema (version) VALUES (1)")
+        row = "(%s, %s, '\\x0a01', false, %s, 1, 1, %s, 1, 1, %s, %s, %s, '', '')"
+        await conn.execute(
+            f"INSERT INTO entities VALUES {row}, {row}",
+            ("user", "user_1", 1, 1, 1, "", "")
+            + ("organization_membership", "orgmem_1", 2, 2, 2, "org_1", "user_1"),
+        )
+    store = await open_tracked(url, opened)
+    by_org = await store.list_entities(
+        EntityQuery(kind="organization_membership", organization_id="org_1")
+    )
+    assert [(r.id, r.event_sequence, r.state) for r in by_org.records] == [
+        ("orgmem_1", 2, b"\x0a\x01")
+    ]
+    user, _ = await store.get_entity("user", "user_1")
+    assert user is not None and (user.id, user.event_sequence) == ("user_1", 1)
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT id, organization_id, user_id, payer_id FROM entities ORDER BY id"
+            )
+        ).fetchall()
+        version = await (await conn.execute("SELECT version FROM relay_schema")).fetchall()
+    assert rows == [("orgmem_1", "org_1", "user_1", None), ("user_1", None, None, None)]
+    assert version == [(SCHEMA_VERSION,)]

@@ -1,4 +1,4 @@
-"""SQLite-specific behaviour: start-up errors and durability settings."""
+"""SQLite-specific behaviour: start-up errors, durability settings and schema upgrades."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from service.sqlite_schema import SCHEMA_VERSION
+from service.sql_rows import entity_list_sql
+from service.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 from service.sqlite_store import SqliteStore
-from service.store import StoreError
+from service.store import EntityQuery, StoreError
 from service.stores import open_store
 from tests.history import event
 
@@ -58,3 +59,60 @@ async def test_reopening_migrates_nothing_and_keeps_data(tmp_path: Path) -> None
     second = await SqliteStore.open(path)
     assert await second.head() == 1
     await second.close()
+
+
+def _version_one_file(path: Path) -> None:
+    """A database as clerk-relay's first schema left it: '' for absent lookup ids."""
+    with sqlite3.connect(path) as conn:
+        for statement in MIGRATIONS[0].split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        row = "(?, ?, x'0a01', 0, ?, 1, 1, ?, 1, 1, ?, ?, ?, '', '')"
+        conn.execute(
+            f"INSERT INTO entities VALUES {row}, {row}",
+            ("user", "user_1", 1, 1, 1, "", "")
+            + ("organization_membership", "orgmem_1", 2, 2, 2, "org_1", "user_1"),
+        )
+        conn.execute("PRAGMA user_version = 1")
+
+
+async def test_upgrading_from_the_first_schema_keeps_the_projection(tmp_path: Path) -> None:
+    path = tmp_path / "relay.db"
+    _version_one_file(path)
+    store = await SqliteStore.open(path)
+    try:
+        by_org = await store.list_entities(
+            EntityQuery(kind="organization_membership", organization_id="org_1")
+        )
+        assert [(r.id, r.event_sequence, r.state) for r in by_org.records] == [
+            ("orgmem_1", 2, b"\x0a\x01")
+        ]
+        by_user = await store.list_entities(
+            EntityQuery(kind="organization_membership", user_id="user_1")
+        )
+        assert [r.id for r in by_user.records] == ["orgmem_1"]
+        user, _ = await store.get_entity("user", "user_1")
+        assert user is not None and (user.id, user.event_sequence) == ("user_1", 1)
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        # Absent lookup ids are NULL now, so the partial indexes hold only the membership.
+        assert conn.execute(
+            "SELECT id, organization_id, user_id, payer_id FROM entities ORDER BY id"
+        ).fetchall() == [("orgmem_1", "org_1", "user_1", None), ("user_1", None, None, None)]
+
+
+async def test_filtered_lists_use_the_partial_indexes(tmp_path: Path) -> None:
+    path = tmp_path / "relay.db"
+    await (await SqliteStore.open(path)).close()
+    with sqlite3.connect(path) as conn:
+        for query, index in (
+            (EntityQuery(kind="k", organization_id="x"), "entities_by_organization"),
+            (EntityQuery(kind="k", user_id="x"), "entities_by_user"),
+            (EntityQuery(kind="k", subscription_id="x"), "entities_by_subscription"),
+            (EntityQuery(kind="k", payer_id="x"), "entities_by_payer"),
+        ):
+            sql, params = entity_list_sql(query, "?")
+            plan = " ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+            assert f"USING INDEX {index}" in plan, plan
