@@ -8,8 +8,11 @@ the metrics, the webhook handler) and wires the routes:
 - `GET /readyz`: the publisher (and every extra check) can reach the store now.
 - `GET /metrics`: Prometheus exposition of this app's own registry.
 
-The app owns no resources: the publisher, and whatever it talks to, belong to
-the caller, which opens and closes them around the server's lifetime.
+`POST /webhooks/clerk`, the one route under load, is answered by a small ASGI
+middleware before Starlette routes anything; its Starlette route remains for
+what routing adds there (405 for other methods). The app owns no resources: the
+publisher, and whatever it talks to, belong to the caller, which opens and
+closes them around the server's lifetime.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.metrics import GatewayMetrics
 from gateway.publisher import Publisher
@@ -89,15 +94,36 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Route(WEBHOOK_PATH, webhook.handle, methods=["POST"]),
+            Route(WEBHOOK_PATH, webhook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
         ],
+        middleware=[Middleware(_WebhookFastPath, webhook=webhook)],
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
     )
     app.state.metrics = metrics
     return app
+
+
+class _WebhookFastPath:
+    """Hands `POST /webhooks/clerk` straight to the webhook endpoint; the rest to the app.
+
+    It sits inside Starlette's error middleware, so an unexpected exception
+    still becomes a logged JSON 500.
+    """
+
+    __slots__ = ("_app", "_webhook")
+
+    def __init__(self, app: ASGIApp, webhook: WebhookEndpoint) -> None:
+        self._app = app
+        self._webhook = webhook
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == WEBHOOK_PATH and scope["method"] == "POST":
+            await self._webhook(scope, receive, send)
+        else:
+            await self._app(scope, receive, send)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -122,8 +122,9 @@ class SignatureVerifier:
         """Verifies one webhook.
 
         Args:
-            headers: The request headers; lookups must ignore case, as
-                Starlette's and httpx's headers do.
+            headers: The request headers, looked up by lower-case name
+                (a plain dict of lower-cased names, or case-insensitive
+                headers such as Starlette's and httpx's).
             body: The raw request body, exactly as received.
 
         Returns:

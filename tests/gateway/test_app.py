@@ -99,6 +99,22 @@ async def test_publisher_timing_out_is_503() -> None:
     assert (response.status_code, response.json()) == (503, {"error": "store unavailable"})
 
 
+async def broken() -> AppendResult:
+    raise RuntimeError("a bug in the publisher")
+
+
+async def test_unexpected_publisher_error_is_a_json_500() -> None:
+    publisher = FailingPublisher(broken)
+    app = create_app(GatewaySettings(secrets=(SECRET,)), publisher)
+    transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+        response = await client.post(
+            PATH, content=USER_CREATED, headers=signed_headers(USER_CREATED)
+        )
+    assert (response.status_code, response.json()) == (500, {"error": "internal server error"})
+    assert len(publisher.published) == 1
+
+
 async def test_rejected_webhooks_never_reach_the_publisher() -> None:
     publisher = FailingPublisher(unavailable)
     app = create_app(GatewaySettings(secrets=(SECRET,), max_body_bytes=4096), publisher)
