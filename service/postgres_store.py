@@ -87,6 +87,7 @@ from service.store import (
     ReadResult,
     Retention,
     RowFilter,
+    SerializedPage,
     StoredEvent,
     StoreError,
     StoreUnavailable,
@@ -570,6 +571,26 @@ class PostgresStore:
             if matches is not None:
                 events = [e for e in events if matches(e)]
             return ReadResult(events, last)
+
+        return await self._read(query)
+
+    async def read_serialized(self, after_sequence: int, limit: int) -> SerializedPage:
+        """Reads every event after a sequence; see `service.store.Store.read_serialized`."""
+
+        async def query(conn: Connection) -> SerializedPage:
+            trimmed = await _meta(conn, "trimmed_through")
+            if after_sequence < trimmed:
+                raise BeforeRetention(after_sequence, trimmed + 1)
+            async with conn.cursor(binary=True) as cursor:
+                await cursor.execute(
+                    "SELECT sequence, data FROM events WHERE sequence > %s "
+                    "ORDER BY sequence LIMIT %s",
+                    (after_sequence, limit),
+                )
+                rows = await cursor.fetchall()
+            if not rows:
+                return SerializedPage([], after_sequence)
+            return SerializedPage([data for _, data in rows], rows[-1][0])
 
         return await self._read(query)
 

@@ -11,7 +11,8 @@ answered only after the transaction holding its event has committed.
 
 Sequence order equals commit order trivially: one writer assigns sequences in
 the order it commits them. Readers use their own connections (WAL lets them
-read while the writer writes), each in its own thread.
+read while the writer writes), each in its own thread, with the file mapped
+into memory.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from clerkrelay.v1.event_pb2 import Event
 from service.notifier import Notifier
@@ -49,6 +50,7 @@ from service.store import (
     ReadResult,
     Retention,
     RowFilter,
+    SerializedPage,
     StoredEvent,
     StoreError,
     StoreUnavailable,
@@ -65,6 +67,35 @@ def _stored(row: tuple[int, str, str, str, int, bytes]) -> StoredEvent:
     return StoredEvent(
         row[0], row[1], tuple(subjects.split(" ")) if subjects else (), row[3], row[4], row[5]
     )
+
+
+_READ_MMAP_BYTES = 1 << 30
+"""How much of the file readers map into memory: a read then copies each page
+once, from the page cache, instead of `pread`ing it into SQLite's own cache
+first (a catch-up read of the log is about 1.5× faster)."""
+
+
+def _log_page(
+    conn: sqlite3.Connection, columns: str, after_sequence: int, limit: int
+) -> list[tuple[Any, ...]]:
+    """`columns` of up to `limit` events after a sequence, in order, from one snapshot.
+
+    Raises:
+        BeforeRetention: `after_sequence + 1` was trimmed away.
+    """
+    conn.execute("BEGIN")
+    try:
+        (trimmed,) = conn.execute(
+            "SELECT value FROM relay_meta WHERE key = 'trimmed_through'"
+        ).fetchone()
+        if after_sequence < trimmed:
+            raise BeforeRetention(after_sequence, trimmed + 1)
+        return conn.execute(
+            f"SELECT {columns} FROM events WHERE sequence > ? ORDER BY sequence LIMIT ?",
+            (after_sequence, limit),
+        ).fetchall()
+    finally:
+        conn.execute("COMMIT")
 
 
 class SqliteStore:
@@ -245,20 +276,7 @@ class SqliteStore:
         """Reads the log after a sequence; see `service.store.Store.read`."""
 
         def query(conn: sqlite3.Connection) -> ReadResult:
-            conn.execute("BEGIN")
-            try:
-                trimmed = conn.execute(
-                    "SELECT value FROM relay_meta WHERE key = 'trimmed_through'"
-                ).fetchone()[0]
-                if after_sequence < trimmed:
-                    raise BeforeRetention(after_sequence, trimmed + 1)
-                rows = conn.execute(
-                    f"SELECT {EVENT_COLUMNS} FROM events WHERE sequence > ? "
-                    "ORDER BY sequence LIMIT ?",
-                    (after_sequence, limit),
-                ).fetchall()
-            finally:
-                conn.execute("COMMIT")
+            rows = _log_page(conn, EVENT_COLUMNS, after_sequence, limit)
             if not rows:
                 return ReadResult([], after_sequence)
             events = [_stored(row) for row in rows]
@@ -266,6 +284,17 @@ class SqliteStore:
             if matches is not None:
                 events = [e for e in events if matches(e)]
             return ReadResult(events, last)
+
+        return await self._read(query)
+
+    async def read_serialized(self, after_sequence: int, limit: int) -> SerializedPage:
+        """Reads every event after a sequence; see `service.store.Store.read_serialized`."""
+
+        def query(conn: sqlite3.Connection) -> SerializedPage:
+            rows = _log_page(conn, "sequence, data", after_sequence, limit)
+            if not rows:
+                return SerializedPage([], after_sequence)
+            return SerializedPage([data for _, data in rows], rows[-1][0])
 
         return await self._read(query)
 
@@ -450,6 +479,7 @@ class SqliteStore:
         if conn is None:
             conn = self._track(_connect(self._path))
             conn.execute("PRAGMA query_only = ON")
+            conn.execute(f"PRAGMA mmap_size = {_READ_MMAP_BYTES}")
             self._local.conn = conn
         return conn
 

@@ -10,7 +10,8 @@ Every backend gives the same guarantees (checked by one contract suite in
   seen sequence N never later sees a newly committed event at or below N.
 - `read` returns stored events in sequence order, already serialized (the
   `Event` message with its `sequence` and `stale` set), so the gRPC layer can
-  send them without parsing.
+  send them without parsing. `read_serialized` is the same read for a reader
+  that wants every event: only the serialized events, nothing to filter on.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "ReadResult",
     "Retention",
     "RowFilter",
+    "SerializedPage",
     "Store",
     "StoreError",
     "StoreUnavailable",
@@ -140,6 +142,20 @@ class ReadResult:
 
 
 @dataclass(frozen=True, slots=True)
+class SerializedPage:
+    """A page of the log, every event in it, as serialized `Event`s only.
+
+    Attributes:
+        events: The serialized events, in sequence order.
+        last_examined: The sequence of the last event (the next read continues
+            after it), or the start when the page is empty.
+    """
+
+    events: list[bytes]
+    last_examined: int
+
+
+@dataclass(frozen=True, slots=True)
 class EntityRecord:
     """The projection's row for one entity.
 
@@ -217,6 +233,17 @@ class Store(Protocol):
 
         At most `limit` rows are examined, so a sparse filter returns few
         events but still advances `last_examined`.
+
+        Raises:
+            BeforeRetention: `after_sequence + 1` was trimmed away.
+        """
+        ...
+
+    async def read_serialized(self, after_sequence: int, limit: int) -> SerializedPage:
+        """Reads up to `limit` events with a sequence above `after_sequence`, every one.
+
+        The same page as `read` with no filter, without the columns a filter
+        needs: the cheap read of a stream that matches everything.
 
         Raises:
             BeforeRetention: `after_sequence + 1` was trimmed away.

@@ -22,18 +22,25 @@ from dataclasses import dataclass
 from service import wire
 from service.broadcaster import Broadcaster, LiveBuffer
 from service.filters import EventFilter
-from service.store import Store, StoredEvent
+from service.store import Store
 
 __all__ = ["StreamLimits", "Subscription"]
 
 
 @dataclass(frozen=True, slots=True)
 class StreamLimits:
-    """How a stream batches and paces its messages."""
+    """How a stream batches and paces its messages.
+
+    `catch_up_read_events` is how many events a stream that matches everything
+    reads from the log at once while catching up (a filtered stream reads
+    `max_batch_events` at a time, so its checkpoints stay as frequent);
+    `max_batch_events` and `max_batch_bytes` bound each message either way.
+    """
 
     max_batch_events: int = 500
     max_batch_bytes: int = 1 << 20
     live_buffer_events: int = 1024
+    catch_up_read_events: int = 1000
     checkpoint_every: int = 1000
     checkpoint_interval_s: float = 5.0
     heartbeat_interval_s: float = 5.0
@@ -94,26 +101,44 @@ class Subscription:
         """Reads the log from `position` until a read finds nothing new."""
         limits = self._limits
         while not buffer.closed:
-            result = await self._store.read(self.position, limits.max_batch_events, self._matches)
-            if result.last_examined == self.position:
+            events, examined, last_match = await self._read_history()
+            if examined == self.position:
                 if not buffer.overflowed:
                     return
                 buffer.reset()  # missed live events are in the log: keep reading
                 continue
-            for message in self._batches(result.events):
+            for message in self._batches(events):
                 yield self._sent(message)
-            self.position = result.last_examined
-            if result.events:
-                self._reported = result.events[-1].sequence
+            self.position = examined
+            self._reported = max(self._reported, last_match)
             if self.position - self._reported >= limits.checkpoint_every:
                 yield self._checkpoint()
+
+    async def _read_history(self) -> tuple[list[bytes], int, int]:
+        """The next page of the log after `position`.
+
+        Returns the matching events (serialized), the last sequence examined,
+        and the last matching sequence (0 when none matched). A stream that
+        matches everything reads only the serialized events, in larger pages.
+        """
+        limits = self._limits
+        if self._matches is None:
+            page = await self._store.read_serialized(self.position, limits.catch_up_read_events)
+            return page.events, page.last_examined, page.last_examined
+        result = await self._store.read(self.position, limits.max_batch_events, self._matches)
+        events = result.events
+        return (
+            [event.data for event in events],
+            result.last_examined,
+            events[-1].sequence if events else 0,
+        )
 
     async def _live(self, buffer: LiveBuffer) -> AsyncIterator[bytes]:
         """Sends buffered events as they come; returns on overflow or close."""
         while True:
             events, examined = buffer.take()
             fresh = [event for event in events if event.sequence > self.position]
-            for message in self._batches(fresh):
+            for message in self._batches([event.data for event in fresh]):
                 yield self._sent(message)
             if fresh:
                 self.position = self._reported = fresh[-1].sequence
@@ -128,11 +153,10 @@ class Subscription:
                 async with asyncio.timeout(wait):
                     await buffer.wakeup.wait()
 
-    def _batches(self, events: Sequence[StoredEvent]) -> list[bytes]:
+    def _batches(self, events: Sequence[bytes]) -> list[bytes]:
+        """The messages carrying these serialized events, batched within the limits."""
         limits = self._limits
-        return wire.event_batches(
-            [event.data for event in events], limits.max_batch_events, limits.max_batch_bytes
-        )
+        return wire.event_batches(events, limits.max_batch_events, limits.max_batch_bytes)
 
     def _housekeeping_due(self) -> float:
         """Seconds until the next checkpoint or heartbeat is due (≤ 0: now)."""

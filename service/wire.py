@@ -8,7 +8,9 @@ parse and re-serialize per event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from bisect import bisect_right
+from collections.abc import Sequence
+from itertools import accumulate
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -42,50 +44,60 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-# Field headers (tag + length) by length: events have a few thousand distinct sizes.
-_headers: dict[int, bytes] = {}
+class _Headers(dict[int, bytes]):
+    """Field headers (tag + length) by length, made on first use.
 
+    Events have a few thousand distinct sizes; a lookup is one C call, so
+    headers for a whole page come from one `map`.
+    """
 
-def _header(length: int) -> bytes:
-    header = _headers.get(length)
-    if header is None:
+    def __missing__(self, length: int) -> bytes:
         header = _FIELD_1 + _varint(length)
-        if len(_headers) < 65536:
-            _headers[length] = header
-    return header
+        if len(self) < 65536:
+            self[length] = header
+        return header
+
+
+_headers = _Headers()
 
 
 def events_message(events: Sequence[bytes]) -> bytes:
     """A `SubscribeResponse` carrying these serialized events as one `EventBatch`."""
-    parts: list[bytes] = []
-    for event in events:
-        parts += (_header(len(event)), event)
-    batch = b"".join(parts)
-    return _header(len(batch)) + batch
+    lengths = list(map(len, events))
+    return _message(list(map(_headers.__getitem__, lengths)), events, sum(lengths))
 
 
-def event_batches(events: Iterable[bytes], max_events: int, max_bytes: int) -> list[bytes]:
-    """`SubscribeResponse` messages carrying `events` in order, batched in one pass.
+def event_batches(events: Sequence[bytes], max_events: int, max_bytes: int) -> list[bytes]:
+    """`SubscribeResponse` messages carrying `events` in order.
 
-    Each batch is bounded in count and bytes, and holds at least one event.
+    Each batch is bounded in count and bytes (of events), and holds at least
+    one event. The work per event is done by C loops (`map`, `accumulate`,
+    slices, `join`); Python code runs once per message.
     """
+    lengths = list(map(len, events))
+    headers = list(map(_headers.__getitem__, lengths))
+    ends = list(accumulate(lengths))  # event bytes up to and including each event
     messages: list[bytes] = []
-    parts: list[bytes] = []
-    count = size = 0
-    for event in events:
-        length = len(event)
-        if count and (count >= max_events or size + length > max_bytes):
-            batch = b"".join(parts)
-            messages.append(_header(len(batch)) + batch)
-            parts = []
-            count = size = 0
-        parts += (_header(length), event)
-        count += 1
-        size += length
-    if count:
-        batch = b"".join(parts)
-        messages.append(_header(len(batch)) + batch)
+    start = before = 0  # the batch's first event, and the event bytes before it
+    while start < len(events):
+        # The most events that fit, but at least one (a larger event goes alone).
+        stop = bisect_right(ends, before + max_bytes, start, min(len(events), start + max_events))
+        stop = max(stop, start + 1)
+        messages.append(_message(headers[start:stop], events[start:stop], ends[stop - 1] - before))
+        start, before = stop, ends[stop - 1]
     return messages
+
+
+def _message(headers: Sequence[bytes], events: Sequence[bytes], event_bytes: int) -> bytes:
+    """`SubscribeResponse{events: EventBatch{events}}`, built with one copy of the events.
+
+    `headers` are the events' field headers, `event_bytes` their total length.
+    """
+    parts = [b""] * (2 * len(events) + 1)
+    parts[1::2] = headers
+    parts[2::2] = events
+    parts[0] = _FIELD_1 + _varint(event_bytes + sum(map(len, headers)))
+    return b"".join(parts)
 
 
 def checkpoint(sequence: int) -> bytes:

@@ -148,6 +148,29 @@ async def test_history_arrives_batched(make_relay: MakeRelay) -> None:
     call.cancel()
 
 
+async def test_match_all_catch_up_reads_large_pages_and_sends_bounded_batches(
+    make_relay: MakeRelay,
+) -> None:
+    relay = await make_relay(StreamLimits(max_batch_events=50, catch_up_read_events=120))
+    await asyncio.gather(
+        *(relay.store.append(event("role.created", f"role_{i}")) for i in range(300))
+    )
+    sizes: list[int] = []
+    received = Received()
+    call = relay.stub.Subscribe(SubscribeRequest(after_sequence=0))
+    async for response in call:
+        received.add(response)
+        if response.WhichOneof("response") == "events":
+            sizes.append(len(response.events.events))
+        if caught_up(received):
+            break
+    assert received.sequences == list(range(1, 301))
+    # Pages of 120, 120 and 60 events, each sent in messages of at most 50.
+    assert sizes == [50, 50, 20, 50, 50, 20, 50, 10]
+    assert received.kinds == ["events"] * 8 + ["caught_up"]
+    call.cancel()
+
+
 async def test_after_sequence_and_live_only(make_relay: MakeRelay) -> None:
     relay = await make_relay()
     await append_users(relay.store, 4)
