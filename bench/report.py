@@ -16,7 +16,9 @@ METHOD = (
     "generator, the subscribers, the profiler and the orchestrator run on CPU 1. Each figure "
     "is the median [min–max] of its runs; a baseline is measured in the same run, interleaved "
     "with the figure it is compared with, and the ratio (value ÷ baseline) is computed run by "
-    "run. Load comes from separate processes, bounded in count and time. Absolute numbers on "
+    "run. Load comes from separate processes, bounded in count and time; each load phase "
+    "starts after `sync` has written back what earlier phases left dirty, so their writeback "
+    "does not stall this phase's fsyncs. Absolute numbers on "
     "this kind of host drift by up to ±30% over minutes (see `shared/reference/perf-limits.md`); "
     "the ratios are the figures to compare."
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -112,6 +113,9 @@ def run_phase(
         on_measuring: Called when the timed window opens, and again (with
             `False`) when it closes, e.g. to mark subscriber counters.
     """
+    # Earlier phases leave hundreds of MB of dirty pages; written back during
+    # this window, they would stall its fsyncs (ext4 commits them together).
+    os.sync()
     generator.send({"cmd": "run", **dataclasses.asdict(spec)})
     generator.expect("signed", 120)
     generator.expect("measuring", spec.warmup_s + 60)

@@ -69,6 +69,18 @@ def _stored(row: tuple[int, str, str, str, int, bytes]) -> StoredEvent:
     )
 
 
+CHECKPOINT_PAGES = 256
+"""WAL pages after which a commit copies the WAL back into the database file.
+
+The commit that crosses the threshold pays for the copy and its fsync, and
+its webhooks wait for it. Against SQLite's default of 1000 pages (4 MiB), 256
+cut the p99 commit time from 7.7 to 3.7 ms at 2 events a commit and from 23 to
+10 ms at 32, for 5–10% more store CPU per event. A checkpoint thread beside
+the writer was measured too and made the p99 worse: its writeback stalls the
+commits' own fsyncs.
+"""
+
+
 _READ_MMAP_BYTES = 1 << 30
 """How much of the file readers map into memory: a read then copies each page
 once, from the page cache, instead of `pread`ing it into SQLite's own cache
@@ -472,6 +484,7 @@ class SqliteStore:
     def _write_connection(self) -> sqlite3.Connection:
         if self._write_conn is None:
             self._write_conn = self._track(_connect(self._path))
+            self._write_conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
         return self._write_conn
 
     def _read_connection(self) -> sqlite3.Connection:

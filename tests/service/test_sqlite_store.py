@@ -9,7 +9,7 @@ import pytest
 
 from service.sql_rows import entity_list_sql
 from service.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
-from service.sqlite_store import SqliteStore
+from service.sqlite_store import CHECKPOINT_PAGES, SqliteStore
 from service.store import EntityQuery, StoreError
 from service.stores import open_store
 from tests.history import event
@@ -116,3 +116,20 @@ async def test_filtered_lists_use_the_partial_indexes(tmp_path: Path) -> None:
             sql, params = entity_list_sql(query, "?")
             plan = " ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
             assert f"USING INDEX {index}" in plan, plan
+
+
+async def test_the_wal_is_copied_into_the_file_every_few_pages(tmp_path: Path) -> None:
+    path = tmp_path / "relay.db"
+    store = await SqliteStore.open(path)
+    threshold_bytes = CHECKPOINT_PAGES * 4096
+    padding = b" " * 65536  # of raw body per event
+    try:
+        for i in range(2 * threshold_bytes // len(padding)):
+            big = event("user.created", f"user_{i}")
+            big.raw_body += padding
+            await store.append(big)
+        # A commit crossed the threshold and checkpointed: the events are in the
+        # database file, not only in the WAL (SQLite's default waits for 4 MiB).
+        assert path.stat().st_size >= threshold_bytes
+    finally:
+        await store.close()
