@@ -5,7 +5,8 @@ pinned to the server CPU, as the relay is.
 
 - `http`: one Starlette route, `POST /webhooks/clerk`, that reads the body and
   answers 204 — served by uvicorn with the options `gateway.runner` gives the
-  relay (httptools, uvloop, no lifespan, no access log, log level warning).
+  relay (httptools, uvloop, no lifespan, no proxy headers, no access log, log
+  level warning).
 - `grpc`: `clerkrelay.v1.EventService/Subscribe` on a generic handler with
   `response_serializer=None`; each stream has a bounded queue
   (`asyncio.Queue(1024)`) and yields one pre-built `SubscribeResponse` (one
@@ -63,6 +64,7 @@ async def _serve_http(port: int) -> None:
         port=port,
         http="httptools",
         lifespan="off",
+        proxy_headers=False,
         access_log=False,
         log_level="warning",
     )

@@ -8,11 +8,11 @@ the metrics, the webhook handler) and wires the routes:
 - `GET /readyz`: the publisher (and every extra check) can reach the store now.
 - `GET /metrics`: Prometheus exposition of this app's own registry.
 
-`POST /webhooks/clerk`, the one route under load, is answered by a small ASGI
-middleware before Starlette routes anything; its Starlette route remains for
-what routing adds there (405 for other methods). The app owns no resources: the
-publisher, and whatever it talks to, belong to the caller, which opens and
-closes them around the server's lifetime.
+`POST /webhooks/clerk`, the one route under load, goes straight to its endpoint
+(`GatewayApp`); Starlette serves everything else, including that path's 405
+for other methods. The app owns no resources: the publisher, and whatever it
+talks to, belong to the caller, which opens and closes them around the
+server's lifetime.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from gateway.metrics import GatewayMetrics
 from gateway.publisher import Publisher
@@ -36,7 +36,7 @@ from gateway.settings import GatewaySettings
 from gateway.signature import SignatureVerifier
 from gateway.webhook import WebhookEndpoint, json_response
 
-__all__ = ["ReadyCheck", "create_app"]
+__all__ = ["GatewayApp", "ReadyCheck", "create_app"]
 
 ReadyCheck = Callable[[], Awaitable[None]]
 """An extra readiness condition: returns when ready, raises (with a reason) when not."""
@@ -52,7 +52,7 @@ def create_app(
     ready_checks: Sequence[ReadyCheck] = (),
     *,
     now: Callable[[], float] = time.time,
-) -> Starlette:
+) -> GatewayApp:
     """Builds the gateway application.
 
     Args:
@@ -99,27 +99,31 @@ def create_app(
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
         ],
-        middleware=[Middleware(_WebhookFastPath, webhook=webhook)],
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
     )
     app.state.metrics = metrics
-    return app
+    return GatewayApp(webhook, app)
 
 
-class _WebhookFastPath:
-    """Hands `POST /webhooks/clerk` straight to the webhook endpoint; the rest to the app.
+class GatewayApp:
+    """The gateway's ASGI application: `POST /webhooks/clerk` first, Starlette for the rest.
 
-    It sits inside Starlette's error middleware, so an unexpected exception
-    still becomes a logged JSON 500.
+    The webhook endpoint answers every request itself, a JSON 500 included,
+    so the route under load skips Starlette's routing and middleware.
+
+    Attributes:
+        state: The Starlette app's state (`state.metrics`: the app's metrics).
     """
 
-    __slots__ = ("_app", "_webhook")
+    __slots__ = ("_app", "_webhook", "state")
 
-    def __init__(self, app: ASGIApp, webhook: WebhookEndpoint) -> None:
-        self._app = app
+    def __init__(self, webhook: WebhookEndpoint, app: Starlette) -> None:
         self._webhook = webhook
+        self._app = app
+        self.state: State = app.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serves one ASGI connection."""
         if scope["type"] == "http" and scope["path"] == WEBHOOK_PATH and scope["method"] == "POST":
             await self._webhook(scope, receive, send)
         else:

@@ -19,7 +19,7 @@ kept it only in the log). Event types the contract does not know are accepted
 like any other. Every webhook gets one logfmt line on `clerk_relay.gateway`.
 
 The endpoint is a plain ASGI application: the gateway serves this route ahead
-of Starlette's routing (`gateway.app`), reading the few headers it needs
+of Starlette (`gateway.app`), reading the few headers it needs
 straight from the ASGI scope and answering with two `send` calls: the
 per-request objects a framework builds (request, headers, response) are a
 measurable share of a webhook's CPU (bench: ingest profile).
@@ -113,7 +113,11 @@ class WebhookEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answers one webhook delivery (an ASGI `http` request)."""
         headers = _headers_of(scope)
-        status_code, payload = await self._answer(headers, receive)
+        try:
+            status_code, payload = await self._answer(headers, receive)
+        except Exception:  # a bug: answer like Starlette would, and keep serving
+            _log.exception("webhook_id=%s outcome=internal_error", _unverified_id(headers))
+            status_code, payload = 500, {"error": "internal server error"}
         body = orjson.dumps(payload)
         await send(
             {

@@ -6,9 +6,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 
-from gateway.app import create_app
+from gateway.app import GatewayApp, create_app
 from gateway.publisher import StorePublisher
 from gateway.settings import GatewaySettings
 from service.sqlite_store import SqliteStore
@@ -23,11 +22,11 @@ def settings() -> GatewaySettings:
 
 
 @pytest.fixture
-def app(settings: GatewaySettings, store: SqliteStore) -> Starlette:
+def app(settings: GatewaySettings, store: SqliteStore) -> GatewayApp:
     return create_app(settings, StorePublisher(store))
 
 
 @pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+async def client(app: GatewayApp) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE_URL) as c:
         yield c

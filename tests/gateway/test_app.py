@@ -15,7 +15,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 from starlette.types import Message
 
 import gateway.app
@@ -26,7 +25,7 @@ import gateway.settings
 import gateway.signature
 import gateway.webhook
 from clerkrelay.v1.event_pb2 import Event
-from gateway.app import create_app
+from gateway.app import GatewayApp, create_app
 from gateway.convert import convert
 from gateway.publisher import StorePublisher
 from gateway.samples import sample
@@ -64,7 +63,7 @@ async def hang() -> AppendResult:
     raise AssertionError("unreachable")
 
 
-def client_for(app: Starlette) -> httpx.AsyncClient:
+def client_for(app: GatewayApp) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE_URL)
 
 
@@ -103,16 +102,20 @@ async def broken() -> AppendResult:
     raise RuntimeError("a bug in the publisher")
 
 
-async def test_unexpected_publisher_error_is_a_json_500() -> None:
+async def test_unexpected_publisher_error_is_a_logged_json_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     publisher = FailingPublisher(broken)
     app = create_app(GatewaySettings(secrets=(SECRET,)), publisher)
-    transport = httpx.ASGITransport(app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
-        response = await client.post(
-            PATH, content=USER_CREATED, headers=signed_headers(USER_CREATED)
-        )
+    headers = signed_headers(USER_CREATED)
+    with caplog.at_level(logging.ERROR, logger="clerk_relay.gateway"):
+        async with client_for(app) as client:
+            response = await client.post(PATH, content=USER_CREATED, headers=headers)
     assert (response.status_code, response.json()) == (500, {"error": "internal server error"})
     assert len(publisher.published) == 1
+    [record] = [r for r in caplog.records if r.name == "clerk_relay.gateway"]
+    assert record.getMessage() == f"webhook_id={headers['svix-id']} outcome=internal_error"
+    assert record.exc_info is not None and str(record.exc_info[1]) == "a bug in the publisher"
 
 
 async def test_rejected_webhooks_never_reach_the_publisher() -> None:
@@ -339,7 +342,7 @@ def test_invalid_secret_fails_app_creation(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("module", "names"),
     [
-        (gateway.app, ["ReadyCheck", "create_app"]),
+        (gateway.app, ["GatewayApp", "ReadyCheck", "create_app"]),
         (gateway.logfmt, ["logfmt_value"]),
         (gateway.metrics, ["GatewayMetrics", "Outcome"]),
         (gateway.publisher, ["GrpcPublisher", "Publisher", "StorePublisher"]),
