@@ -40,7 +40,9 @@ def _assert_intact(summary: ScenarioSummary, problems: list[str]) -> None:
 async def test_sqlite_relay_survives_repeated_sigkill(
     tmp_path: Path, seed: int, record_summary: Callable[[ScenarioSummary], None]
 ) -> None:
-    relay = serve(tmp_path)
+    # A live buffer of 4 events: the slow subscriber overflows it again and
+    # again, so every fell_behind → log → caught_up hand-over runs under chaos.
+    relay = serve(tmp_path, None, "--live-buffer", "4")
     summary, problems = await run_scenario(
         "SIGKILL + restart, SQLite",
         relay,
@@ -52,6 +54,7 @@ async def test_sqlite_relay_survives_repeated_sigkill(
     )
     record_summary(summary)
     _assert_intact(summary, problems)
+    assert summary.fell_behind >= 1
 
 
 @pytest.mark.postgres
