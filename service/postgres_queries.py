@@ -1,0 +1,53 @@
+"""The queries the PostgreSQL store, its writer and its listener share.
+
+Each is a function of a connection, so it runs in whatever transaction that
+connection is in: a reader's snapshot, or the writer's transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.postgres_connect import Connection
+from service.sql_rows import EVENT_COLUMNS
+from service.store import StoredEvent, StoreError
+
+__all__ = ["log_rows", "meta", "sequence_at_or_zero"]
+
+
+def _stored(row: tuple[Any, ...]) -> StoredEvent:
+    return StoredEvent(row[0], row[1], tuple(row[2]), row[3], row[4], row[5])
+
+
+async def meta(conn: Connection, key: str) -> int:
+    """A value of `relay_meta`: `head`, `trimmed_through` or `trimmed_time_ns`.
+
+    Raises:
+        StoreError: The row is missing (the schema is damaged).
+    """
+    cursor = await conn.execute("SELECT value FROM relay_meta WHERE key = %s", (key,))
+    row = await cursor.fetchone()
+    if row is None:
+        raise StoreError(f"relay_meta has no {key!r} row; the schema is damaged")
+    return int(row[0])
+
+
+async def log_rows(conn: Connection, after: int, upto: int, limit: int) -> list[StoredEvent]:
+    """At most `limit` events of the log after `after` and at or below `upto`, in order."""
+    # Binary results: the serialized events arrive as they are, not hex-encoded.
+    async with conn.cursor(binary=True) as cursor:
+        await cursor.execute(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE sequence > %s AND sequence <= %s "
+            "ORDER BY sequence LIMIT %s",
+            (after, upto, limit),
+        )
+        return [_stored(row) for row in await cursor.fetchall()]
+
+
+async def sequence_at_or_zero(conn: Connection, cutoff_ns: int) -> int:
+    """The highest sequence received before `cutoff_ns` (0 when there is none)."""
+    cursor = await conn.execute(
+        "SELECT max(sequence) FROM events WHERE receive_time_ns < %s", (cutoff_ns,)
+    )
+    row = await cursor.fetchone()
+    return int(row[0] or 0) if row else 0
