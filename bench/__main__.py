@@ -31,10 +31,10 @@ from bench.figures import Section
 from bench.machine import HostLoad, describe
 from bench.report import Report, write
 
-# Fan-out runs last: for a minute or two after its 1,000 busy streams, this
-# host's TCP stack is under memory pressure (receivers advertise zero windows)
-# and loopback requests stall for 200–350 ms, which a latency or replay figure
-# measured after it would report as the relay's own.
+# Fan-out runs last: for a minute or two after its 1,000 busy streams, loopback
+# requests on this host stall for 200–350 ms (receivers advertise zero windows,
+# nothing is retransmitted: socket memory pressure, it seems), which a latency
+# or replay figure measured after it would report as the relay's own.
 FAMILIES: dict[str, Callable[[Context, Path], Section]] = {
     "convert": lambda ctx, out: convert.run(ctx),
     "store": lambda ctx, out: store.run(ctx),

@@ -166,7 +166,7 @@ def _report(section: Section, cases: dict[int, _Case]) -> None:
         relay = [w.events_per_s for w in case.relay]
         bare = [w.events_per_s for w in case.bare]
         # A bare window can deliver nothing when its streams stall (see `bench.__main__`
-        # on TCP memory pressure); such runs have no ratio.
+        # on stalls after many busy streams); such runs have no ratio.
         ratios = [r / b for r, b in zip(relay, bare, strict=True) if b > 0]
         target = Target("ratio", ">=", 2.0, "≥ 2× bare") if k == 100 else None
         section.rows.append(
