@@ -4,9 +4,8 @@
 pinned to the server CPU, as the relay is.
 
 - `http`: one Starlette route, `POST /webhooks/clerk`, that reads the body and
-  answers 204 — served by uvicorn with the options `gateway.runner` gives the
-  relay (httptools, uvloop, no lifespan, no proxy headers, no access log, log
-  level warning).
+  answers 204 — served by uvicorn with the relay's own configuration
+  (`gateway.runner.uvicorn_config`).
 - `grpc`: `clerkrelay.v1.EventService/Subscribe` on a generic handler with
   `response_serializer=None`; each stream has a bounded queue
   (`asyncio.Queue(1024)`) and yields one pre-built `SubscribeResponse` (one
@@ -41,6 +40,7 @@ from bench.payloads import body_of, typical_user_created
 from clerkrelay.v1.event_pb2 import EventBatch
 from clerkrelay.v1.event_service_pb2 import SubscribeResponse
 from gateway.convert import convert
+from gateway.runner import uvicorn_config
 
 __all__ = ["bare_app", "prebuilt_message"]
 
@@ -58,17 +58,7 @@ def bare_app() -> Starlette:
 
 
 async def _serve_http(port: int) -> None:
-    config = uvicorn.Config(
-        bare_app(),
-        host="127.0.0.1",
-        port=port,
-        http="httptools",
-        lifespan="off",
-        proxy_headers=False,
-        access_log=False,
-        log_level="warning",
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(bare_app(), "127.0.0.1", port))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

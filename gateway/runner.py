@@ -29,7 +29,7 @@ from service.settings import ServiceSettings
 from service.store import Store, StoreUnavailable
 from service.stores import open_store
 
-__all__ = ["HttpSettings", "run_gateway", "run_grpc", "run_serve", "split_addr"]
+__all__ = ["HttpSettings", "run_gateway", "run_grpc", "run_serve", "split_addr", "uvicorn_config"]
 
 _log = logging.getLogger("clerk_relay")
 
@@ -63,9 +63,9 @@ class _HttpServer(uvicorn.Server):
         yield
 
 
-def _http_server(app_settings: HttpSettings, app: object) -> _HttpServer:
-    host, port = split_addr(app_settings.http_addr)
-    config = uvicorn.Config(
+def uvicorn_config(app: object, host: str, port: int) -> uvicorn.Config:
+    """How the gateway serves HTTP (the bench's bare baseline is served the same way)."""
+    return uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=host,
         port=port,
@@ -78,7 +78,11 @@ def _http_server(app_settings: HttpSettings, app: object) -> _HttpServer:
         log_level="warning",
         timeout_graceful_shutdown=15,
     )
-    return _HttpServer(config)
+
+
+def _http_server(app_settings: HttpSettings, app: object) -> _HttpServer:
+    host, port = split_addr(app_settings.http_addr)
+    return _HttpServer(uvicorn_config(app, host, port))
 
 
 async def _wait_for_stop(*tasks: asyncio.Task[None]) -> None:

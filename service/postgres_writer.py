@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 
 from clerkrelay.v1.event_pb2 import Event
+from service.group_commit import GroupCommit, Waiting
 from service.postgres_connect import (
     Connection,
     ConnectionLost,
@@ -25,7 +26,7 @@ from service.postgres_connect import (
 )
 from service.postgres_listen import CommitTracker
 from service.postgres_transactions import append_batch, trim_log
-from service.projection import BatchPlan, Pending, prepare
+from service.projection import BatchPlan, Pending
 from service.store import AppendResult, Retention, StoreError, StoreUnavailable
 
 __all__ = ["PostgresWriter"]
@@ -69,13 +70,9 @@ class PostgresWriter:
         self._write_conn: Connection | None = connection
         self._commits = commits
         self._retention = retention
-        self._max_batch = max_batch
         self._operation_timeout_s = operation_timeout_s
         self._write_lock = asyncio.Lock()  # the writer connection: appends and trims
-        self._queue: list[tuple[Pending, asyncio.Future[AppendResult]]] = []
-        self._wake = asyncio.Event()
-        self._closing = False
-        self._writer_task = asyncio.create_task(self._write_loop(), name="postgres-writer")
+        self._appends = GroupCommit(self._commit_or_split, max_batch, "postgres-writer")
         self._trim_task = (
             None
             if retention.keeps_everything
@@ -86,27 +83,9 @@ class PostgresWriter:
 
     async def append(self, event: Event) -> AppendResult:
         """Stores an event durably; see `service.store.Store.append`."""
-        if self._closing:
-            raise StoreUnavailable("the store is shutting down")
-        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-        self._queue.append((prepare(event), future))
-        self._wake.set()
-        return await future
+        return await self._appends.append(event)
 
-    async def _write_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._queue:
-                batch = self._queue[: self._max_batch]
-                del self._queue[: self._max_batch]
-                await self._commit_or_split(batch)
-            if self._closing:
-                return
-
-    async def _commit_or_split(
-        self, batch: list[tuple[Pending, asyncio.Future[AppendResult]]]
-    ) -> None:
+    async def _commit_or_split(self, batch: list[Waiting]) -> None:
         """Commits a batch; if it fails, retries its events one by one.
 
         One bad event must not fail the webhooks that happened to share its
@@ -127,9 +106,7 @@ class PostgresWriter:
             if error is not None:
                 self._fail([single], error)
 
-    def _fail(
-        self, batch: list[tuple[Pending, asyncio.Future[AppendResult]]], error: Exception
-    ) -> None:
+    def _fail(self, batch: list[Waiting], error: Exception) -> None:
         _log.error("append failed: %s", one_line(error))
         message = (
             str(error)
@@ -140,9 +117,7 @@ class PostgresWriter:
             if not future.done():
                 future.set_exception(StoreUnavailable(message))
 
-    async def _try_commit(
-        self, batch: list[tuple[Pending, asyncio.Future[AppendResult]]]
-    ) -> Exception | None:
+    async def _try_commit(self, batch: list[Waiting]) -> Exception | None:
         """Commits a batch, answers its callers and reports it; returns the error if any."""
         with self._commits.own_commit():
             try:
@@ -245,9 +220,7 @@ class PostgresWriter:
 
     async def close(self) -> None:
         """Finishes queued appends, stops trimming, then closes the writer's connection."""
-        self._closing = True
-        self._wake.set()
-        await self._writer_task
+        await self._appends.close()
         if self._trim_task is not None:
             self._trim_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
