@@ -19,6 +19,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 from bench.context import Context
+from bench.disk_probe import describe_stalls
 from bench.figures import Row, Section, Target
 from bench.loadgen import PhaseSpec
 from bench.procs import started_relay
@@ -156,15 +157,25 @@ def _report(section: Section, servers: list[_Server]) -> None:
             f"{server.name}: server CPU {_cores([r.server_cpu for r in server.results])} "
             f"cores at the closed-loop maximum; load generator CPU "
             f"{_cores([float(r.result['cpu']) for r in server.results])}; "
-            f"requests without a fresh 2xx: {failures}"
+            f"requests without a fresh 2xx: {failures}; disk, closed loop: "
+            f"{describe_stalls([r.disk_stalls_ms for r in server.results])}"
+            + (
+                f"; at half rate: {describe_stalls([r.disk_stalls_ms for r in server.paced])}"
+                if server.paced
+                else ""
+            )
         )
     section.extra["phases"] = {
         server.name: {
-            "closed": [r.result | {"server_cpu": r.server_cpu} for r in server.results],
-            "paced": [r.result | {"server_cpu": r.server_cpu} for r in server.paced],
+            "closed": [_phase_json(r) for r in server.results],
+            "paced": [_phase_json(r) for r in server.paced],
         }
         for server in servers
     }
+
+
+def _phase_json(phase: PhaseResult) -> dict[str, object]:
+    return phase.result | {"server_cpu": phase.server_cpu, "disk_stalls_ms": phase.disk_stalls_ms}
 
 
 def _cores(values: list[float]) -> str:

@@ -14,6 +14,7 @@ import time
 from contextlib import ExitStack
 
 from bench.context import Context
+from bench.disk_probe import describe_stalls, longest_stall
 from bench.figures import Row, Section, Target
 from bench.loadgen import PhaseSpec
 from bench.procs import started_relay, wait_idle
@@ -33,6 +34,7 @@ def run(ctx: Context) -> Section:
     warmup, seconds = ctx.pick(1.0, 0.3), ctx.pick(5.0, 1.0)
     figures: dict[int, dict[str, list[float]]] = {rate: {} for rate in RATES}
     missing: dict[int, int] = dict.fromkeys(RATES, 0)
+    stalls: dict[int, list[list[float]]] = {rate: [] for rate in RATES}
     with ExitStack() as stack:
         relay = stack.enter_context(started_relay(ctx.scratch("latency")))
         assert relay.process is not None and relay.http_port is not None
@@ -73,6 +75,7 @@ def run(ctx: Context) -> Section:
                 values.setdefault("http_p50", []).append(phase.result["latency_ms"]["p50"])
                 values.setdefault("http_p99", []).append(phase.result["latency_ms"]["p99"])
                 values.setdefault("server_cpu", []).append(phase.server_cpu)
+                stalls[rate].append(phase.disk_stalls_ms)
                 ctx.log(
                     f"latency run {run_ + 1} at {rate}/s: p50 {values['p50'][-1]:.2f} ms, "
                     f"p99 {values['p99'][-1]:.2f} ms over {len(samples):,} deliveries"
@@ -98,6 +101,16 @@ def run(ctx: Context) -> Section:
         section.notes.append(
             f"{rate}/s: HTTP answer p50 {Figure.of(values['http_p50']).fmt(2)} ms, p99 "
             f"{Figure.of(values['http_p99']).fmt(2)} ms; relay CPU "
-            f"{Figure.of(values['server_cpu']).fmt(2)} cores; deliveries missing: {missing[rate]}"
+            f"{Figure.of(values['server_cpu']).fmt(2)} cores; deliveries missing: {missing[rate]}; "
+            f"disk: {describe_stalls(stalls[rate])}"
         )
+        by_run = ", ".join(
+            f"{p99:.1f} ms ({longest_stall(window)})"
+            for p99, window in zip(values["p99"], stalls[rate], strict=True)
+        )
+        section.notes.append(
+            f"{rate}/s, each run's end-to-end p99 beside the longest fsync stall of its window: "
+            f"{by_run}"
+        )
+    section.extra["disk_stalls_ms"] = {str(rate): windows for rate, windows in stalls.items()}
     return section

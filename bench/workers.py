@@ -11,6 +11,7 @@ from typing import Any
 
 from bench.context import Context
 from bench.cpus import LOAD_CPU, SERVER_CPU
+from bench.disk_probe import FsyncProbe
 from bench.loadgen import PhaseSpec
 from bench.procs import CpuMeter, Worker
 from tests.processes import TEST_SECRET, free_port
@@ -83,10 +84,15 @@ def subscribers(ctx: Context, target: str) -> Iterator[Worker]:
 
 @dataclass(frozen=True)
 class PhaseResult:
-    """A load phase's figures (see `bench.loadgen`), and the server's CPU use meanwhile."""
+    """A load phase's figures (see `bench.loadgen`), and the server's CPU use meanwhile.
+
+    `disk_stalls_ms` are the fsyncs of an independent probe that stalled during
+    the timed window (see `bench.disk_probe`).
+    """
 
     result: dict[str, Any]
     server_cpu: float
+    disk_stalls_ms: list[float]
 
     @property
     def rate(self) -> float:
@@ -120,12 +126,13 @@ def run_phase(
     generator.expect("signed", 120)
     generator.expect("measuring", spec.warmup_s + 60)
     meter = CpuMeter(server_pid)
-    meter.start()
-    if on_measuring is not None:
-        on_measuring(True)
-    generator.expect("measured", spec.duration_s + 60)
-    server_cpu = meter.stop()
+    with FsyncProbe() as probe:
+        meter.start()
+        if on_measuring is not None:
+            on_measuring(True)
+        generator.expect("measured", spec.duration_s + 60)
+        server_cpu = meter.stop()
     if on_measuring is not None:
         on_measuring(False)
     result = generator.expect("result", 60)
-    return PhaseResult(result, server_cpu)
+    return PhaseResult(result, server_cpu, probe.stalls_ms)

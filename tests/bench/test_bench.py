@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
 from svix.webhooks import Webhook
 
+from bench.disk_probe import STALL_S, FsyncProbe, describe_stalls, longest_stall
 from bench.loadgen import build_requests, signature, webhook_id
 from bench.profile import summarize
 from bench.subscribers import count_events, is_caught_up, is_fell_behind
@@ -102,6 +105,27 @@ def test_profile_summary_shares() -> None:
     assert ("main (gateway/cli.py)", 0.75) in summary.total
 
 
+def test_fsync_probe_times_fsyncs_and_keeps_only_stalls() -> None:
+    leftovers = set(Path(tempfile.gettempdir()).glob("clerk-relay-bench-fsync-*"))
+    with FsyncProbe() as probe:
+        time.sleep(0.1)
+    assert probe.probes >= 2
+    assert all(ms >= STALL_S * 1000 for ms in probe.stalls_ms)
+    assert set(Path(tempfile.gettempdir()).glob("clerk-relay-bench-fsync-*")) == leftovers
+
+
+def test_describe_stalls() -> None:
+    assert longest_stall([]) == "no stall"
+    assert longest_stall([12.0, 1499.6]) == "stall of 1,500 ms"
+    assert describe_stalls([[], []]) == "no fsync stall ≥ 10 ms in 2 windows"
+    assert describe_stalls([[], [10.0]]) == (
+        "1 fsync stall ≥ 10 ms in 1 of 2 windows (longest 10 ms)"
+    )
+    assert describe_stalls([[12.0], [], [150.4, 30.0]]) == (
+        "3 fsync stalls ≥ 10 ms in 2 of 3 windows (longest 150 ms)"
+    )
+
+
 @pytest.mark.slow
 def test_quick_run_of_ingest_and_fanout(tmp_path: Path) -> None:
     done = subprocess.run(
@@ -129,6 +153,7 @@ def test_quick_run_of_ingest_and_fanout(tmp_path: Path) -> None:
         for result in runs["closed"] + runs["paced"]:
             assert list(result["status"]) == [expected], (server, result["status"])
             assert (result["duplicates"], result["errors"]) == (0, 0)
+            assert all(ms >= 10 for ms in result["disk_stalls_ms"]), result["disk_stalls_ms"]
     markdown = (tmp_path / "results.md").read_text()
     assert "| figure | value [min–max] | baseline | ratio [min–max] | target | met |" in markdown
     assert "ingest, full path, `serve` on SQLite" in markdown
