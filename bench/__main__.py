@@ -1,12 +1,12 @@
 """`python -m bench` (`make bench`): every benchmark in one go, then the results files.
 
-    python -m bench                   # everything (about 8–10 minutes on 2 cores)
+    python -m bench                   # everything (7–10 minutes on 2 cores)
     python -m bench --quick           # a smoke run: tiny sizes, one run each
     python -m bench --only ingest,fanout
     python -m bench --out /tmp/bench  # write the results elsewhere
 
-Families, in the order they run: convert, store, ingest, profile, fanout,
-latency, memory, replay. A family that fails is reported (and the exit
+Families, in the order they run: convert, store, ingest, profile, latency,
+memory, replay, fanout. A family that fails is reported (and the exit
 status is 1), the others still run. `results.md` and `results.json` go to `bench/` by
 default; the profile files to `bench/profiles/` (git-ignored).
 """

@@ -36,11 +36,12 @@ from starlette.routing import Route
 
 from bench import jsonlines
 from bench.cpus import SERVER_CPU, pin_self
-from bench.payloads import body_of, typical_user_created
+from bench.payloads import typical_user_created
 from clerkrelay.v1.event_pb2 import EventBatch
 from clerkrelay.v1.event_service_pb2 import SubscribeResponse
 from gateway.convert import convert
 from gateway.runner import uvicorn_config
+from tests.gateway.signing import body_of
 
 __all__ = ["bare_app", "prebuilt_message"]
 

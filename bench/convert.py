@@ -17,13 +17,14 @@ from google.protobuf import json_format, message_factory
 from bench.context import Context
 from bench.cpus import SERVER_CPU
 from bench.figures import Row, Section, Target
-from bench.payloads import body_of, typical_user_created
+from bench.payloads import typical_user_created
 from bench.procs import pinned
 from bench.stats import Figure
 from clerkrelay.catalog import payload_case
 from clerkrelay.v1.event_pb2 import Event
 from gateway.convert import convert
 from gateway.samples import sample, sample_types
+from tests.gateway.signing import body_of
 
 __all__ = ["TYPICAL", "cases", "measure", "measure_all", "run"]
 

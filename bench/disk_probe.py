@@ -6,7 +6,8 @@ window reaches. The probe tells such stalls apart from the relay's own delays:
 a thread on the load CPU writes 4 KiB to a file of its own on the same
 filesystem as the relays' databases and `fdatasync`s it every 20 ms, and keeps
 the duration of every fsync that took at least 10 ms. Idle, this host's fsync
-takes 0.1–0.3 ms; a stall the probe sees is one every writer on the disk saw.
+takes 0.1–0.3 ms; two such probes, one on each CPU, stalled at the same moments
+(2026-11-28), so a stall is the disk's, not the probe's.
 """
 
 from __future__ import annotations

@@ -58,6 +58,8 @@ class _Case:
 
 
 def _window(first: dict[str, Any], last: dict[str, Any], server_cpu: float) -> _Window:
+    if last["ended"] != first["ended"]:  # its deliveries would be missing from the figure
+        raise RuntimeError(f"{last['ended'] - first['ended']} streams ended during the window")
     seconds = last["t"] - first["t"]
     events = last["events"] - first["events"]
     messages = last["messages"] - first["messages"]

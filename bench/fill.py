@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bench.payloads import body_of
 from clerkrelay.v1.event_pb2 import Event
 from gateway.convert import convert
 from gateway.samples import sample, sample_types
 from service.postgres_store import PostgresStore
 from service.sqlite_store import SqliteStore
 from service.store import Store
+from tests.gateway.signing import body_of
 
 __all__ = ["BATCH", "fill", "fill_postgres", "fill_sqlite", "mixed_events"]
 
@@ -28,13 +28,11 @@ BATCH = 4096
 
 def mixed_events() -> list[Event]:
     """One converted example of every Clerk event type."""
-    return [
-        convert(sample(event_type), body_of(sample(event_type)), "msg_template").event
-        for event_type in sample_types()
-    ]
+    envelopes = [sample(event_type) for event_type in sample_types()]
+    return [convert(envelope, body_of(envelope), "msg_template").event for envelope in envelopes]
 
 
-async def fill(store: Store, total: int, prefix: str = "msg_fill_") -> int:
+async def fill(store: Store, total: int) -> int:
     """Appends mixed events until the log holds `total`; returns how many were appended."""
     templates = mixed_events()
     head = await store.head()
@@ -44,7 +42,7 @@ async def fill(store: Store, total: int, prefix: str = "msg_fill_") -> int:
         for i in range(min(BATCH, total - head)):
             event = Event()
             event.CopyFrom(templates[(head + i) % len(templates)])
-            event.id = f"{prefix}{head + i + 1:09d}"
+            event.id = f"msg_fill_{head + i + 1:09d}"
             batch.append(event)
         results = await asyncio.gather(*(store.append(event) for event in batch))
         appended += sum(not result.duplicate for result in results)

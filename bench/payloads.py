@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import orjson
-
 from gateway.samples import sample
 
 
@@ -88,8 +86,3 @@ def typical_user_created() -> dict[str, Any]:
     data["private_metadata"] = {"stripe_customer_id": "cus_Q1w2e3r4t5y6u7", "tier": 2}
     data["unsafe_metadata"] = {"onboarding": {"completed": True, "step": 4}}
     return copy.deepcopy(envelope)
-
-
-def body_of(envelope: dict[str, Any]) -> bytes:
-    """Compact JSON bytes, as Svix delivers them."""
-    return orjson.dumps(envelope)

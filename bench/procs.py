@@ -19,20 +19,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from bench.cpus import LOAD_CPU, SERVER_CPU, cpu_set, pin_self
-from tests.processes import RelayProcess, serve
+from bench.cpus import SERVER_CPU, cpu_set, pin_self
+from tests.processes import ROOT, SOURCE_PATH, RelayProcess, serve
 
 __all__ = [
-    "LOAD_CPU",
-    "SERVER_CPU",
     "CpuMeter",
     "Worker",
     "WorkerError",
     "cpu_seconds",
     "pin_process",
-    "pin_self",
     "pinned",
-    "relay",
     "rss_kib",
     "started_relay",
     "wait_idle",
@@ -86,20 +82,16 @@ class CpuMeter:
     def start(self) -> None:
         """Begins the window."""
         self._cpu = cpu_seconds(self._pid)
-        self._wall = _now()
+        self._wall = time.monotonic()
 
     def stop(self) -> float:
         """Ends the window; returns the average number of cores the process used."""
-        wall = _now() - self._wall
+        wall = time.monotonic() - self._wall
         return (cpu_seconds(self._pid) - self._cpu) / wall if wall > 0 else 0.0
 
 
-def _now() -> float:
-    return time.monotonic()
-
-
-def wait_idle(pid: int, timeout_s: float = 15.0, below: float = 0.05) -> float:
-    """Waits until a process uses less than `below` of a core; returns the seconds waited.
+def wait_idle(pid: int, timeout_s: float = 15.0, below: float = 0.05) -> None:
+    """Waits (at most `timeout_s`) until a process uses less than `below` of a core.
 
     Between two timed windows a server may still be sending what the last one
     queued; the next window must not pay for it.
@@ -110,8 +102,7 @@ def wait_idle(pid: int, timeout_s: float = 15.0, below: float = 0.05) -> float:
         meter.start()
         time.sleep(0.2)
         if meter.stop() < below:
-            break
-    return time.monotonic() - started
+            return
 
 
 class WorkerError(RuntimeError):
@@ -130,9 +121,8 @@ class Worker:
     def __init__(self, module: str, config: dict[str, Any], log: Path) -> None:
         self.name = module.rsplit(".", 1)[-1]
         self._log_path = log
-        root = Path(__file__).resolve().parent.parent
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(root), str(root / "clients" / "python")])
+        env["PYTHONPATH"] = SOURCE_PATH
         with log.open("ab") as err:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", module, json.dumps(config)],
@@ -140,7 +130,7 @@ class Worker:
                 stdout=subprocess.PIPE,
                 stderr=err,
                 env=env,
-                cwd=root,
+                cwd=ROOT,
             )
         self._lines: queue.Queue[str | None] = queue.Queue()
         assert self.process.stdout is not None
@@ -227,16 +217,13 @@ class Worker:
         self.stop()
 
 
-def relay(workdir: Path, database_url: str | None = None) -> RelayProcess:
-    """A `clerk-relay serve` (not yet started) over SQLite in `workdir`, or `database_url`."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    return serve(workdir, database_url)
-
-
 @contextlib.contextmanager
 def started_relay(workdir: Path, database_url: str | None = None) -> Iterator[RelayProcess]:
-    """A running `clerk-relay serve`, every thread pinned to the server CPU; stopped after."""
-    process = relay(workdir, database_url)
+    """A running `clerk-relay serve` over SQLite in `workdir` (or `database_url`).
+
+    Every thread is pinned to the server CPU; the process is stopped after.
+    """
+    process = serve(workdir, database_url)
     try:
         process.start(timeout_s=60)
         assert process.process is not None

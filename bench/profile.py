@@ -32,8 +32,12 @@ from bench.figures import Section
 from bench.loadgen import PhaseSpec
 from bench.procs import pin_process, started_relay
 from bench.workers import load_generator, run_phase
+from tests.processes import ROOT
 
 __all__ = ["COMPONENTS", "ProfileSummary", "run", "summarize"]
+
+# Frames of this checkout are labelled by their path inside it.
+_CHECKOUT = f"{ROOT}/"
 
 RATE_HZ = 250
 
@@ -83,7 +87,7 @@ def _component(files: list[str]) -> str:
 
 def _label(frame: dict[str, Any]) -> str:
     file = str(frame.get("file", ""))
-    for marker in ("site-packages/", "/work/main/", "lib/python3.11/"):
+    for marker in ("site-packages/", _CHECKOUT, "lib/python3.11/"):
         if marker in file:
             file = file.split(marker, 1)[1]
             break

@@ -6,9 +6,12 @@ Each append is a typical `user.created` (3.4 KB body, 4.8 KB stored) for a new
 user with a new webhook id, built before the timed block. Backends and
 caller counts are interleaved within each run.
 
-Catch-up read: a reader going from sequence 0 to the head, 500 events a read
-(a stream's batch size) through a `*` filter, over the mixed-event log that
-`bench.fill` builds (shared with `bench.replay`).
+Catch-up read: a reader going from sequence 0 to the head the way a filtered
+stream does, `Store.read` 500 events at a time through a filter (here `*`, so
+every row is decoded and checked), over the mixed-event log that `bench.fill`
+builds (shared with `bench.replay`). A stream that matches everything reads
+only the serialized events instead (`Store.read_serialized`); `bench.replay`
+measures that path, end to end.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from bench.context import Context
 from bench.cpus import SERVER_CPU
 from bench.figures import Row, Section, Target
 from bench.fill import fill_postgres, fill_sqlite
-from bench.payloads import body_of, typical_user_created
+from bench.payloads import typical_user_created
 from bench.procs import pinned
 from bench.stats import Figure
 from clerkrelay.v1.event_pb2 import Event
@@ -33,6 +36,7 @@ from gateway.convert import convert
 from service.filters import EventFilter
 from service.store import Store
 from service.stores import open_store
+from tests.gateway.signing import body_of
 
 __all__ = ["CONCURRENT_CALLERS", "READ_BATCH", "catch_up", "run", "shared_log"]
 

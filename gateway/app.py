@@ -23,7 +23,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.applications import Starlette
-from starlette.datastructures import State
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -63,7 +62,7 @@ def create_app(
         now: The clock used for the signature timestamp check.
 
     Returns:
-        The ASGI application. Its metrics are in `app.state.metrics`.
+        The ASGI application.
     """
     metrics = GatewayMetrics()
     verifier = SignatureVerifier(settings.secrets, settings.tolerance_s, now)
@@ -101,7 +100,6 @@ def create_app(
         ],
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
     )
-    app.state.metrics = metrics
     return GatewayApp(webhook, app)
 
 
@@ -110,17 +108,13 @@ class GatewayApp:
 
     The webhook endpoint answers every request itself, a JSON 500 included,
     so the route under load skips Starlette's routing and middleware.
-
-    Attributes:
-        state: The Starlette app's state (`state.metrics`: the app's metrics).
     """
 
-    __slots__ = ("_app", "_webhook", "state")
+    __slots__ = ("_app", "_webhook")
 
     def __init__(self, webhook: WebhookEndpoint, app: Starlette) -> None:
         self._webhook = webhook
         self._app = app
-        self.state: State = app.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serves one ASGI connection."""

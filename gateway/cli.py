@@ -1,8 +1,9 @@
 """The `clerk-relay` command line: `serve`, `gateway`, `grpc`, and the developer's tools.
 
 Each command lives in its own module (`gateway.server_commands`,
-`gateway.tail`, `gateway.trigger`, `gateway.query`) and is imported only when
-it runs, so that the quick commands start quickly.
+`gateway.tail`, `gateway.trigger`, `gateway.query`). The server commands,
+which load the service and its stores, are imported only when one of them
+runs, so that the developer's tools start quickly.
 
 Every flag has an environment variable; a flag wins over its variable.
 Start-up problems (no secret, a store that cannot be opened, an address in
@@ -23,15 +24,19 @@ from gateway.cli_error import CliError
 
 __all__ = ["main"]
 
-# Command → (module, function) run for it.
-_COMMANDS: dict[str, tuple[str, str]] = {
-    "serve": ("gateway.server_commands", "run_serve_command"),
-    "grpc": ("gateway.server_commands", "run_grpc_command"),
-    "gateway": ("gateway.server_commands", "run_gateway_command"),
-    "tail": ("gateway.tail", "run"),
-    "trigger": ("gateway.trigger", "run"),
-    "get": ("gateway.query", "run_get"),
-    "list": ("gateway.query", "run_list"),
+_Command = Callable[[argparse.Namespace, Mapping[str, str]], None]
+
+# The developer's tools, and the server commands' functions in `gateway.server_commands`.
+_TOOLS: dict[str, _Command] = {
+    "tail": tail.run,
+    "trigger": trigger.run,
+    "get": query.run_get,
+    "list": query.run_list,
+}
+_SERVER_COMMANDS = {
+    "serve": "run_serve_command",
+    "grpc": "run_grpc_command",
+    "gateway": "run_gateway_command",
 }
 
 
@@ -53,10 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _command(name: str) -> Callable[[argparse.Namespace, Mapping[str, str]], None]:
-    module, function = _COMMANDS[name]
-    run: Callable[[argparse.Namespace, Mapping[str, str]], None] = getattr(
-        importlib.import_module(module), function
+def _command(name: str) -> _Command:
+    if name in _TOOLS:
+        return _TOOLS[name]
+    run: _Command = getattr(
+        importlib.import_module("gateway.server_commands"), _SERVER_COMMANDS[name]
     )
     return run
 

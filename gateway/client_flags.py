@@ -77,21 +77,29 @@ def relay_client(args: argparse.Namespace, environ: Mapping[str, str]) -> RelayC
     """
     target = args.target or _env(environ, "CLERK_RELAY_GRPC_TARGET") or DEFAULT_TARGET
     token = args.token or _env(environ, "CLERK_RELAY_TOKEN") or None
-    ca_path = args.tls_ca or (Path(v) if (v := _env(environ, "CLERK_RELAY_TLS_CA")) else None)
-    try:
-        ca = ca_path.read_bytes() if ca_path else None
-    except OSError as error:
-        raise CliError(f"cannot read the CA certificate: {error}") from error
     try:
         return RelayClient(
             target,
             token=token,
             tls=args.tls,
-            root_certificates=ca,
+            root_certificates=ca_certificate(args, environ),
             tls_server_name=args.tls_server_name,
         )
     except ValueError as error:
         raise CliError(str(error)) from error
+
+
+def ca_certificate(args: argparse.Namespace, environ: Mapping[str, str]) -> bytes | None:
+    """The CA certificate `--tls-ca` (or `CLERK_RELAY_TLS_CA`) names; None when neither does.
+
+    Raises:
+        CliError: The file cannot be read.
+    """
+    path = args.tls_ca or (Path(v) if (v := _env(environ, "CLERK_RELAY_TLS_CA")) else None)
+    try:
+        return path.read_bytes() if path else None
+    except OSError as error:
+        raise CliError(f"cannot read the CA certificate: {error}") from error
 
 
 def cli_error(error: RelayError, target: str) -> CliError:
@@ -116,6 +124,6 @@ def cli_error(error: RelayError, target: str) -> CliError:
 
 
 def run_async(main: Coroutine[Any, Any, None]) -> None:
-    """Runs a command's coroutine on uvloop, as the server commands do."""
+    """Runs a command's coroutine on uvloop (every command does)."""
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(main)

@@ -7,20 +7,17 @@ Imported only when one of them runs, so that the developer's commands (`tail`,
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import secrets
 import sys
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from pathlib import Path
-from typing import Any
 
 import grpc
-import uvloop
 
 from gateway import runner
 from gateway.cli_error import CliError
+from gateway.client_flags import ca_certificate, run_async
 from gateway.settings import DEFAULT_MAX_BODY_BYTES, GatewaySettings, parse_secrets
 from service.auth import load_tokens
 from service.server import RelayServer
@@ -151,7 +148,7 @@ def run_serve_command(args: argparse.Namespace, environ: Mapping[str, str]) -> N
         ]
         runner.print_lines(lines, sys.stdout)
 
-    _run(runner.run_serve(gateway, service, http, banner))
+    run_async(runner.run_serve(gateway, service, http, banner))
 
 
 def run_grpc_command(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
@@ -162,32 +159,24 @@ def run_grpc_command(args: argparse.Namespace, environ: Mapping[str, str]) -> No
     def banner(server: RelayServer) -> None:
         runner.print_lines(["clerk-relay gRPC service is running", *grpc_lines(server)], sys.stdout)
 
-    _run(runner.run_grpc(service, banner))
+    run_async(runner.run_grpc(service, banner))
 
 
 def run_gateway_command(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
     """Runs `gateway`: the HTTP gateway alone, publishing to a gRPC service."""
     gateway, _ = _gateway_settings(args, environ, dev=False)
     http = _http_settings(args, environ)
-    ca = args.tls_ca or (Path(v) if (v := _env(environ, "CLERK_RELAY_TLS_CA")) else None)
-    try:
-        credentials = grpc.ssl_channel_credentials(ca.read_bytes()) if ca else None
-    except OSError as error:
-        raise CliError(f"cannot read the CA certificate: {error}") from error
+    ca = ca_certificate(args, environ)
+    credentials = grpc.ssl_channel_credentials(ca) if ca is not None else None
 
     def banner() -> None:
         runner.print_lines(
             [
                 "clerk-relay gateway is running",
                 f"  webhooks  http://{http.http_addr}/webhooks/clerk",
-                f"  publishes to gRPC {http.grpc_target} (TLS {'on' if ca else 'off'})",
+                f"  publishes to gRPC {http.grpc_target} (TLS {'on' if ca is not None else 'off'})",
             ],
             sys.stdout,
         )
 
-    _run(runner.run_gateway(gateway, http, credentials, banner))
-
-
-def _run(main: Coroutine[Any, Any, None]) -> None:
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as loop_runner:
-        loop_runner.run(main)
+    run_async(runner.run_gateway(gateway, http, credentials, banner))

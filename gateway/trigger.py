@@ -231,6 +231,7 @@ async def _deliver(http: httpx.AsyncClient, url: str, event_type: str, signer: W
 async def _trigger(event_type: str, signer: Webhook, url: str, count: int, workers: int) -> None:
     started = time.monotonic()
     statuses: Counter[int] = Counter()
+    refused: list[Delivery] = []
     bar = progress_bar(sys.stderr) if count > 1 else None
     task = bar.add_task(f"{event_type} → {url}", total=count) if bar is not None else None
     remaining = iter(range(count))
@@ -239,6 +240,8 @@ async def _trigger(event_type: str, signer: Webhook, url: str, count: int, worke
         for _ in remaining:
             delivery = await _deliver(http, url, event_type, signer)
             statuses[delivery.status_code] += 1
+            if not delivery.accepted:
+                refused.append(delivery)
             if bar is None or task is None:
                 print(delivery.line(event_type), flush=count == 1)
                 continue
@@ -260,10 +263,9 @@ async def _trigger(event_type: str, signer: Webhook, url: str, count: int, worke
             if bar is not None:
                 bar.stop()
 
-    failed = count - sum(n for status, n in statuses.items() if 200 <= status < 300)
     if count > 1:
         elapsed = time.monotonic() - started
         summary = ", ".join(f"HTTP {status} ×{n}" for status, n in sorted(statuses.items()))
         print(f"sent {count} {event_type} webhooks to {url} in {elapsed:.1f} s: {summary}")
-    if failed:
-        raise CliError(f"{failed} of {count} webhooks were not accepted", EXIT_FAILURE)
+    if refused:
+        raise CliError(f"{len(refused)} of {count} webhooks were not accepted", EXIT_FAILURE)

@@ -41,7 +41,8 @@ class LiveBuffer:
     )
 
     def __init__(self, event_filter: EventFilter, capacity: int) -> None:
-        self._filter = event_filter
+        # None when every event matches: a `*` stream takes each batch without a filter call.
+        self._filter = None if event_filter.matches_all else event_filter
         self._events: list[StoredEvent] = []
         self._last_examined = 0
         self.capacity = capacity
@@ -53,7 +54,7 @@ class LiveBuffer:
     def offer(self, batch: Sequence[StoredEvent]) -> None:
         """Takes the matching events of a committed batch; never blocks."""
         matches = self._filter
-        found = list(batch) if matches.matches_all else [e for e in batch if matches(e)]
+        found = batch if matches is None else [e for e in batch if matches(e)]
         self._last_examined = batch[-1].sequence
         if not found or self.overflowed:
             self.dropped += len(found) if self.overflowed else 0

@@ -10,9 +10,9 @@ from typing import Any
 
 from service.postgres_connect import Connection
 from service.sql_rows import EVENT_COLUMNS
-from service.store import StoredEvent, StoreError
+from service.store import BeforeRetention, StoredEvent, StoreError
 
-__all__ = ["log_rows", "meta", "sequence_at_or_zero"]
+__all__ = ["log_page", "log_rows", "meta", "require_retained", "sequence_at_or_zero"]
 
 
 def _stored(row: tuple[Any, ...]) -> StoredEvent:
@@ -32,16 +32,30 @@ async def meta(conn: Connection, key: str) -> int:
     return int(row[0])
 
 
-async def log_rows(conn: Connection, after: int, upto: int, limit: int) -> list[StoredEvent]:
-    """At most `limit` events of the log after `after` and at or below `upto`, in order."""
+async def require_retained(conn: Connection, after_sequence: int) -> None:
+    """Raises BeforeRetention when events after `after_sequence` have been trimmed."""
+    trimmed = await meta(conn, "trimmed_through")
+    if after_sequence < trimmed:
+        raise BeforeRetention(after_sequence, trimmed + 1)
+
+
+async def log_page(
+    conn: Connection, columns: str, after: int, upto: int, limit: int
+) -> list[tuple[Any, ...]]:
+    """`columns` of at most `limit` events after `after` and at or below `upto`, in order."""
     # Binary results: the serialized events arrive as they are, not hex-encoded.
     async with conn.cursor(binary=True) as cursor:
         await cursor.execute(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE sequence > %s AND sequence <= %s "
+            f"SELECT {columns} FROM events WHERE sequence > %s AND sequence <= %s "
             "ORDER BY sequence LIMIT %s",
             (after, upto, limit),
         )
-        return [_stored(row) for row in await cursor.fetchall()]
+        return await cursor.fetchall()
+
+
+async def log_rows(conn: Connection, after: int, upto: int, limit: int) -> list[StoredEvent]:
+    """At most `limit` events of the log after `after` and at or below `upto`, in order."""
+    return [_stored(row) for row in await log_page(conn, EVENT_COLUMNS, after, upto, limit)]
 
 
 async def sequence_at_or_zero(conn: Connection, cutoff_ns: int) -> int:

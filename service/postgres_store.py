@@ -68,7 +68,13 @@ from service.postgres_connect import (
     one_line,
 )
 from service.postgres_listen import CommitTracker, channel_name
-from service.postgres_queries import log_rows, meta, sequence_at_or_zero
+from service.postgres_queries import (
+    log_page,
+    log_rows,
+    meta,
+    require_retained,
+    sequence_at_or_zero,
+)
 from service.postgres_schema import migrate
 from service.postgres_writer import PostgresWriter
 from service.sql_rows import ENTITY_COLUMNS, entity_from_row, entity_list_sql
@@ -235,9 +241,7 @@ class PostgresStore:
         """Reads the log after a sequence; see `service.store.Store.read`."""
 
         async def query(conn: Connection) -> ReadResult:
-            trimmed = await meta(conn, "trimmed_through")
-            if after_sequence < trimmed:
-                raise BeforeRetention(after_sequence, trimmed + 1)
+            await require_retained(conn, after_sequence)
             events = await log_rows(conn, after_sequence, _MAX_SEQUENCE, limit)
             if not events:
                 return ReadResult([], after_sequence)
@@ -252,16 +256,8 @@ class PostgresStore:
         """Reads every event after a sequence; see `service.store.Store.read_serialized`."""
 
         async def query(conn: Connection) -> SerializedPage:
-            trimmed = await meta(conn, "trimmed_through")
-            if after_sequence < trimmed:
-                raise BeforeRetention(after_sequence, trimmed + 1)
-            async with conn.cursor(binary=True) as cursor:
-                await cursor.execute(
-                    "SELECT sequence, data FROM events WHERE sequence > %s "
-                    "ORDER BY sequence LIMIT %s",
-                    (after_sequence, limit),
-                )
-                rows = await cursor.fetchall()
+            await require_retained(conn, after_sequence)
+            rows = await log_page(conn, "sequence, data", after_sequence, _MAX_SEQUENCE, limit)
             if not rows:
                 return SerializedPage([], after_sequence)
             return SerializedPage([data for _, data in rows], rows[-1][0])

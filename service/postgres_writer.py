@@ -27,7 +27,8 @@ from service.postgres_connect import (
 from service.postgres_listen import CommitTracker
 from service.postgres_transactions import append_batch, trim_log
 from service.projection import BatchPlan, Pending
-from service.store import AppendResult, Retention, StoreError, StoreUnavailable
+from service.retention_loop import trim_periodically
+from service.store import AppendResult, Retention, StoreUnavailable
 
 __all__ = ["PostgresWriter"]
 
@@ -76,7 +77,9 @@ class PostgresWriter:
         self._trim_task = (
             None
             if retention.keeps_everything
-            else asyncio.create_task(self._trim_loop(), name="postgres-trim")
+            else asyncio.create_task(
+                trim_periodically(self.trim, retention.interval_s), name="postgres-trim"
+            )
         )
 
     # -- appends --------------------------------------------------------------
@@ -204,17 +207,6 @@ class PostgresWriter:
                         await self._drop_writer()
             except (psycopg.Error, Unreachable) as error:
                 raise StoreUnavailable(f"could not trim the log: {one_line(error)}") from error
-
-    async def _trim_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._retention.interval_s)
-            try:
-                removed = await self.trim()
-            except StoreError as error:
-                _log.warning("retention trim failed: %s", error)
-            else:
-                if removed:
-                    _log.info("retention trimmed %d events", removed)
 
     # -- lifecycle ----------------------------------------------------------------
 

@@ -116,8 +116,9 @@ def apply_change(
         The new row (None when nothing changed) and whether the event is stale.
     """
     version: Version = (change.updated_at, change.timestamp, sequence)
+    state: bytes | None  # a never-seen entity gets a placeholder unless this event has state
     if row is None:
-        state, state_version, index = _placeholder_state(change.kind, change.id), _NO_VERSION, None
+        state, state_version, index = None, _NO_VERSION, None
         head_version, deleted = _NO_VERSION, False
     else:
         state, state_version, index = row.state, row.state_version, row.index
@@ -135,7 +136,7 @@ def apply_change(
     new = EntityRow(
         kind=change.kind,
         id=change.id,
-        state=state,
+        state=state if state is not None else _placeholder_state(change.kind, change.id),
         deleted=deleted,
         event_sequence=sequence,
         head_version=head_version,

@@ -140,16 +140,7 @@ def from_env(environ: Mapping[str, str]) -> ServiceSettings:
     key = get("CLERK_RELAY_TLS_KEY")
     max_age = get("CLERK_RELAY_RETENTION_MAX_AGE")
     max_count = get("CLERK_RELAY_RETENTION_MAX_COUNT")
-    try:
-        max_age_s = None if max_age is None else parse_duration(max_age)
-    except ValueError as error:
-        raise ValueError(f"CLERK_RELAY_RETENTION_MAX_AGE: {error}") from error
-    if max_count is not None and not (
-        max_count.isascii() and max_count.isdigit() and int(max_count) > 0
-    ):
-        raise ValueError(
-            f"CLERK_RELAY_RETENTION_MAX_COUNT: not a positive whole number of events: {max_count!r}"
-        )
+    max_age_s = None if max_age is None else _duration("CLERK_RELAY_RETENTION_MAX_AGE", max_age)
     try:
         tokens = load_tokens(
             None if tokens_file is None else Path(tokens_file), get("CLERK_RELAY_TOKENS")
@@ -158,25 +149,43 @@ def from_env(environ: Mapping[str, str]) -> ServiceSettings:
         raise ValueError(f"CLERK_RELAY_TOKENS_FILE: {error}") from error
     heartbeat = get("CLERK_RELAY_HEARTBEAT_INTERVAL")
     live_buffer = get("CLERK_RELAY_LIVE_BUFFER")
-    try:
-        heartbeat_s = (
-            defaults.heartbeat_interval_s if heartbeat is None else parse_duration(heartbeat)
-        )
-    except ValueError as error:
-        raise ValueError(f"CLERK_RELAY_HEARTBEAT_INTERVAL: {error}") from error
-    if live_buffer is not None and not (live_buffer.isdigit() and int(live_buffer) > 0):
-        raise ValueError(
-            f"CLERK_RELAY_LIVE_BUFFER: not a positive whole number of events: {live_buffer!r}"
-        )
     return ServiceSettings(
-        heartbeat_interval_s=heartbeat_s,
-        live_buffer_events=defaults.live_buffer_events if live_buffer is None else int(live_buffer),
+        heartbeat_interval_s=(
+            defaults.heartbeat_interval_s
+            if heartbeat is None
+            else _duration("CLERK_RELAY_HEARTBEAT_INTERVAL", heartbeat)
+        ),
+        live_buffer_events=(
+            defaults.live_buffer_events
+            if live_buffer is None
+            else _positive_count("CLERK_RELAY_LIVE_BUFFER", live_buffer)
+        ),
         grpc_addr=get("CLERK_RELAY_GRPC_ADDR") or defaults.grpc_addr,
         database_url=get("CLERK_RELAY_DATABASE_URL") or defaults.database_url,
         tokens=tokens,
         tls_cert_file=None if cert is None else Path(cert),
         tls_key_file=None if key is None else Path(key),
         retention=Retention(
-            max_age_s=max_age_s, max_count=None if max_count is None else int(max_count)
+            max_age_s=max_age_s,
+            max_count=(
+                None
+                if max_count is None
+                else _positive_count("CLERK_RELAY_RETENTION_MAX_COUNT", max_count)
+            ),
         ),
     )
+
+
+def _duration(name: str, text: str) -> float:
+    """`parse_duration`, its error prefixed with the variable's name."""
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from error
+
+
+def _positive_count(name: str, text: str) -> int:
+    """A positive whole number of events (ASCII digits only)."""
+    if not (text.isascii() and text.isdigit() and int(text) > 0):
+        raise ValueError(f"{name}: not a positive whole number of events: {text!r}")
+    return int(text)

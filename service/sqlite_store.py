@@ -33,6 +33,7 @@ from clerkrelay.v1.event_pb2 import Event
 from service.group_commit import GroupCommit, Waiting
 from service.notifier import Notifier
 from service.projection import BatchPlan, EntityRow, Pending, plan_batch
+from service.retention_loop import trim_periodically
 from service.sql_rows import (
     ENTITY_COLUMNS,
     EVENT_COLUMNS,
@@ -134,7 +135,9 @@ class SqliteStore:
         self._trim_task = (
             None
             if retention.keeps_everything
-            else asyncio.create_task(self._trim_loop(), name="sqlite-trim")
+            else asyncio.create_task(
+                trim_periodically(self.trim, retention.interval_s), name="sqlite-trim"
+            )
         )
 
     @classmethod
@@ -384,10 +387,17 @@ class SqliteStore:
     # -- retention --------------------------------------------------------------
 
     async def trim(self) -> int:
-        """Applies the retention policy now; returns how many events were removed."""
+        """Applies the retention policy now; returns how many events were removed.
+
+        Raises:
+            StoreUnavailable: The database failed.
+        """
         if self._retention.keeps_everything:
             return 0
-        return await asyncio.get_running_loop().run_in_executor(self._writer, self._trim)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._writer, self._trim)
+        except sqlite3.Error as error:
+            raise StoreUnavailable(f"could not trim the log: {error}") from error
 
     def _trim(self) -> int:
         conn = self._write_connection()
@@ -406,31 +416,18 @@ class SqliteStore:
                     "SELECT max(receive_time_ns) FROM events WHERE sequence <= ?", (cutoff,)
                 ).fetchone()
                 removed = conn.execute("DELETE FROM events WHERE sequence <= ?", (cutoff,)).rowcount
+                trimmed_time_ns = max(time_ns or 0, self._trimmed_time_ns)
                 conn.executemany(
                     "UPDATE relay_meta SET value = ? WHERE key = ?",
-                    [
-                        (cutoff, "trimmed_through"),
-                        (max(time_ns or 0, self._trimmed_time_ns), "trimmed_time_ns"),
-                    ],
+                    [(cutoff, "trimmed_through"), (trimmed_time_ns, "trimmed_time_ns")],
                 )
                 self._trimmed_through = cutoff
-                self._trimmed_time_ns = max(time_ns or 0, self._trimmed_time_ns)
+                self._trimmed_time_ns = trimmed_time_ns
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         return removed
-
-    async def _trim_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._retention.interval_s)
-            try:
-                removed = await self.trim()
-            except sqlite3.Error as error:
-                _log.warning("retention trim failed: %s", error)
-            else:
-                if removed:
-                    _log.info("retention trimmed %d events", removed)
 
     # -- lifecycle ----------------------------------------------------------------
 

@@ -24,6 +24,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 # The Svix test secret: fine for tests, never for a real endpoint.
 TEST_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
+ROOT = Path(__file__).resolve().parent.parent
+"""The repository's root."""
+
+SOURCE_PATH = os.pathsep.join([str(ROOT), str(ROOT / "clients" / "python")])
+"""The `PYTHONPATH` a child process needs to import the project and its client package."""
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
@@ -118,8 +124,7 @@ class RelayProcess:
 def relay_env(**overrides: str) -> dict[str, str]:
     """The environment of a test relay: this interpreter's, with the test secret."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLERK_")}
-    root = Path(__file__).resolve().parent.parent
-    env["PYTHONPATH"] = os.pathsep.join([str(root), str(root / "clients" / "python")])
+    env["PYTHONPATH"] = SOURCE_PATH
     env["CLERK_WEBHOOK_SIGNING_SECRET"] = TEST_SECRET
     env["CLERK_RELAY_LOG_LEVEL"] = "warning"
     env.update(overrides)

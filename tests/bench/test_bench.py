@@ -83,9 +83,9 @@ def test_profile_summary_shares() -> None:
     speedscope = {
         "shared": {
             "frames": [
-                {"name": "main", "file": "/work/main/gateway/cli.py", "line": 1},
-                {"name": "verify", "file": "/work/main/gateway/signature.py", "line": 2},
-                {"name": "_commit", "file": "/work/main/service/sqlite_store.py", "line": 3},
+                {"name": "main", "file": f"{ROOT}/gateway/cli.py", "line": 1},
+                {"name": "verify", "file": f"{ROOT}/gateway/signature.py", "line": 2},
+                {"name": "_commit", "file": f"{ROOT}/service/sqlite_store.py", "line": 3},
             ]
         },
         "profiles": [

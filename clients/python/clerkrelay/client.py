@@ -16,6 +16,7 @@ server's heartbeats instead, see `EventStream`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
@@ -28,7 +29,7 @@ from clerkrelay.errors import error_from_rpc
 from clerkrelay.listing import Listing, Snapshot
 from clerkrelay.state import StateQueries
 from clerkrelay.stream import EventStream
-from clerkrelay.v1.event_service_pb2 import SubscribeRequest, SubscribeResponse
+from clerkrelay.v1.event_service_pb2 import SubscribeRequest
 from clerkrelay.v1.event_service_pb2_grpc import EventServiceStub
 from clerkrelay.v1.state_service_pb2 import ListRolesRequest
 from clerkrelay.v1.state_service_pb2_grpc import StateServiceStub
@@ -50,6 +51,8 @@ _Response = TypeVar("_Response")
 _Record = TypeVar("_Record")
 
 _ChannelOption = tuple[str, str | int]
+
+_NOT_OPEN = "the client is not open: use `async with RelayClient(…)`"
 
 
 class RelayClient(StateQueries):
@@ -185,12 +188,12 @@ class RelayClient(StateQueries):
 
     def _event_stub(self) -> EventServiceAsyncStub:
         if self._events is None:
-            raise RuntimeError("the client is not open: use `async with RelayClient(…)`")
+            raise RuntimeError(_NOT_OPEN)
         return self._events
 
     def _state_stub(self) -> StateServiceAsyncStub:
         if self._state is None:
-            raise RuntimeError("the client is not open: use `async with RelayClient(…)`")
+            raise RuntimeError(_NOT_OPEN)
         return self._state
 
     async def _unary(
@@ -269,15 +272,8 @@ class RelayClient(StateQueries):
             organization_id=organization_id,
             max_batch_size=max_batch_size,
         )
-        metadata = self._metadata
-
-        def open_call(
-            request: SubscribeRequest,
-        ) -> grpc.aio.UnaryStreamCall[SubscribeRequest, SubscribeResponse]:
-            return stub.Subscribe(request, metadata=metadata)
-
         return EventStream(
-            open_call,
+            functools.partial(stub.Subscribe, metadata=self._metadata),
             request,
             after_sequence=after_sequence,
             checkpoint=checkpoint,

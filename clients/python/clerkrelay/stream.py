@@ -193,8 +193,7 @@ class EventStream:
         """Takes a server-reported position (every yielded event is acknowledged by now)."""
         if self._position is None or sequence > self._position:
             self._position = sequence
-        if self._acknowledged is None or self._position > self._acknowledged:
-            self._acknowledged = self._position
+        self._acknowledged = self._position
 
     def _save(self) -> None:
         acknowledged = self._acknowledged
