@@ -8,30 +8,42 @@ access (`msg.first_name = value`): the speed of hand-written code, with nothing
 to keep in sync by hand.
 
 Conversion never raises on a JSON object. A key the contract does not type, or
-a value of the wrong JSON type, is skipped and reported as drift (the body is
-kept verbatim in `raw_body`, so nothing is lost).
+a value of the wrong JSON type or out of its field's range, is skipped and
+reported as drift (the body is kept verbatim in `raw_body`, so nothing is
+lost). Free-form JSON (metadata, `actor`, ...) goes into `*_json` string fields
+as JSON text, so its numbers keep their exact value. Where no safe typed view
+can be built (free-form JSON nested too deeply, or a typed event over
+`MAX_EVENT_BYTES`), the payload is left out and `Event.payload_omission` says
+why: every stored event stays decodable by every reader with default limits.
 """
 
 from __future__ import annotations
 
 import enum
+import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from clerkrelay.catalog import payload_case
-from clerkrelay.v1.event_pb2 import Event
+from clerkrelay.clerk_json import JSON_SUFFIX, is_json_text
+from clerkrelay.limits import MAX_EVENT_BYTES
+from clerkrelay.v1.event_pb2 import Event, PayloadOmission
 
-__all__ = ["Conversion", "InvalidEnvelope", "convert"]
+__all__ = ["Conversion", "InvalidEnvelope", "convert", "parse_body"]
 
 JsonObject = dict[str, Any]
 Filler = Callable[[Any, JsonObject, list[str]], None]
 
-_STRUCT = "google.protobuf.Struct"
+# A number of 19 digits or more may not fit in 64 bits, where orjson turns it
+# into a float: such a body is parsed again by the standard library, exactly.
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
 _ENVELOPE_KEYS = frozenset(
     {"data", "object", "type", "timestamp", "instance_id", "event_attributes"}
 )
@@ -39,6 +51,14 @@ _ENVELOPE_KEYS = frozenset(
 
 class InvalidEnvelope(ValueError):
     """The body is JSON but not a Clerk event envelope (no object, no type)."""
+
+
+class InvalidJson(ValueError):
+    """The body is not JSON this relay can keep exactly (the message says why)."""
+
+
+class _TooDeep(Exception):
+    """Free-form JSON too deeply nested to write back as text (not a wrong-type error)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +82,40 @@ class _Kind(enum.Enum):
     SCALARS = "repeated scalar"
     MESSAGE = "message"
     MESSAGES = "repeated message"
-    STRUCT = "google.protobuf.Struct"
+    JSON = "free-form JSON as text"
 
 
 def _kind(field: FieldDescriptor) -> _Kind:
     if field.type != FieldDescriptor.TYPE_MESSAGE:
+        if is_json_text(field):
+            return _Kind.JSON
         return _Kind.SCALARS if field.is_repeated else _Kind.SCALAR
-    if _nested(field).full_name == _STRUCT:
-        return _Kind.STRUCT
     return _Kind.MESSAGES if field.is_repeated else _Kind.MESSAGE
+
+
+def _json_key(field: FieldDescriptor) -> str:
+    """The JSON key a field is filled from: `public_metadata` for `public_metadata_json`."""
+    if _kind(field) is _Kind.JSON:
+        return field.name.removesuffix(JSON_SUFFIX)
+    return field.name
+
+
+def _json_text(value: Any) -> str:
+    """Free-form JSON written back as compact text, every number as it was parsed.
+
+    Raises:
+        _TooDeep: It nests deeper than the serializers allow.
+    """
+    if value.__class__ is dict and not value:
+        return "{}"
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:  # nested over 255 deep, or an integer over 64 bits
+        pass
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except RecursionError:
+        raise _TooDeep() from None
 
 
 def _nested(field: FieldDescriptor) -> Descriptor:
@@ -91,10 +136,7 @@ _FAST_BODY: dict[_Kind, str] = {
         "        add = m.{key}.add\n"
         "        for x in v: {sub}(add(), x, drift)"
     ),
-    _Kind.STRUCT: (
-        "        if v.__class__ is not dict: _wrong_type()\n"
-        "        m.{key}.update(v) if v else m.{key}.SetInParent()"
-    ),
+    _Kind.JSON: "        m.{key} = _json_text(v)",
 }
 
 
@@ -104,7 +146,7 @@ class _Compiler:
     def __init__(self) -> None:
         self.fast: dict[str, Filler] = {}
         self.careful: dict[str, Filler] = {}
-        self._namespace: dict[str, Any] = {"_wrong_type": _wrong_type}
+        self._namespace: dict[str, Any] = {"_wrong_type": _wrong_type, "_json_text": _json_text}
 
     def filler(self, descriptor: Descriptor) -> Filler:
         """The fast filler of a message type, compiled on first use."""
@@ -122,12 +164,12 @@ class _Compiler:
         """Straight-line assignments; raises on any value of the wrong type."""
         ident = descriptor.full_name.replace(".", "_")
         known = f"_known_{ident}"
-        self._namespace[known] = frozenset(f.name for f in descriptor.fields)
+        self._namespace[known] = frozenset(_json_key(f) for f in descriptor.fields)
         lines = [f"def fill_{ident}(m, d, drift):", "    get = d.get"]
         for field in descriptor.fields:
             kind = _kind(field)
             sub = self._ref(_nested(field)) if kind in (_Kind.MESSAGE, _Kind.MESSAGES) else ""
-            lines.append(f"    v = get({field.name!r})")
+            lines.append(f"    v = get({_json_key(field)!r})")
             lines.append("    if v is not None:")
             lines.append(_FAST_BODY[kind].format(key=field.name, sub=sub))
         lines.append(f"    if not {known}.issuperset(d):")
@@ -151,7 +193,7 @@ class _Compiler:
 
     def _careful(self, descriptor: Descriptor) -> Filler:
         """Field by field, skipping (and reporting) values of the wrong type."""
-        fields = {f.name: f for f in descriptor.fields}
+        fields = {_json_key(f): f for f in descriptor.fields}
         careful = self.careful
 
         def fill(m: Any, d: JsonObject, drift: list[str]) -> None:
@@ -160,7 +202,7 @@ class _Compiler:
                 if field is None:
                     drift.append(f"{descriptor.name}.{key}")
                 elif value is not None and not _assign(m, field, value, drift, careful):
-                    m.ClearField(key)
+                    m.ClearField(field.name)
                     drift.append(f"{descriptor.name}.{key}")
 
         return fill
@@ -195,22 +237,21 @@ def _assign(
 ) -> bool:
     """Assigns one JSON value; False when its JSON type does not fit the field."""
     kind = _kind(field)
-    target: Any = getattr(m, field.name) if kind is not _Kind.SCALAR else None
+    target: Any = getattr(m, field.name) if kind not in (_Kind.SCALAR, _Kind.JSON) else None
     try:
         if kind is _Kind.SCALAR:
             setattr(m, field.name, value)
+        elif kind is _Kind.JSON:
+            setattr(m, field.name, _json_text(value))
         elif kind is _Kind.SCALARS:
             if not isinstance(value, list):
                 return False
             target.extend(value)
-        elif kind is _Kind.STRUCT or kind is _Kind.MESSAGE:
+        elif kind is _Kind.MESSAGE:
             if not isinstance(value, dict):
                 return False
             target.SetInParent()
-            if kind is _Kind.STRUCT:
-                target.update(value)
-            else:
-                careful[_nested(field).full_name](target, value, drift)
+            careful[_nested(field).full_name](target, value, drift)
         else:
             if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
                 return False
@@ -237,16 +278,46 @@ _ENVELOPE_SCALARS: tuple[tuple[str, type], ...] = (
 )
 
 
+def parse_body(body: bytes) -> Any:
+    """Parses a verified body, keeping every number exact.
+
+    orjson parses almost every body; one with a number of 19 digits or more is
+    parsed again by the standard library, whose integers have no size limit
+    (orjson would have turned one over 64 bits into a float).
+
+    Raises:
+        InvalidJson: The body is not JSON, or not JSON that can be kept
+            exactly (nested over 1,024 deep, a number out of a double's range,
+            an unpaired surrogate).
+    """
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise InvalidJson(f"invalid JSON: {error.msg}") from None
+    if _LONG_NUMBER.search(body) is None:
+        return value
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise InvalidJson("invalid JSON: nested too deeply") from None
+
+
 def convert(
-    envelope: JsonObject, body: bytes, webhook_id: str, receive_time_ns: int | None = None
+    envelope: JsonObject,
+    body: bytes,
+    webhook_id: str,
+    receive_time_ns: int | None = None,
+    max_event_bytes: int = MAX_EVENT_BYTES,
 ) -> Conversion:
     """Builds the typed `Event` for one verified webhook.
 
     Args:
-        envelope: The body parsed as JSON.
+        envelope: The body parsed as JSON (`parse_body`).
         body: The exact body bytes that were verified; kept in `raw_body`.
         webhook_id: The `svix-id` header; becomes `Event.id`.
         receive_time_ns: When the webhook arrived (ns since the epoch); now if None.
+        max_event_bytes: Largest encoded event with its typed payload; past it
+            the payload is left out (`PAYLOAD_OMISSION_TOO_LARGE`).
 
     Returns:
         The event and the drift found while typing it.
@@ -270,9 +341,12 @@ def convert(
         if value is None:
             continue
         if isinstance(value, kind) and not isinstance(value, bool):
-            setattr(event, key, value)
-        else:
-            drift.append(f"Event.{key}")
+            try:
+                setattr(event, key, value)
+                continue
+            except ValueError:  # a number out of the field's range
+                pass
+        drift.append(f"Event.{key}")
     _fill_attributes(event, envelope.get("event_attributes"), drift)
     if not _ENVELOPE_KEYS.issuperset(envelope):
         drift.extend(f"Event.{k}" for k in envelope if k not in _ENVELOPE_KEYS)
@@ -281,25 +355,42 @@ def convert(
     data = envelope.get("data")
     if case is not None:
         if isinstance(data, dict):
-            _fill_payload(event, case, data, drift)
+            _fill_payload(event, case, data, drift, max_event_bytes)
         else:
+            event.payload_omission = PayloadOmission.PAYLOAD_OMISSION_DATA_NOT_OBJECT
             drift.append("Event.data")
     return Conversion(event, drift)
 
 
-def _fill_payload(event: Event, case: str, data: JsonObject, drift: list[str]) -> None:
+def _fill_payload(
+    event: Event, case: str, data: JsonObject, drift: list[str], max_event_bytes: int
+) -> None:
     fast, careful = _PAYLOAD_FILLERS[case]
     payload: Message = getattr(event, case)
     payload.SetInParent()
     mark = len(drift)
     try:
-        fast(payload, data, drift)
-    except (TypeError, ValueError, AttributeError):
-        # A value of the wrong JSON type somewhere: start over, field by field.
-        del drift[mark:]
-        payload.Clear()
-        payload.SetInParent()
-        careful(payload, data, drift)
+        try:
+            fast(payload, data, drift)
+        except (TypeError, ValueError, AttributeError):
+            # A value of the wrong JSON type somewhere: start over, field by field.
+            del drift[mark:]
+            payload.Clear()
+            payload.SetInParent()
+            careful(payload, data, drift)
+    except _TooDeep:
+        _omit(event, PayloadOmission.PAYLOAD_OMISSION_TOO_DEEP, drift, mark)
+        return
+    if event.ByteSize() > max_event_bytes:
+        _omit(event, PayloadOmission.PAYLOAD_OMISSION_TOO_LARGE, drift, mark)
+
+
+def _omit(event: Event, why: PayloadOmission.ValueType, drift: list[str], mark: int) -> None:
+    """Leaves the payload out; its drift goes too (the whole `data` is untyped now)."""
+    event.ClearField("payload")
+    event.payload_omission = why
+    del drift[mark:]
+    drift.append("Event.data")
 
 
 def _fill_attributes(event: Event, attributes: object, drift: list[str]) -> None:

@@ -7,6 +7,8 @@ import enum
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
+from clerkrelay.v1.event_pb2 import PayloadOmission
+
 __all__ = ["GatewayMetrics", "Outcome"]
 
 # Ingest is a signature check, a conversion and a durable append: sub-millisecond
@@ -40,6 +42,8 @@ class Outcome(enum.StrEnum):
     INVALID_JSON = "invalid_json"
     NOT_AN_OBJECT = "not_an_object"
     NO_TYPE = "no_type"
+    ID_TOO_LONG = "id_too_long"
+    TYPE_TOO_LONG = "type_too_long"
     TOO_LARGE = "too_large"
     STORE_UNAVAILABLE = "store_unavailable"
 
@@ -75,6 +79,17 @@ class GatewayMetrics:
             ["event_type"],
             registry=self.registry,
         )
+        omitted = Counter(
+            "clerk_relay_payload_omissions",
+            "Accepted webhooks stored without their typed payload, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self._omitted = {
+            value: omitted.labels(name.removeprefix("PAYLOAD_OMISSION_").lower())
+            for name, value in PayloadOmission.items()
+            if value != PayloadOmission.PAYLOAD_OMISSION_UNSPECIFIED
+        }
         self._sequence = Gauge(
             "clerk_relay_sequence",
             "The highest sequence the store has assigned to an event this gateway published.",
@@ -93,6 +108,10 @@ class GatewayMetrics:
     def drifted(self, event_type: str, fields: int) -> None:
         """Counts the untyped fields of one accepted event."""
         self._drift.labels(event_type).inc(fields)
+
+    def omitted(self, why: PayloadOmission.ValueType) -> None:
+        """Counts one accepted event stored without its typed payload."""
+        self._omitted[why].inc()
 
     def sequence_seen(self, sequence: int) -> None:
         """Raises the sequence gauge to `sequence` (answers may arrive out of order)."""

@@ -1,8 +1,9 @@
 """Events and state records as the command line prints them: one line of text, or JSON.
 
 JSON follows the protobuf JSON mapping (`json_format.MessageToDict` with the
-proto field names, which are Clerk's JSON keys), except for the fields that
-are ours: `sequence`, `timestamp` and `event_sequence` are numbers, `stale`
+proto field names, which are Clerk's JSON keys; free-form `…_json` text is
+parsed back under Clerk's key, `clerkrelay.clerk_json`), except for the fields
+that are ours: `sequence`, `timestamp` and `event_sequence` are numbers, `stale`
 and `deleted` are always present, and an event's `raw_body` is the original
 JSON object Clerk sent (not base64), so nothing typed away is lost. Inside
 `payload`, 64-bit integers are strings, as the mapping requires; `raw_body`
@@ -15,10 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from clerkrelay import Event
+from clerkrelay.clerk_json import to_clerk_dict
 
 __all__ = ["event_json", "event_line", "record_json", "subject_id"]
 
@@ -59,7 +60,7 @@ def event_line(event: Event) -> str:
 
 def event_json(event: Event) -> bytes:
     """One compact JSON object (no newline): envelope fields, `payload`, `raw_body`."""
-    mapped = json_format.MessageToDict(event, preserving_proto_field_name=True)
+    mapped = to_clerk_dict(event)
     case = event.WhichOneof("payload")
     payload = mapped.pop(case, None) if case is not None else None
     mapped.pop("raw_body", None)
@@ -83,9 +84,7 @@ def record_json(record: Message, *, indent: bool = False) -> bytes:
     document: dict[str, Any] = {}
     for field, value in record.ListFields():
         if isinstance(value, Message):
-            document[field.name] = json_format.MessageToDict(
-                value, preserving_proto_field_name=True
-            )
+            document[field.name] = to_clerk_dict(value)
     document["deleted"] = bool(getattr(record, "deleted"))  # noqa: B009 - any record kind
     document["event_sequence"] = int(getattr(record, "event_sequence"))  # noqa: B009
     return orjson.dumps(document, option=orjson.OPT_INDENT_2 if indent else 0)

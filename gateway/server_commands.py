@@ -19,7 +19,7 @@ from gateway import runner
 from gateway.cli_error import CliError
 from gateway.client_flags import ca_certificate, run_async
 from gateway.settings import DEFAULT_MAX_BODY_BYTES, GatewaySettings, parse_secrets
-from service.auth import load_tokens
+from service.auth import Role, load_tokens
 from service.server import RelayServer
 from service.settings import ServiceSettings, from_env, parse_duration
 from service.store import Retention
@@ -71,7 +71,12 @@ def _service_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> S
         if args.database_url:
             changes["database_url"] = args.database_url
         if args.tokens_file:
-            changes["tokens"] = load_tokens(args.tokens_file, _env(environ, "CLERK_RELAY_TOKENS"))
+            changes["tokens"] = load_tokens(
+                args.tokens_file,
+                _env(environ, "CLERK_RELAY_TOKENS"),
+                ingest=_env(environ, "CLERK_RELAY_INGEST_TOKENS"),
+                admin=_env(environ, "CLERK_RELAY_ADMIN_TOKENS"),
+            )
         if args.tls_cert:
             changes["tls_cert_file"] = args.tls_cert
         if args.tls_key:
@@ -114,12 +119,18 @@ def _grpc_banner(service: ServiceSettings) -> Callable[[RelayServer], list[str]]
             if server.auth_enabled
             else "OFF: any client that can reach this address may subscribe and query"
         )
-        return [
+        lines = [
             f"  gRPC      {service.grpc_addr}   (reflection on; TLS "
             f"{'on' if server.tls_enabled else 'off'})",
             f"  auth      {auth}",
-            f"  store     {service.database_url}",
         ]
+        if service.expose_ingest:
+            ingest = any(role in (Role.INGEST, Role.ADMIN) for role in service.tokens.values())
+            lines.append(
+                "  publish   "
+                + ("ingest or admin token required" if ingest else "callers on this host only")
+            )
+        return [*lines, f"  store     {service.database_url}"]
 
     return lines
 
@@ -129,7 +140,7 @@ def run_serve_command(args: argparse.Namespace, environ: Mapping[str, str]) -> N
     gateway, generated = _gateway_settings(args, environ, args.dev)
     service = _service_settings(args, environ)
     http = _http_settings(args, environ)
-    grpc_lines = _grpc_banner(service)
+    grpc_lines = _grpc_banner(replace(service, expose_ingest=False))  # serve publishes in-process
 
     def banner(server: RelayServer) -> None:
         lines = [

@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "GatewaySettings", "parse_secrets"]
+from clerkrelay.limits import DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES_CEILING
 
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
-"""Largest webhook body accepted by default (1 MiB)."""
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "GatewaySettings", "parse_secrets"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +20,8 @@ class GatewaySettings:
         tolerance_s: Largest accepted distance, in seconds and in either
             direction, between the `svix-timestamp` header and now.
         max_body_bytes: Largest accepted body; a longer one is refused with 413
-            without reading the rest.
+            without reading the rest. At most `MAX_BODY_BYTES_CEILING`, so that
+            every accepted body fits in an event every reader can receive.
         publish_timeout_s: How long to wait for the store to acknowledge an
             event (and for a readiness check) before answering 503.
     """
@@ -36,8 +36,8 @@ class GatewaySettings:
             raise ValueError("at least one webhook signing secret is required")
         if self.tolerance_s < 0:
             raise ValueError("tolerance_s must not be negative")
-        if self.max_body_bytes < 1:
-            raise ValueError("max_body_bytes must be positive")
+        if not 1 <= self.max_body_bytes <= MAX_BODY_BYTES_CEILING:
+            raise ValueError(f"max_body_bytes must be between 1 and {MAX_BODY_BYTES_CEILING}")
         if self.publish_timeout_s <= 0:
             raise ValueError("publish_timeout_s must be positive")
 

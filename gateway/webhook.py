@@ -9,14 +9,18 @@ webhook publishes nothing:
 | missing_headers | 400 | a `svix-*` (or `webhook-*`) header is absent |
 | timestamp_out_of_tolerance | 401 | the signing time is too far from now |
 | bad_signature | 401 | no signature matches any secret |
-| invalid_json | 400 | the verified body is not JSON |
+| id_too_long | 400 | the webhook id exceeds `MAX_WEBHOOK_ID_BYTES` (checked once verified) |
+| invalid_json | 400 | the verified body is not JSON that can be kept exactly |
 | not_an_object / no_type | 400 | the JSON is not a Clerk event envelope |
+| type_too_long | 400 | the event type exceeds `MAX_EVENT_TYPE_BYTES` |
 | store_unavailable | 503 | the store failed or did not answer in time (Svix retries) |
 
 A duplicate delivery answers 200 with `{"duplicate": true, "sequence": n}`; an
 accepted one 200 with `{"sequence": n}` (and `"stale": true` when the store
 kept it only in the log). Event types the contract does not know are accepted
-like any other. Every webhook gets one logfmt line on `clerk_relay.gateway`.
+like any other, and so is an event whose typed view cannot be built safely
+(stored without its payload, `Event.payload_omission` saying why, and
+counted). Every webhook gets one logfmt line on `clerk_relay.gateway`.
 
 The endpoint is a plain ASGI application: the gateway serves this route ahead
 of Starlette (`gateway.app`), reading the few headers it needs
@@ -36,8 +40,9 @@ import orjson
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from clerkrelay.limits import MAX_EVENT_TYPE_BYTES, MAX_WEBHOOK_ID_BYTES
 from clerkrelay.v1.event_pb2 import Event
-from gateway.convert import Conversion, InvalidEnvelope, convert
+from gateway.convert import Conversion, InvalidEnvelope, InvalidJson, convert, parse_body
 from gateway.logfmt import logfmt_value
 from gateway.metrics import GatewayMetrics, Outcome
 from gateway.publisher import Publisher
@@ -138,6 +143,10 @@ class WebhookEndpoint:
         try:
             body = await self._read_body(headers, receive)
             webhook_id = self._verifier.verify(headers, body)
+            if len(webhook_id.encode()) > MAX_WEBHOOK_ID_BYTES:
+                raise _Rejected(
+                    Outcome.ID_TOO_LONG, 400, f"webhook id over {MAX_WEBHOOK_ID_BYTES} bytes"
+                )
             conversion = _convert(body, webhook_id, receive_time_ns)
             event_type = conversion.event.type
             result = await self._publish(conversion.event)
@@ -163,6 +172,8 @@ class WebhookEndpoint:
                 payload["stale"] = True
             if conversion.drift:
                 metrics.drifted(event_type, len(conversion.drift))
+            if conversion.event.payload_omission:
+                metrics.omitted(conversion.event.payload_omission)
         metrics.received(outcome)
         metrics.sequence_seen(result.sequence)
         if _log.isEnabledFor(logging.INFO):
@@ -248,14 +259,17 @@ class WebhookEndpoint:
 def _convert(body: bytes, webhook_id: str, receive_time_ns: int) -> Conversion:
     """Parses and types a verified body."""
     try:
-        envelope = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise _Rejected(Outcome.INVALID_JSON, 400, "invalid JSON") from None
+        envelope = parse_body(body)
+    except InvalidJson as exc:
+        raise _Rejected(Outcome.INVALID_JSON, 400, str(exc)) from None
     try:
-        return convert(envelope, body, webhook_id, receive_time_ns)
+        conversion = convert(envelope, body, webhook_id, receive_time_ns)
     except InvalidEnvelope as exc:
         outcome = Outcome.NO_TYPE if isinstance(envelope, dict) else Outcome.NOT_AN_OBJECT
         raise _Rejected(outcome, 400, str(exc)) from None
+    if len(conversion.event.type.encode()) > MAX_EVENT_TYPE_BYTES:
+        raise _Rejected(Outcome.TYPE_TOO_LONG, 400, f"event type over {MAX_EVENT_TYPE_BYTES} bytes")
+    return conversion
 
 
 def _headers_of(scope: Scope) -> dict[str, str]:

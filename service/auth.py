@@ -1,20 +1,37 @@
-"""Access control for the gRPC listener: optional bearer tokens and optional TLS.
+"""Access control for the gRPC listener: bearer tokens with roles, and optional TLS.
 
-With tokens configured, every RPC except the standard health service
+Every token has a role:
+
+| role | may call |
+|---|---|
+| subscriber | `EventService`, `StateService`, server reflection |
+| ingest | `IngestService.Publish` (only: a gateway cannot read the log) |
+| admin | everything (operations such as reconciliation need it) |
+
+With any token configured, every RPC except the standard health service
 (`grpc.health.v1.Health`, so load balancers need no secret) must carry the
-metadata `authorization: Bearer <token>` with one of them; otherwise it ends
-with UNAUTHENTICATED before any servicer runs. Tokens are compared in constant
-time (as SHA-256 digests, so lengths do not show either), and every
-configured token is compared, so the answer's timing says nothing about which
-token came close.
+metadata `authorization: Bearer <token>` with a token whose role allows the
+method: no token or an unknown one ends with UNAUTHENTICATED, a token of the
+wrong role with PERMISSION_DENIED, before any servicer runs.
+
+Publishing is privileged even with authentication off: without an ingest or
+admin token, `IngestService` answers only callers on this host (loopback or a
+Unix socket), so a relay whose port is reachable from the network cannot be
+written to by whoever reaches it.
+
+Tokens are compared in constant time (as SHA-256 digests, so lengths do not
+show either), and every configured token is compared, so the answer's timing
+says nothing about which token came close.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
+import ipaddress
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +40,8 @@ import grpc
 __all__ = [
     "HEALTH_SERVICE",
     "AuthInterceptor",
+    "Role",
+    "is_local_peer",
     "load_tokens",
     "parse_tokens",
     "read_token_file",
@@ -33,6 +52,7 @@ HEALTH_SERVICE = "grpc.health.v1.Health"
 """The service reachable without a token."""
 
 _HEALTH_PREFIX = f"/{HEALTH_SERVICE}/"
+_INGEST_PREFIX = "/clerkrelay.v1.IngestService/"
 _SCHEME = "bearer"
 
 if TYPE_CHECKING:
@@ -43,42 +63,93 @@ else:  # grpc's classes are not generic at run time
     _ServerInterceptor = grpc.aio.ServerInterceptor
 
 
+class Role(enum.StrEnum):
+    """What a token may do (see the module's table)."""
+
+    SUBSCRIBER = "subscriber"
+    INGEST = "ingest"
+    ADMIN = "admin"
+
+
 def parse_tokens(text: str) -> tuple[str, ...]:
     """Tokens from an environment value: separated by commas and/or whitespace."""
     return tuple(token for token in re.split(r"[,\s]+", text) if token)
 
 
-def read_token_file(path: Path) -> tuple[str, ...]:
-    """Tokens from a file: one per line; blank lines and lines starting with `#` are skipped.
+def read_token_file(path: Path) -> dict[str, Role]:
+    """Tokens from a file, with their roles.
+
+    One token a line, optionally preceded by its role (`ingest <token>`,
+    `admin <token>`, `subscriber <token>`; a bare token is a subscriber's).
+    Blank lines and lines starting with `#` are skipped.
 
     Raises:
-        ValueError: The file cannot be read, or a line holds more than one word.
+        ValueError: The file cannot be read, or a line is malformed.
     """
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ValueError(f"cannot read token file {str(path)!r}: {error}") from error
-    tokens: list[str] = []
+    tokens: dict[str, Role] = {}
+    roles = {role.value: role for role in Role}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        if len(line.split()) != 1:
-            raise ValueError(f"{path}:{number}: a token must not contain whitespace")
-        tokens.append(line)
-    return tuple(tokens)
+        words = line.split()
+        if len(words) == 1:
+            tokens.setdefault(words[0], Role.SUBSCRIBER)
+        elif len(words) == 2 and words[0] in roles:
+            tokens[words[1]] = roles[words[0]]
+        else:
+            raise ValueError(
+                f"{path}:{number}: expected '<token>' or '<role> <token>' "
+                f"(roles: {', '.join(roles)})"
+            )
+    return tokens
 
 
-def load_tokens(file: Path | None = None, env_value: str | None = None) -> tuple[str, ...]:
-    """Every configured token, from a file and/or an environment value, without repeats.
+def load_tokens(
+    file: Path | None = None,
+    env_value: str | None = None,
+    *,
+    ingest: str | None = None,
+    admin: str | None = None,
+) -> dict[str, Role]:
+    """Every configured token with its role: from a file and/or environment values.
+
+    Args:
+        file: A token file (`read_token_file`).
+        env_value: Subscriber tokens (`CLERK_RELAY_TOKENS`).
+        ingest: Ingest tokens (`CLERK_RELAY_INGEST_TOKENS`).
+        admin: Admin tokens (`CLERK_RELAY_ADMIN_TOKENS`).
 
     Raises:
-        ValueError: The file cannot be read or is malformed.
+        ValueError: The file cannot be read or is malformed, or one token is
+            given two roles.
     """
-    tokens = read_token_file(file) if file is not None else ()
-    if env_value:
-        tokens += parse_tokens(env_value)
-    return tuple(dict.fromkeys(tokens))
+    tokens = read_token_file(file) if file is not None else {}
+    for text, role in ((env_value, Role.SUBSCRIBER), (ingest, Role.INGEST), (admin, Role.ADMIN)):
+        for token in parse_tokens(text or ""):
+            if tokens.setdefault(token, role) is not role:
+                raise ValueError(f"a token is given two roles ({tokens[token]} and {role})")
+    return tokens
+
+
+def is_local_peer(peer: str) -> bool:
+    """Whether a gRPC peer (`ipv4:127.0.0.1:5000`, `ipv6:[::1]:5000`, `unix:…`) is this host."""
+    kind, _, address = peer.partition(":")
+    if kind in ("unix", "unix-abstract"):
+        return True
+    if kind not in ("ipv4", "ipv6"):
+        return False
+    host = address.rpartition(":")[0].strip("[]")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 def server_credentials(cert_file: Path, key_file: Path) -> grpc.ServerCredentials:
@@ -108,6 +179,19 @@ async def _wrong_token(request: Any, context: _Context) -> None:
     await context.abort(grpc.StatusCode.UNAUTHENTICATED, "invalid bearer token")
 
 
+async def _wrong_role(request: Any, context: _Context) -> None:
+    await context.abort(
+        grpc.StatusCode.PERMISSION_DENIED, "this token's role may not call this method"
+    )
+
+
+async def _not_local(request: Any, context: _Context) -> None:
+    await context.abort(
+        grpc.StatusCode.PERMISSION_DENIED,
+        "publishing needs an ingest token, or a caller on this host",
+    )
+
+
 def _rejecting(
     shape: _Handler | None, reject: Callable[[Any, _Context], Awaitable[None]]
 ) -> _Handler:
@@ -121,46 +205,101 @@ def _rejecting(
     return grpc.unary_stream_rpc_method_handler(reject)
 
 
+def _local_only(handler: _Handler, is_local: Callable[[str], bool]) -> _Handler:
+    """The unary handler `handler`, answering only callers on this host."""
+    behavior: Callable[[Any, _Context], Awaitable[Any]] | None = handler.unary_unary  # type: ignore[assignment]
+    if behavior is None:  # every ingest method is unary
+        return _rejecting(handler, _not_local)
+
+    async def guarded(request: Any, context: _Context) -> Any:
+        if not is_local(context.peer()):
+            await _not_local(request, context)
+        return await behavior(request, context)
+
+    return grpc.unary_unary_rpc_method_handler(
+        guarded,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+def _required_role(method: str) -> Role | None:
+    """The least role that may call `method`; None for health (anyone)."""
+    if method.startswith(_HEALTH_PREFIX):
+        return None
+    if method.startswith(_INGEST_PREFIX):
+        return Role.INGEST
+    return Role.SUBSCRIBER
+
+
 class AuthInterceptor(_ServerInterceptor):
-    """Requires `authorization: Bearer <token>` on every RPC but health.
+    """Enforces the token roles, and the local-only rule for publishing without a token.
 
     Args:
-        tokens: The accepted tokens; at least one.
+        tokens: Every accepted token with its role; empty turns authentication
+            off (publishing is then for callers on this host only).
+        is_local: Whether a peer (`context.peer()`) is on this host.
     """
 
-    __slots__ = ("_digests",)
+    __slots__ = ("_digests", "_is_local")
 
-    def __init__(self, tokens: Iterable[str]) -> None:
-        self._digests = tuple(_digest(token) for token in tokens)
-        if not self._digests:
-            raise ValueError("AuthInterceptor needs at least one token")
+    def __init__(
+        self, tokens: Mapping[str, Role], is_local: Callable[[str], bool] = is_local_peer
+    ) -> None:
+        self._digests = tuple((_digest(token), role) for token, role in tokens.items())
+        self._is_local = is_local
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Every RPC but health needs a token."""
+        return bool(self._digests)
+
+    def role_of(self, authorization: str | None) -> Role | None:
+        """The role of the token an `authorization` metadata value carries; None if none."""
+        if authorization is None:
+            return None
+        scheme, _, credential = authorization.strip().partition(" ")
+        if scheme.lower() != _SCHEME:
+            return None
+        presented = _digest(credential.strip())
+        found: Role | None = None
+        for digest, role in self._digests:  # no early exit: the same time for every token
+            if hmac.compare_digest(presented, digest):
+                found = role
+        return found
 
     def accepts(self, authorization: str | None) -> bool:
         """Whether an `authorization` metadata value carries an accepted token."""
-        if authorization is None:
-            return False
-        scheme, _, credential = authorization.strip().partition(" ")
-        if scheme.lower() != _SCHEME:
-            return False
-        presented = _digest(credential.strip())
-        accepted = False
-        for digest in self._digests:  # no early exit: the time spent is the same for all
-            accepted |= hmac.compare_digest(presented, digest)
-        return accepted
+        return self.role_of(authorization) is not None
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[_Handler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> _Handler:
-        """Passes health and authenticated calls on; rejects the rest."""
-        if handler_call_details.method.startswith(_HEALTH_PREFIX):
+        """Passes health and permitted calls on; rejects the rest."""
+        required = _required_role(handler_call_details.method)
+        if required is None:
             return await continuation(handler_call_details)
+        handler: _Handler | None = await continuation(handler_call_details)
+        if not self._digests:  # authentication off
+            if required is Role.INGEST and handler is not None:
+                return _local_only(handler, self._is_local)
+            return handler  # type: ignore[return-value] # None: grpc answers UNIMPLEMENTED
         authorization = _authorization_of(handler_call_details)
-        if self.accepts(authorization):
-            return await continuation(handler_call_details)
-        shape: _Handler | None = await continuation(handler_call_details)
-        return _rejecting(shape, _missing_token if authorization is None else _wrong_token)
+        role = self.role_of(authorization)
+        if role is Role.ADMIN or role is required:
+            return handler  # type: ignore[return-value]
+        if role is not None:
+            return _rejecting(handler, _wrong_role)
+        if authorization is not None:
+            return _rejecting(handler, _wrong_token)
+        if required is Role.INGEST and handler is not None and not self._has_role(Role.INGEST):
+            return _local_only(handler, self._is_local)  # no ingest token exists: this host only
+        return _rejecting(handler, _missing_token)
+
+    def _has_role(self, wanted: Role) -> bool:
+        return any(role is wanted or role is Role.ADMIN for _, role in self._digests)
 
 
 def _digest(token: str) -> bytes:

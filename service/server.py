@@ -131,7 +131,7 @@ class RelayServer:
             raise RuntimeError("RelayServer.start was already called")
         settings = self._settings
         interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = []
-        if settings.tokens:
+        if settings.tokens or settings.expose_ingest:  # publishing is always guarded
             interceptors.append(AuthInterceptor(settings.tokens))
         interceptors.append(ErrorInterceptor())
 

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.auth import load_tokens
+from clerkrelay.limits import MAX_MESSAGE_BYTES
+from service.auth import Role, load_tokens
 from service.store import Retention
 from service.stores import DEFAULT_DATABASE_URL
 from service.subscription import StreamLimits
@@ -31,8 +32,8 @@ class ServiceSettings:
     Attributes:
         grpc_addr: `host:port` to listen on (port 0 picks a free one).
         database_url: The store (`sqlite:///path` or `postgresql://…`).
-        tokens: Accepted bearer tokens; empty turns authentication off. Never
-            shown in `repr`.
+        tokens: Accepted bearer tokens and their roles (`service.auth`); empty
+            turns authentication off. Never shown in `repr`.
         tls_cert_file: PEM certificate (chain) for TLS; with `tls_key_file`.
         tls_key_file: PEM private key for TLS; with `tls_cert_file`.
         heartbeat_interval_s: Idle Subscribe streams get a heartbeat this often.
@@ -49,7 +50,7 @@ class ServiceSettings:
 
     grpc_addr: str = DEFAULT_GRPC_ADDR
     database_url: str = DEFAULT_DATABASE_URL
-    tokens: tuple[str, ...] = field(default=(), repr=False)
+    tokens: Mapping[str, Role] = field(default_factory=dict, repr=False)
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     heartbeat_interval_s: float = 5.0
@@ -86,8 +87,8 @@ class ServiceSettings:
         for name in ("checkpoint_every", "live_buffer_events", "max_batch_events"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        if self.max_batch_bytes < 1:
-            raise ValueError("max_batch_bytes must be positive")
+        if not 1 <= self.max_batch_bytes <= MAX_MESSAGE_BYTES:
+            raise ValueError(f"max_batch_bytes must be between 1 and {MAX_MESSAGE_BYTES}")
         if self.shutdown_grace_s < 0:
             raise ValueError("shutdown_grace_s must not be negative")
 
@@ -118,8 +119,10 @@ def from_env(environ: Mapping[str, str]) -> ServiceSettings:
     """Settings from `CLERK_RELAY_*` environment variables; unset ones keep their default.
 
     Reads `CLERK_RELAY_GRPC_ADDR`, `CLERK_RELAY_DATABASE_URL`,
-    `CLERK_RELAY_TOKENS` (comma- or space-separated), `CLERK_RELAY_TOKENS_FILE`
-    (one token a line, `#` comments), `CLERK_RELAY_TLS_CERT`,
+    `CLERK_RELAY_TOKENS` (subscriber tokens, comma- or space-separated),
+    `CLERK_RELAY_INGEST_TOKENS`, `CLERK_RELAY_ADMIN_TOKENS`,
+    `CLERK_RELAY_TOKENS_FILE` (one token a line, optionally after its role;
+    `#` comments), `CLERK_RELAY_TLS_CERT`,
     `CLERK_RELAY_TLS_KEY`, `CLERK_RELAY_RETENTION_MAX_AGE` (a duration, see
     `parse_duration`), `CLERK_RELAY_RETENTION_MAX_COUNT`,
     `CLERK_RELAY_HEARTBEAT_INTERVAL` (a duration) and `CLERK_RELAY_LIVE_BUFFER`
@@ -143,7 +146,10 @@ def from_env(environ: Mapping[str, str]) -> ServiceSettings:
     max_age_s = None if max_age is None else _duration("CLERK_RELAY_RETENTION_MAX_AGE", max_age)
     try:
         tokens = load_tokens(
-            None if tokens_file is None else Path(tokens_file), get("CLERK_RELAY_TOKENS")
+            None if tokens_file is None else Path(tokens_file),
+            get("CLERK_RELAY_TOKENS"),
+            ingest=get("CLERK_RELAY_INGEST_TOKENS"),
+            admin=get("CLERK_RELAY_ADMIN_TOKENS"),
         )
     except ValueError as error:
         raise ValueError(f"CLERK_RELAY_TOKENS_FILE: {error}") from error

@@ -24,6 +24,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
+from clerkrelay.limits import MAX_MESSAGE_BYTES
 from clerkrelay.v1 import state_service_pb2
 from service.errors import InvalidArgument, NotFound
 from service.facts import ENTITY_KINDS
@@ -155,6 +156,19 @@ def _string_field(request: Message, name: str) -> str:
     return value
 
 
+def _fitting(records: list[Message]) -> list[Message]:
+    """The leading records that fit in one response a default client can receive.
+
+    At least one: a single record is never larger than an event, which fits.
+    """
+    total = 0
+    for count, record in enumerate(records):
+        total += record.ByteSize() + 6  # the field's tag and length
+        if total > MAX_MESSAGE_BYTES and count > 0:
+            return records[:count]
+    return records
+
+
 def _list_filters(method: StateMethod, request: Message) -> ListFilters:
     """The selection a List request makes (filters it does not have stay empty)."""
     values = {name: _string_field(request, name) for name in method.filter_fields}
@@ -235,12 +249,14 @@ class StateServicer:
                 )
             )
             entities = page.records[:limit]
+            records = _fitting([_record(method, entity) for entity in entities])
             snapshot = page.snapshot_sequence if token is None else token.snapshot_sequence
             next_token = ""
-            if len(page.records) > limit:
-                next_token = encode_page_token(PageToken(filters, entities[-1].id, snapshot))
+            if len(page.records) > len(records):
+                last_id = entities[len(records) - 1].id
+                next_token = encode_page_token(PageToken(filters, last_id, snapshot))
             return method.response_class(
-                **{method.records_field: [_record(method, entity) for entity in entities]},
+                **{method.records_field: records},
                 next_page_token=next_token,
                 snapshot_sequence=snapshot,
             )

@@ -4,6 +4,10 @@ Stored events are already serialized `Event` messages. A batch is the
 protobuf encoding of `SubscribeResponse{events: EventBatch{events: [...]}}`,
 which is only length-prefixed concatenation: building it costs a join, not a
 parse and re-serialize per event.
+
+Every message fits a default client's 4 MiB receive limit: an event over
+`MAX_EVENT_BYTES` (one stored before that limit existed) is sent without its
+typed payload, marked `PAYLOAD_OMISSION_TOO_LARGE`; its raw body is kept.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from itertools import accumulate
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from clerkrelay.limits import MAX_EVENT_BYTES
+from clerkrelay.v1.event_pb2 import Event, PayloadOmission
 from clerkrelay.v1.event_service_pb2 import (
     CaughtUp,
     Checkpoint,
@@ -29,6 +35,7 @@ __all__ = [
     "events_message",
     "fell_behind",
     "heartbeat",
+    "without_payload",
 ]
 
 # Tag of field 1, wire type 2 (length-delimited): SubscribeResponse.events and EventBatch.events.
@@ -75,6 +82,9 @@ def event_batches(events: Sequence[bytes], max_events: int, max_bytes: int) -> l
     slices, `join`); Python code runs once per message.
     """
     lengths = list(map(len, events))
+    if lengths and max(lengths) > MAX_EVENT_BYTES:
+        events = [e if len(e) <= MAX_EVENT_BYTES else without_payload(e) for e in events]
+        lengths = list(map(len, events))
     headers = list(map(_headers.__getitem__, lengths))
     ends = list(accumulate(lengths))  # event bytes up to and including each event
     messages: list[bytes] = []
@@ -86,6 +96,14 @@ def event_batches(events: Sequence[bytes], max_events: int, max_bytes: int) -> l
         messages.append(_message(headers[start:stop], events[start:stop], ends[stop - 1] - before))
         start, before = stop, ends[stop - 1]
     return messages
+
+
+def without_payload(serialized: bytes) -> bytes:
+    """A serialized event without its typed payload, marked as too large to carry one."""
+    event = Event.FromString(serialized)
+    event.ClearField("payload")
+    event.payload_omission = PayloadOmission.PAYLOAD_OMISSION_TOO_LARGE
+    return event.SerializeToString()
 
 
 def _message(headers: Sequence[bytes], events: Sequence[bytes], event_bytes: int) -> bytes:

@@ -39,6 +39,7 @@ PUBLIC = [
     "UnavailableError",
     "case_name",
     "payload_case",
+    "to_clerk_dict",
 ]
 
 

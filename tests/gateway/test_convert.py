@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 import orjson
 import pytest
-from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from clerkrelay.catalog import EVENT_TYPES, case_name
-from clerkrelay.v1.event_pb2 import Event
-from gateway.convert import InvalidEnvelope, convert
+from clerkrelay.clerk_json import is_json_text, to_clerk_dict
+from clerkrelay.v1.event_pb2 import Event, PayloadOmission
+from gateway.convert import InvalidEnvelope, InvalidJson, convert, parse_body
 from tests.examples import Example, example, load_examples
 
 EXAMPLES = load_examples()
@@ -32,28 +33,17 @@ _INT64 = {
 }
 
 
-def _as_struct_json(value: Any) -> Any:
-    """What a JSON value reads back as from a google.protobuf.Struct (numbers are doubles)."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, list):
-        return [_as_struct_json(v) for v in value]
-    return {k: _as_struct_json(v) for k, v in value.items()}
-
-
 def _assert_same(expected: Any, actual: Any, descriptor: Descriptor, path: str) -> None:
-    """Asserts `actual` (MessageToDict output) equals Clerk's JSON on every typed key.
+    """Asserts `actual` (`to_clerk_dict` output) equals Clerk's JSON on every typed key.
 
     Allowed differences are only what protobuf cannot tell apart: null vs
-    absent, [] vs absent, int64 written as a JSON string, integers in a Struct
-    read back as doubles.
+    absent, [] vs absent, int64 written as a JSON string. Free-form JSON must
+    come back exactly, integers as integers.
     """
     assert isinstance(expected, dict) and isinstance(actual, dict), path
     assert set(actual) <= set(expected), f"{path}: invented keys {set(actual) - set(expected)}"
     for key, want in expected.items():
-        field = descriptor.fields_by_name.get(key)
+        field = descriptor.fields_by_name.get(key) or descriptor.fields_by_name.get(key + "_json")
         where = f"{path}.{key}"
         if field is None:
             continue  # untyped: checked by test_every_example_key_is_typed
@@ -62,12 +52,12 @@ def _assert_same(expected: Any, actual: Any, descriptor: Descriptor, path: str) 
             continue
         assert key in actual, f"{where} missing"
         got = actual[key]
-        if field.type == FieldDescriptor.TYPE_MESSAGE:
+        if is_json_text(field):
+            assert json.dumps(got) == json.dumps(want), where  # same values, same types
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
             sub = field.message_type
             assert sub is not None
-            if sub.full_name == "google.protobuf.Struct":
-                assert got == _as_struct_json(want), where
-            elif field.is_repeated:
+            if field.is_repeated:
                 assert len(got) == len(want), where
                 for i, (w, g) in enumerate(zip(want, got, strict=True)):
                     _assert_same(w, g, sub, f"{where}[{i}]")
@@ -90,7 +80,7 @@ def test_example_round_trips(ex: Example) -> None:
     case = event.WhichOneof("payload")
     assert case == case_name(ex.type)
     payload = getattr(event, case)
-    written = json_format.MessageToDict(payload, preserving_proto_field_name=True)
+    written = to_clerk_dict(payload)
     _assert_same(ex.envelope["data"], written, payload.DESCRIPTOR, "data")
     assert event.raw_body == ex.body
     assert event.id == "msg_test"
@@ -194,7 +184,97 @@ def test_untyped_keys_are_reported_with_their_message() -> None:
 def test_known_type_without_data_object_has_no_payload() -> None:
     conversion = convert({"type": "user.created", "data": [1]}, b"{}", "msg_nodata")
     assert conversion.event.WhichOneof("payload") is None
+    assert conversion.event.payload_omission == PayloadOmission.PAYLOAD_OMISSION_DATA_NOT_OBJECT
     assert conversion.drift == ["Event.data"]
+
+
+def _user_body(**data: Any) -> bytes:
+    ex = example("user.updated")
+    return json.dumps(dict(ex.envelope, data=dict(ex.envelope["data"], **data))).encode()
+
+
+def _convert_body(body: bytes) -> Event:
+    return convert(parse_body(body), body, "msg_hostile").event
+
+
+def test_metadata_numbers_keep_their_exact_value_and_type() -> None:
+    metadata = {"count": 1, "big": 2**53 + 1, "huge": 2**70, "ratio": 1.0, "neg": -(2**63)}
+    event = _convert_body(_user_body(public_metadata=metadata))
+    assert event.user_updated.public_metadata_json == json.dumps(metadata, separators=(",", ":"))
+    back = to_clerk_dict(event.user_updated)["public_metadata"]
+    assert back == metadata
+    assert [type(v) for v in back.values()] == [int, int, int, float, int]
+
+
+def test_metadata_nested_deeper_than_protobuf_allows_still_types_the_user() -> None:
+    deep: Any = "leaf"
+    for _ in range(200):
+        deep = {"a": deep}
+    body = _user_body(unsafe_metadata=deep)
+    event = _convert_body(body)
+    assert event.user_updated.unsafe_metadata_json.count("{") == 200
+    assert Event.FromString(event.SerializeToString()) == event  # decodes with default limits
+
+
+def test_metadata_nested_deeper_than_the_serializers_omits_the_payload() -> None:
+    body = _user_body(unsafe_metadata="DEEP").replace(
+        b'"DEEP"', b'{"a":' * 1000 + b"1" + b"}" * 1000
+    )
+    event = _convert_body(body)
+    assert event.WhichOneof("payload") is None
+    assert event.payload_omission == PayloadOmission.PAYLOAD_OMISSION_TOO_DEEP
+    assert event.raw_body == body
+    assert Event.FromString(event.SerializeToString()) == event
+
+
+def test_typed_event_over_the_limit_omits_the_payload() -> None:
+    body = _user_body(public_metadata={"n": [-1] * 1000})
+    limit = len(body) + 1024  # room for the envelope, not for a second copy of the body
+    conversion = convert(parse_body(body), body, "msg_big", max_event_bytes=limit)
+    assert conversion.event.WhichOneof("payload") is None
+    assert conversion.event.payload_omission == PayloadOmission.PAYLOAD_OMISSION_TOO_LARGE
+    assert conversion.event.ByteSize() <= limit
+    assert conversion.drift == ["Event.data"]
+    kept = convert(parse_body(body), body, "msg_big", max_event_bytes=3 * len(body))
+    assert kept.event.WhichOneof("payload") == "user_updated"
+
+
+@pytest.mark.parametrize("timestamp", [2**63, -(2**63) - 1, 2**64 + 5])
+def test_envelope_number_out_of_range_is_drift_not_an_error(timestamp: int) -> None:
+    ex = example("user.created")
+    body = json.dumps(dict(ex.envelope, timestamp=timestamp)).encode()
+    conversion = convert(parse_body(body), body, "msg_range")
+    assert not conversion.event.HasField("timestamp")
+    assert conversion.drift == ["Event.timestamp"]
+    assert conversion.event.user_created.id == ex.envelope["data"]["id"]
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 2**80, 1.5, "1"])
+def test_typed_number_out_of_range_or_of_the_wrong_kind_is_drift(value: Any) -> None:
+    body = _user_body(last_sign_in_at=value)
+    conversion = convert(parse_body(body), body, "msg_range")
+    user = conversion.event.user_updated
+    assert not user.HasField("last_sign_in_at")
+    assert conversion.drift == ["User.last_sign_in_at"]
+    assert user.id == example("user.updated").envelope["data"]["id"]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"type":"user.created","data":{"a":1e400}}', "invalid JSON: number is infinity"),
+        (b'{"type":"user.created","data":{"a":"\\ud800"}}', "invalid JSON: no low surrogate"),
+        (b"[" * 1100 + b"]" * 1100, "invalid JSON: depth limit exceeded"),
+        (b'{"type":"x","n":' + b"9" * 30 + b"}", None),
+        (b"\xff\xfe{}", "invalid JSON"),
+    ],
+)
+def test_parse_body_refuses_what_it_cannot_keep_exactly(body: bytes, reason: str | None) -> None:
+    if reason is None:
+        assert parse_body(body)["n"] == int("9" * 30)
+        return
+    with pytest.raises(InvalidJson, match=reason):
+        parse_body(body)
 
 
 def test_empty_data_object_still_selects_the_case() -> None:

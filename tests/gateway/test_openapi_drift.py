@@ -55,12 +55,11 @@ class _Spec:
 def _missing(spec: _Spec, schema: Schema, message: Descriptor, path: str) -> set[str]:
     """Property paths under `schema` that `message` has no field for."""
     missing: set[str] = set()
-    if message.full_name == "google.protobuf.Struct":
-        return missing
     for variant in spec.variants(schema):
         for name, prop in variant.get("properties", {}).items():
             where = f"{path}.{name}"
-            field = message.fields_by_name.get(name)
+            # Free-form JSON is typed as JSON text, under Clerk's key plus `_json`.
+            field = message.fields_by_name.get(name) or message.fields_by_name.get(name + "_json")
             if field is None:
                 missing.add(where)
                 continue

@@ -271,9 +271,20 @@ async def test_svix_test_vector_passes_verification(store: SqliteStore) -> None:
 # -- bodies that are not events ------------------------------------------------------
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"", b'{"type": "user.created"', b"\xef\xbb\xbf{}"])
-async def test_invalid_json(client: httpx.AsyncClient, store: SqliteStore, body: bytes) -> None:
-    assert await post(client, body, signed_headers(body)) == (400, {"error": "invalid JSON"})
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{not json", "unexpected character, expected a string key"),
+        (b"", "Input is a zero-length, empty document"),
+        (b'{"type": "user.created"', "unexpected end of data"),
+        (b"\xef\xbb\xbf{}", "UTF-8 byte order mark (BOM) is not supported"),
+    ],
+)
+async def test_invalid_json(
+    client: httpx.AsyncClient, store: SqliteStore, body: bytes, reason: str
+) -> None:
+    answer = await post(client, body, signed_headers(body))
+    assert answer == (400, {"error": f"invalid JSON: {reason}"})
     await assert_nothing_stored(store)
 
 

@@ -14,13 +14,14 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 import service.auth
 from clerkrelay.v1.state_service_pb2 import GetUserRequest, ListUsersRequest
 from clerkrelay.v1.state_service_pb2_grpc import StateServiceStub
-from service.auth import AuthInterceptor, load_tokens, parse_tokens, read_token_file
+from service.auth import AuthInterceptor, Role, load_tokens, parse_tokens, read_token_file
 from service.settings import ServiceSettings
 from service.sqlite_store import SqliteStore
 from tests.history import event
 from tests.service.conftest import OpenChannel, StartServer
 
 TOKENS = ("tok-alpha-0123456789", "tok-beta-9876543210")
+SUBSCRIBERS = dict.fromkeys(TOKENS, Role.SUBSCRIBER)
 
 
 async def status_of(pending: Awaitable[object]) -> grpc.StatusCode:
@@ -33,7 +34,7 @@ async def status_of(pending: Awaitable[object]) -> grpc.StatusCode:
 
 @pytest.fixture
 async def guarded(start_server: StartServer, open_channel: OpenChannel) -> grpc.aio.Channel:
-    server, target = await start_server(ServiceSettings(tokens=TOKENS))
+    server, target = await start_server(ServiceSettings(tokens=SUBSCRIBERS))
     assert server.auth_enabled and not server.tls_enabled
     return open_channel(target)
 
@@ -102,7 +103,7 @@ async def test_streaming_rpcs_are_refused_too(
     handler = grpc.method_handlers_generic_handler(
         "test.Stream", {"Echo": grpc.unary_stream_rpc_method_handler(stream)}
     )
-    _, target = await start_server(ServiceSettings(tokens=TOKENS), extra_handlers=[handler])
+    _, target = await start_server(ServiceSettings(tokens=SUBSCRIBERS), extra_handlers=[handler])
     call = open_channel(target).unary_stream("/test.Stream/Echo", None, None)(b"x")
 
     async def drain() -> None:
@@ -132,14 +133,27 @@ def test_parse_tokens_splits_on_commas_and_whitespace() -> None:
 
 def test_read_token_file(tmp_path: Path) -> None:
     path = tmp_path / "tokens"
-    path.write_text("# service tokens\n\n  alpha  \n#beta\nsecond-one\n", encoding="utf-8")
-    assert read_token_file(path) == ("alpha", "second-one")
+    path.write_text(
+        "# service tokens\n\n  alpha  \n#beta\nsecond-one\ningest gw-1\nadmin  ops-1\n"
+        "subscriber sub-2\n",
+        encoding="utf-8",
+    )
+    assert read_token_file(path) == {
+        "alpha": Role.SUBSCRIBER,
+        "second-one": Role.SUBSCRIBER,
+        "gw-1": Role.INGEST,
+        "ops-1": Role.ADMIN,
+        "sub-2": Role.SUBSCRIBER,
+    }
 
 
-def test_token_file_with_two_words_on_a_line_is_an_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("line", ["alpha beta", "owner tok", "ingest a b"])
+def test_token_file_line_that_is_not_a_token_with_a_role_is_an_error(
+    tmp_path: Path, line: str
+) -> None:
     path = tmp_path / "tokens"
-    path.write_text("alpha beta\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"tokens:1: a token must not contain whitespace"):
+    path.write_text(line + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"tokens:1: expected '<token>' or '<role> <token>'"):
         read_token_file(path)
 
 
@@ -151,17 +165,28 @@ def test_missing_token_file_is_an_error(tmp_path: Path) -> None:
 def test_load_tokens_merges_file_and_environment(tmp_path: Path) -> None:
     path = tmp_path / "tokens"
     path.write_text("alpha\nbeta\n", encoding="utf-8")
-    assert load_tokens(path, "beta, gamma") == ("alpha", "beta", "gamma")
-    assert load_tokens(None, None) == ()
+    assert load_tokens(path, "beta, gamma", ingest="gw", admin="ops") == {
+        "alpha": Role.SUBSCRIBER,
+        "beta": Role.SUBSCRIBER,
+        "gamma": Role.SUBSCRIBER,
+        "gw": Role.INGEST,
+        "ops": Role.ADMIN,
+    }
+    assert load_tokens(None, None) == {}
 
 
-def test_interceptor_needs_a_token() -> None:
-    with pytest.raises(ValueError):
-        AuthInterceptor([])
+def test_one_token_with_two_roles_is_an_error() -> None:
+    with pytest.raises(ValueError, match=r"a token is given two roles \(subscriber and ingest\)"):
+        load_tokens(None, "same", ingest="same")
+
+
+def test_interceptor_without_tokens_has_auth_off() -> None:
+    assert not AuthInterceptor({}).auth_enabled
+    assert AuthInterceptor(SUBSCRIBERS).auth_enabled
 
 
 def test_accepts() -> None:
-    interceptor = AuthInterceptor(TOKENS)
+    interceptor = AuthInterceptor(SUBSCRIBERS)
     assert interceptor.accepts(f"Bearer {TOKENS[1]}")
     assert interceptor.accepts(f"  BEARER   {TOKENS[0]} ")
     assert not interceptor.accepts(None)
@@ -230,7 +255,7 @@ async def test_tls_with_tokens_as_call_credentials(
     certificate: tuple[Path, Path], start_server: StartServer, open_channel: OpenChannel
 ) -> None:
     cert, key = certificate
-    settings = ServiceSettings(tls_cert_file=cert, tls_key_file=key, tokens=TOKENS)
+    settings = ServiceSettings(tls_cert_file=cert, tls_key_file=key, tokens=SUBSCRIBERS)
     server, target = await start_server(settings)
     assert server.tls_enabled and server.auth_enabled
     trusted = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
@@ -252,6 +277,8 @@ def test_public_surface_is_pinned() -> None:
     assert sorted(service.auth.__all__) == [
         "AuthInterceptor",
         "HEALTH_SERVICE",
+        "Role",
+        "is_local_peer",
         "load_tokens",
         "parse_tokens",
         "read_token_file",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import grpc
 import pytest
 
 import service.ingest_servicer
-from clerkrelay.v1.event_pb2 import Event
+from clerkrelay.v1.event_pb2 import Event, PayloadOmission
 from clerkrelay.v1.ingest_service_pb2 import PublishRequest, PublishResponse
 from clerkrelay.v1.ingest_service_pb2_grpc import IngestServiceStub
 from service.settings import ServiceSettings
@@ -91,6 +94,91 @@ async def test_not_served_when_the_gateway_runs_in_process(
         )
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert await store.head() == 0
+
+
+NOT_OF_TYPE = "event.raw_body is not the JSON of an event of event.type"
+
+
+def _forged(change: Callable[[Event], None], base: Event | None = None) -> PublishRequest:
+    forged = copy_event(base or event("user.created", "user_1", T0, webhook_id="msg_f"))
+    change(forged)
+    return PublishRequest(event=forged)
+
+
+def _set(**fields: Any) -> Callable[[Event], None]:
+    def change(e: Event) -> None:
+        for name, value in fields.items():
+            setattr(e, name, value)
+
+    return change
+
+
+def _payload_of_another_type(e: Event) -> None:
+    e.organization_deleted.id = "org_1"  # replaces the user_created case
+
+
+def _other_entity(e: Event) -> None:
+    e.user_created.id = "user_someone_else"
+
+
+def _no_payload(e: Event) -> None:
+    e.ClearField("payload")
+
+
+def _omission_and_payload(e: Event) -> None:
+    e.payload_omission = PayloadOmission.PAYLOAD_OMISSION_TOO_LARGE
+
+
+@pytest.mark.parametrize(
+    ("request_", "details"),
+    [
+        (_forged(_set(type="organization.deleted")), NOT_OF_TYPE),
+        (
+            _forged(_payload_of_another_type),
+            "payload organization_deleted does not match event.type user.created",
+        ),
+        (_forged(_set(raw_body=b"not json")), "event.raw_body is not JSON"),
+        (_forged(_set(raw_body=b"[1]")), NOT_OF_TYPE),
+        (_forged(_other_entity), "the payload's id is not the raw body's data.id"),
+        (
+            _forged(_no_payload),
+            "event of type user.created needs its payload (user_created) "
+            "or the reason it is left out (payload_omission)",
+        ),
+        (_forged(_omission_and_payload), "payload_omission is set, but so is the payload"),
+        (_forged(_set(stale=True)), "event.stale must be false: the store decides it"),
+        (_forged(_set(id="m" * 257)), "event.id is over 256 bytes"),
+        (_forged(_set(id="é" * 129)), "event.id is over 256 bytes"),
+        (_forged(_set(type="t" * 257)), "event.type is over 256 bytes"),
+        (_forged(_set(raw_body=b" " * (3 << 20))), "event is over 3145728 bytes"),
+    ],
+    ids=[
+        "type-of-another-event", "payload-of-another-type", "raw-not-json", "raw-not-an-event",
+        "payload-of-another-entity", "known-type-without-payload", "omission-with-payload",
+        "stale", "long-id", "long-utf8-id", "long-type", "too-large",
+    ],
+)  # fmt: skip
+async def test_contradictory_or_oversized_publish_is_refused(
+    request_: PublishRequest, details: str, channel: grpc.aio.Channel, store: SqliteStore
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await IngestServiceStub(channel).Publish(request_)
+    assert (caught.value.code(), caught.value.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        details,
+    )
+    assert await store.head() == 0
+
+
+async def test_known_type_left_untyped_with_a_reason_is_stored(
+    channel: grpc.aio.Channel, store: SqliteStore
+) -> None:
+    request_ = _forged(_no_payload)
+    request_.event.payload_omission = PayloadOmission.PAYLOAD_OMISSION_TOO_DEEP
+    response = await IngestServiceStub(channel).Publish(request_)
+    assert response.sequence == 1
+    [stored] = (await store.read(0, 10)).events
+    assert stored.event().payload_omission == PayloadOmission.PAYLOAD_OMISSION_TOO_DEEP
 
 
 def test_public_surface_is_pinned() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import service.settings
+from service.auth import Role
 from service.settings import ServiceSettings, from_env, parse_duration
 from service.store import Retention
 
@@ -15,7 +16,7 @@ def test_defaults() -> None:
     settings = ServiceSettings()
     assert settings.grpc_addr == "127.0.0.1:50051"
     assert settings.database_url == "sqlite:///./clerk-relay.db"
-    assert settings.tokens == ()
+    assert settings.tokens == {}
     assert (settings.tls_cert_file, settings.tls_key_file) == (None, None)
     assert settings.heartbeat_interval_s == 5.0
     assert settings.checkpoint_every == 1000
@@ -30,7 +31,7 @@ def test_defaults() -> None:
 
 
 def test_tokens_are_not_in_repr() -> None:
-    assert "s3cret" not in repr(ServiceSettings(tokens=("s3cret",)))
+    assert "s3cret" not in repr(ServiceSettings(tokens={"s3cret": Role.ADMIN}))
 
 
 @pytest.mark.parametrize(
@@ -77,7 +78,7 @@ def test_from_env_reads_every_variable(tmp_path: Path) -> None:
     )
     assert settings.grpc_addr == "0.0.0.0:6000"
     assert settings.database_url == "postgresql://relay@db/relay"
-    assert settings.tokens == ("file-token", "env-a", "env-b")
+    assert settings.tokens == dict.fromkeys(("file-token", "env-a", "env-b"), Role.SUBSCRIBER)
     assert settings.tls_cert_file == Path("/etc/relay/cert.pem")
     assert settings.tls_key_file == Path("/etc/relay/key.pem")
     assert settings.retention == Retention(max_age_s=7 * 86400.0, max_count=1_000_000)

@@ -16,6 +16,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -26,6 +27,44 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _PayloadOmission:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PayloadOmissionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PayloadOmission.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PAYLOAD_OMISSION_UNSPECIFIED: _PayloadOmission.ValueType  # 0
+    """Nothing was left out: the payload is set, or the type is not one this
+    contract types.
+    """
+    PAYLOAD_OMISSION_DATA_NOT_OBJECT: _PayloadOmission.ValueType  # 1
+    """The envelope's `data` member is absent or not a JSON object."""
+    PAYLOAD_OMISSION_TOO_LARGE: _PayloadOmission.ValueType  # 2
+    """The typed event would have exceeded the typed event size limit."""
+    PAYLOAD_OMISSION_TOO_DEEP: _PayloadOmission.ValueType  # 3
+    """Free-form JSON in `data` nests deeper than the limit."""
+
+class PayloadOmission(_PayloadOmission, metaclass=_PayloadOmissionEnumTypeWrapper):
+    """Why an event whose type the contract knows carries no typed `payload`.
+
+    The event is stored and delivered all the same, with every byte of the
+    webhook in `raw_body`: a view that cannot be built safely is left out
+    rather than refused (Svix would retry a refusal for a day) or stored in a
+    form that readers cannot decode.
+    """
+
+PAYLOAD_OMISSION_UNSPECIFIED: PayloadOmission.ValueType  # 0
+"""Nothing was left out: the payload is set, or the type is not one this
+contract types.
+"""
+PAYLOAD_OMISSION_DATA_NOT_OBJECT: PayloadOmission.ValueType  # 1
+"""The envelope's `data` member is absent or not a JSON object."""
+PAYLOAD_OMISSION_TOO_LARGE: PayloadOmission.ValueType  # 2
+"""The typed event would have exceeded the typed event size limit."""
+PAYLOAD_OMISSION_TOO_DEEP: PayloadOmission.ValueType  # 3
+"""Free-form JSON in `data` nests deeper than the limit."""
+Global___PayloadOmission: _TypeAlias = PayloadOmission  # noqa: Y015
 
 @_typing.final
 class HttpRequest(_message.Message):
@@ -91,7 +130,8 @@ class Event(_message.Message):
     `raw_body` is the exact request body that was verified; the typed `payload`
     is a view of its `data` member. Fields Clerk adds before this contract types
     them stay in `raw_body`. An event type this contract does not know leaves
-    `payload` unset.
+    `payload` unset; so does a known type whose view could not be built safely,
+    and `payload_omission` then says why.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -106,6 +146,7 @@ class Event(_message.Message):
     RECEIVE_TIME_FIELD_NUMBER: _builtins.int
     RAW_BODY_FIELD_NUMBER: _builtins.int
     STALE_FIELD_NUMBER: _builtins.int
+    PAYLOAD_OMISSION_FIELD_NUMBER: _builtins.int
     USER_CREATED_FIELD_NUMBER: _builtins.int
     USER_UPDATED_FIELD_NUMBER: _builtins.int
     USER_DELETED_FIELD_NUMBER: _builtins.int
@@ -175,6 +216,11 @@ class Event(_message.Message):
     stale: _builtins.bool
     """True when the event was older than the entity state the relay already
     held, so it did not change that state. It is still logged and broadcast.
+    """
+    payload_omission: Global___PayloadOmission.ValueType
+    """Why `payload` is unset although `type` is one this contract types;
+    `PAYLOAD_OMISSION_UNSPECIFIED` otherwise. `raw_body` holds the whole
+    webhook either way.
     """
     @_builtins.property
     def event_attributes(self) -> Global___EventAttributes:
@@ -381,6 +427,7 @@ class Event(_message.Message):
         receive_time: _timestamp_pb2.Timestamp | None = ...,
         raw_body: _builtins.bytes = ...,
         stale: _builtins.bool = ...,
+        payload_omission: Global___PayloadOmission.ValueType = ...,
         user_created: _users_pb2.User | None = ...,
         user_updated: _users_pb2.User | None = ...,
         user_deleted: _deleted_object_pb2.DeletedObject | None = ...,
@@ -430,7 +477,7 @@ class Event(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_instance_id", b"_instance_id", "_object", b"_object", "_timestamp", b"_timestamp", "email_created", b"email_created", "event_attributes", b"event_attributes", "instance_id", b"instance_id", "object", b"object", "organization_created", b"organization_created", "organization_deleted", b"organization_deleted", "organization_domain_created", b"organization_domain_created", "organization_domain_deleted", b"organization_domain_deleted", "organization_domain_updated", b"organization_domain_updated", "organization_invitation_accepted", b"organization_invitation_accepted", "organization_invitation_created", b"organization_invitation_created", "organization_invitation_revoked", b"organization_invitation_revoked", "organization_membership_created", b"organization_membership_created", "organization_membership_deleted", b"organization_membership_deleted", "organization_membership_updated", b"organization_membership_updated", "organization_updated", b"organization_updated", "payload", b"payload", "payment_attempt_created", b"payment_attempt_created", "payment_attempt_updated", b"payment_attempt_updated", "permission_created", b"permission_created", "permission_deleted", b"permission_deleted", "permission_updated", b"permission_updated", "receive_time", b"receive_time", "role_created", b"role_created", "role_deleted", b"role_deleted", "role_updated", b"role_updated", "session_created", b"session_created", "session_ended", b"session_ended", "session_pending", b"session_pending", "session_removed", b"session_removed", "session_revoked", b"session_revoked", "sms_created", b"sms_created", "subscription_active", b"subscription_active", "subscription_created", b"subscription_created", "subscription_item_abandoned", b"subscription_item_abandoned", "subscription_item_active", b"subscription_item_active", "subscription_item_canceled", b"subscription_item_canceled", "subscription_item_created", b"subscription_item_created", "subscription_item_ended", b"subscription_item_ended", "subscription_item_free_trial_ending", b"subscription_item_free_trial_ending", "subscription_item_incomplete", b"subscription_item_incomplete", "subscription_item_past_due", b"subscription_item_past_due", "subscription_item_upcoming", b"subscription_item_upcoming", "subscription_item_updated", b"subscription_item_updated", "subscription_past_due", b"subscription_past_due", "subscription_updated", b"subscription_updated", "timestamp", b"timestamp", "user_created", b"user_created", "user_deleted", b"user_deleted", "user_updated", b"user_updated", "waitlist_entry_created", b"waitlist_entry_created", "waitlist_entry_updated", b"waitlist_entry_updated"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_instance_id", b"_instance_id", "_object", b"_object", "_timestamp", b"_timestamp", "email_created", b"email_created", "event_attributes", b"event_attributes", "id", b"id", "instance_id", b"instance_id", "object", b"object", "organization_created", b"organization_created", "organization_deleted", b"organization_deleted", "organization_domain_created", b"organization_domain_created", "organization_domain_deleted", b"organization_domain_deleted", "organization_domain_updated", b"organization_domain_updated", "organization_invitation_accepted", b"organization_invitation_accepted", "organization_invitation_created", b"organization_invitation_created", "organization_invitation_revoked", b"organization_invitation_revoked", "organization_membership_created", b"organization_membership_created", "organization_membership_deleted", b"organization_membership_deleted", "organization_membership_updated", b"organization_membership_updated", "organization_updated", b"organization_updated", "payload", b"payload", "payment_attempt_created", b"payment_attempt_created", "payment_attempt_updated", b"payment_attempt_updated", "permission_created", b"permission_created", "permission_deleted", b"permission_deleted", "permission_updated", b"permission_updated", "raw_body", b"raw_body", "receive_time", b"receive_time", "role_created", b"role_created", "role_deleted", b"role_deleted", "role_updated", b"role_updated", "sequence", b"sequence", "session_created", b"session_created", "session_ended", b"session_ended", "session_pending", b"session_pending", "session_removed", b"session_removed", "session_revoked", b"session_revoked", "sms_created", b"sms_created", "stale", b"stale", "subscription_active", b"subscription_active", "subscription_created", b"subscription_created", "subscription_item_abandoned", b"subscription_item_abandoned", "subscription_item_active", b"subscription_item_active", "subscription_item_canceled", b"subscription_item_canceled", "subscription_item_created", b"subscription_item_created", "subscription_item_ended", b"subscription_item_ended", "subscription_item_free_trial_ending", b"subscription_item_free_trial_ending", "subscription_item_incomplete", b"subscription_item_incomplete", "subscription_item_past_due", b"subscription_item_past_due", "subscription_item_upcoming", b"subscription_item_upcoming", "subscription_item_updated", b"subscription_item_updated", "subscription_past_due", b"subscription_past_due", "subscription_updated", b"subscription_updated", "timestamp", b"timestamp", "type", b"type", "user_created", b"user_created", "user_deleted", b"user_deleted", "user_updated", b"user_updated", "waitlist_entry_created", b"waitlist_entry_created", "waitlist_entry_updated", b"waitlist_entry_updated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_instance_id", b"_instance_id", "_object", b"_object", "_timestamp", b"_timestamp", "email_created", b"email_created", "event_attributes", b"event_attributes", "id", b"id", "instance_id", b"instance_id", "object", b"object", "organization_created", b"organization_created", "organization_deleted", b"organization_deleted", "organization_domain_created", b"organization_domain_created", "organization_domain_deleted", b"organization_domain_deleted", "organization_domain_updated", b"organization_domain_updated", "organization_invitation_accepted", b"organization_invitation_accepted", "organization_invitation_created", b"organization_invitation_created", "organization_invitation_revoked", b"organization_invitation_revoked", "organization_membership_created", b"organization_membership_created", "organization_membership_deleted", b"organization_membership_deleted", "organization_membership_updated", b"organization_membership_updated", "organization_updated", b"organization_updated", "payload", b"payload", "payload_omission", b"payload_omission", "payment_attempt_created", b"payment_attempt_created", "payment_attempt_updated", b"payment_attempt_updated", "permission_created", b"permission_created", "permission_deleted", b"permission_deleted", "permission_updated", b"permission_updated", "raw_body", b"raw_body", "receive_time", b"receive_time", "role_created", b"role_created", "role_deleted", b"role_deleted", "role_updated", b"role_updated", "sequence", b"sequence", "session_created", b"session_created", "session_ended", b"session_ended", "session_pending", b"session_pending", "session_removed", b"session_removed", "session_revoked", b"session_revoked", "sms_created", b"sms_created", "stale", b"stale", "subscription_active", b"subscription_active", "subscription_created", b"subscription_created", "subscription_item_abandoned", b"subscription_item_abandoned", "subscription_item_active", b"subscription_item_active", "subscription_item_canceled", b"subscription_item_canceled", "subscription_item_created", b"subscription_item_created", "subscription_item_ended", b"subscription_item_ended", "subscription_item_free_trial_ending", b"subscription_item_free_trial_ending", "subscription_item_incomplete", b"subscription_item_incomplete", "subscription_item_past_due", b"subscription_item_past_due", "subscription_item_upcoming", b"subscription_item_upcoming", "subscription_item_updated", b"subscription_item_updated", "subscription_past_due", b"subscription_past_due", "subscription_updated", b"subscription_updated", "timestamp", b"timestamp", "type", b"type", "user_created", b"user_created", "user_deleted", b"user_deleted", "user_updated", b"user_updated", "waitlist_entry_created", b"waitlist_entry_created", "waitlist_entry_updated", b"waitlist_entry_updated"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__instance_id: _TypeAlias = _typing.Literal["instance_id"]  # noqa: Y015
     _WhichOneofArgType__instance_id: _TypeAlias = _typing.Literal["_instance_id", b"_instance_id"]  # noqa: Y015

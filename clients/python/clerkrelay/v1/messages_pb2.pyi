@@ -7,7 +7,6 @@ Clerk communication events: emails and SMS messages Clerk sends or asks you to s
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from google.protobuf import struct_pb2 as _struct_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -37,7 +36,7 @@ class Email(_message.Message):
     BODY_FIELD_NUMBER: _builtins.int
     BODY_PLAIN_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
-    DATA_FIELD_NUMBER: _builtins.int
+    DATA_JSON_FIELD_NUMBER: _builtins.int
     DELIVERED_BY_CLERK_FIELD_NUMBER: _builtins.int
     SUPPRESSION_REASON_FIELD_NUMBER: _builtins.int
     id: _builtins.str
@@ -64,14 +63,16 @@ class Email(_message.Message):
     """Body in plain text; null when none."""
     status: _builtins.str
     """Delivery status, e.g. "queued"."""
+    data_json: _builtins.str
+    """Template variables (otp_code, app, theme, user, ...); free-form, depends on slug.
+    As JSON text with its values exactly as Clerk sent them (integers stay
+    integers of any size); unset when Clerk sent null or nothing. Replaces
+    the `google.protobuf.Struct` field 13, which held every number as a double.
+    """
     delivered_by_clerk: _builtins.bool
     """Whether Clerk delivers the email; false means you must deliver it."""
     suppression_reason: _builtins.str
     """Why delivery was suppressed (SDK only); null when not suppressed."""
-    @_builtins.property
-    def data(self) -> _struct_pb2.Struct:
-        """Template variables (otp_code, app, theme, user, ...); free-form, depends on slug."""
-
     def __init__(
         self,
         *,
@@ -87,18 +88,20 @@ class Email(_message.Message):
         body: _builtins.str | None = ...,
         body_plain: _builtins.str | None = ...,
         status: _builtins.str | None = ...,
-        data: _struct_pb2.Struct | None = ...,
+        data_json: _builtins.str | None = ...,
         delivered_by_clerk: _builtins.bool | None = ...,
         suppression_reason: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_body", b"_body", "_body_plain", b"_body_plain", "_delivered_by_clerk", b"_delivered_by_clerk", "_email_address_id", b"_email_address_id", "_from_email_name", b"_from_email_name", "_id", b"_id", "_object", b"_object", "_reply_to_email_name", b"_reply_to_email_name", "_slug", b"_slug", "_status", b"_status", "_subject", b"_subject", "_suppression_reason", b"_suppression_reason", "_to_email_address", b"_to_email_address", "_user_id", b"_user_id", "body", b"body", "body_plain", b"body_plain", "data", b"data", "delivered_by_clerk", b"delivered_by_clerk", "email_address_id", b"email_address_id", "from_email_name", b"from_email_name", "id", b"id", "object", b"object", "reply_to_email_name", b"reply_to_email_name", "slug", b"slug", "status", b"status", "subject", b"subject", "suppression_reason", b"suppression_reason", "to_email_address", b"to_email_address", "user_id", b"user_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_body", b"_body", "_body_plain", b"_body_plain", "_data_json", b"_data_json", "_delivered_by_clerk", b"_delivered_by_clerk", "_email_address_id", b"_email_address_id", "_from_email_name", b"_from_email_name", "_id", b"_id", "_object", b"_object", "_reply_to_email_name", b"_reply_to_email_name", "_slug", b"_slug", "_status", b"_status", "_subject", b"_subject", "_suppression_reason", b"_suppression_reason", "_to_email_address", b"_to_email_address", "_user_id", b"_user_id", "body", b"body", "body_plain", b"body_plain", "data_json", b"data_json", "delivered_by_clerk", b"delivered_by_clerk", "email_address_id", b"email_address_id", "from_email_name", b"from_email_name", "id", b"id", "object", b"object", "reply_to_email_name", b"reply_to_email_name", "slug", b"slug", "status", b"status", "subject", b"subject", "suppression_reason", b"suppression_reason", "to_email_address", b"to_email_address", "user_id", b"user_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_body", b"_body", "_body_plain", b"_body_plain", "_delivered_by_clerk", b"_delivered_by_clerk", "_email_address_id", b"_email_address_id", "_from_email_name", b"_from_email_name", "_id", b"_id", "_object", b"_object", "_reply_to_email_name", b"_reply_to_email_name", "_slug", b"_slug", "_status", b"_status", "_subject", b"_subject", "_suppression_reason", b"_suppression_reason", "_to_email_address", b"_to_email_address", "_user_id", b"_user_id", "body", b"body", "body_plain", b"body_plain", "data", b"data", "delivered_by_clerk", b"delivered_by_clerk", "email_address_id", b"email_address_id", "from_email_name", b"from_email_name", "id", b"id", "object", b"object", "reply_to_email_name", b"reply_to_email_name", "slug", b"slug", "status", b"status", "subject", b"subject", "suppression_reason", b"suppression_reason", "to_email_address", b"to_email_address", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_body", b"_body", "_body_plain", b"_body_plain", "_data_json", b"_data_json", "_delivered_by_clerk", b"_delivered_by_clerk", "_email_address_id", b"_email_address_id", "_from_email_name", b"_from_email_name", "_id", b"_id", "_object", b"_object", "_reply_to_email_name", b"_reply_to_email_name", "_slug", b"_slug", "_status", b"_status", "_subject", b"_subject", "_suppression_reason", b"_suppression_reason", "_to_email_address", b"_to_email_address", "_user_id", b"_user_id", "body", b"body", "body_plain", b"body_plain", "data_json", b"data_json", "delivered_by_clerk", b"delivered_by_clerk", "email_address_id", b"email_address_id", "from_email_name", b"from_email_name", "id", b"id", "object", b"object", "reply_to_email_name", b"reply_to_email_name", "slug", b"slug", "status", b"status", "subject", b"subject", "suppression_reason", b"suppression_reason", "to_email_address", b"to_email_address", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__body: _TypeAlias = _typing.Literal["body"]  # noqa: Y015
     _WhichOneofArgType__body: _TypeAlias = _typing.Literal["_body", b"_body"]  # noqa: Y015
     _WhichOneofReturnType__body_plain: _TypeAlias = _typing.Literal["body_plain"]  # noqa: Y015
     _WhichOneofArgType__body_plain: _TypeAlias = _typing.Literal["_body_plain", b"_body_plain"]  # noqa: Y015
+    _WhichOneofReturnType__data_json: _TypeAlias = _typing.Literal["data_json"]  # noqa: Y015
+    _WhichOneofArgType__data_json: _TypeAlias = _typing.Literal["_data_json", b"_data_json"]  # noqa: Y015
     _WhichOneofReturnType__delivered_by_clerk: _TypeAlias = _typing.Literal["delivered_by_clerk"]  # noqa: Y015
     _WhichOneofArgType__delivered_by_clerk: _TypeAlias = _typing.Literal["_delivered_by_clerk", b"_delivered_by_clerk"]  # noqa: Y015
     _WhichOneofReturnType__email_address_id: _TypeAlias = _typing.Literal["email_address_id"]  # noqa: Y015
@@ -127,6 +130,8 @@ class Email(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__body) -> _WhichOneofReturnType__body | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__body_plain) -> _WhichOneofReturnType__body_plain | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__data_json) -> _WhichOneofReturnType__data_json | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__delivered_by_clerk) -> _WhichOneofReturnType__delivered_by_clerk | None: ...
     @_typing.overload
@@ -169,7 +174,7 @@ class SmsMessage(_message.Message):
     USER_ID_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
-    DATA_FIELD_NUMBER: _builtins.int
+    DATA_JSON_FIELD_NUMBER: _builtins.int
     DELIVERED_BY_CLERK_FIELD_NUMBER: _builtins.int
     CREATED_AT_MS_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
@@ -191,16 +196,18 @@ class SmsMessage(_message.Message):
     """Message text."""
     status: _builtins.str
     """Delivery status, e.g. "queued"."""
+    data_json: _builtins.str
+    """Template variables (otp_code, app, ...); free-form, depends on slug.
+    As JSON text with its values exactly as Clerk sent them (integers stay
+    integers of any size); unset when Clerk sent null or nothing. Replaces
+    the `google.protobuf.Struct` field 10, which held every number as a double.
+    """
     delivered_by_clerk: _builtins.bool
     """Whether Clerk delivers the message; false means you must deliver it."""
     created_at_ms: _builtins.int
     """Creation time, Unix milliseconds (the spec's schema key)."""
     created_at: _builtins.int
     """Creation time, Unix milliseconds (the key the spec's example sends)."""
-    @_builtins.property
-    def data(self) -> _struct_pb2.Struct:
-        """Template variables (otp_code, app, ...); free-form, depends on slug."""
-
     def __init__(
         self,
         *,
@@ -213,19 +220,21 @@ class SmsMessage(_message.Message):
         user_id: _builtins.str | None = ...,
         message: _builtins.str | None = ...,
         status: _builtins.str | None = ...,
-        data: _struct_pb2.Struct | None = ...,
+        data_json: _builtins.str | None = ...,
         delivered_by_clerk: _builtins.bool | None = ...,
         created_at_ms: _builtins.int | None = ...,
         created_at: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_created_at", b"_created_at", "_created_at_ms", b"_created_at_ms", "_delivered_by_clerk", b"_delivered_by_clerk", "_from_phone_number", b"_from_phone_number", "_id", b"_id", "_message", b"_message", "_object", b"_object", "_phone_number_id", b"_phone_number_id", "_slug", b"_slug", "_status", b"_status", "_to_phone_number", b"_to_phone_number", "_user_id", b"_user_id", "created_at", b"created_at", "created_at_ms", b"created_at_ms", "data", b"data", "delivered_by_clerk", b"delivered_by_clerk", "from_phone_number", b"from_phone_number", "id", b"id", "message", b"message", "object", b"object", "phone_number_id", b"phone_number_id", "slug", b"slug", "status", b"status", "to_phone_number", b"to_phone_number", "user_id", b"user_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_created_at", b"_created_at", "_created_at_ms", b"_created_at_ms", "_data_json", b"_data_json", "_delivered_by_clerk", b"_delivered_by_clerk", "_from_phone_number", b"_from_phone_number", "_id", b"_id", "_message", b"_message", "_object", b"_object", "_phone_number_id", b"_phone_number_id", "_slug", b"_slug", "_status", b"_status", "_to_phone_number", b"_to_phone_number", "_user_id", b"_user_id", "created_at", b"created_at", "created_at_ms", b"created_at_ms", "data_json", b"data_json", "delivered_by_clerk", b"delivered_by_clerk", "from_phone_number", b"from_phone_number", "id", b"id", "message", b"message", "object", b"object", "phone_number_id", b"phone_number_id", "slug", b"slug", "status", b"status", "to_phone_number", b"to_phone_number", "user_id", b"user_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_created_at", b"_created_at", "_created_at_ms", b"_created_at_ms", "_delivered_by_clerk", b"_delivered_by_clerk", "_from_phone_number", b"_from_phone_number", "_id", b"_id", "_message", b"_message", "_object", b"_object", "_phone_number_id", b"_phone_number_id", "_slug", b"_slug", "_status", b"_status", "_to_phone_number", b"_to_phone_number", "_user_id", b"_user_id", "created_at", b"created_at", "created_at_ms", b"created_at_ms", "data", b"data", "delivered_by_clerk", b"delivered_by_clerk", "from_phone_number", b"from_phone_number", "id", b"id", "message", b"message", "object", b"object", "phone_number_id", b"phone_number_id", "slug", b"slug", "status", b"status", "to_phone_number", b"to_phone_number", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_created_at", b"_created_at", "_created_at_ms", b"_created_at_ms", "_data_json", b"_data_json", "_delivered_by_clerk", b"_delivered_by_clerk", "_from_phone_number", b"_from_phone_number", "_id", b"_id", "_message", b"_message", "_object", b"_object", "_phone_number_id", b"_phone_number_id", "_slug", b"_slug", "_status", b"_status", "_to_phone_number", b"_to_phone_number", "_user_id", b"_user_id", "created_at", b"created_at", "created_at_ms", b"created_at_ms", "data_json", b"data_json", "delivered_by_clerk", b"delivered_by_clerk", "from_phone_number", b"from_phone_number", "id", b"id", "message", b"message", "object", b"object", "phone_number_id", b"phone_number_id", "slug", b"slug", "status", b"status", "to_phone_number", b"to_phone_number", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__created_at: _TypeAlias = _typing.Literal["created_at"]  # noqa: Y015
     _WhichOneofArgType__created_at: _TypeAlias = _typing.Literal["_created_at", b"_created_at"]  # noqa: Y015
     _WhichOneofReturnType__created_at_ms: _TypeAlias = _typing.Literal["created_at_ms"]  # noqa: Y015
     _WhichOneofArgType__created_at_ms: _TypeAlias = _typing.Literal["_created_at_ms", b"_created_at_ms"]  # noqa: Y015
+    _WhichOneofReturnType__data_json: _TypeAlias = _typing.Literal["data_json"]  # noqa: Y015
+    _WhichOneofArgType__data_json: _TypeAlias = _typing.Literal["_data_json", b"_data_json"]  # noqa: Y015
     _WhichOneofReturnType__delivered_by_clerk: _TypeAlias = _typing.Literal["delivered_by_clerk"]  # noqa: Y015
     _WhichOneofArgType__delivered_by_clerk: _TypeAlias = _typing.Literal["_delivered_by_clerk", b"_delivered_by_clerk"]  # noqa: Y015
     _WhichOneofReturnType__from_phone_number: _TypeAlias = _typing.Literal["from_phone_number"]  # noqa: Y015
@@ -250,6 +259,8 @@ class SmsMessage(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__created_at) -> _WhichOneofReturnType__created_at | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__created_at_ms) -> _WhichOneofReturnType__created_at_ms | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__data_json) -> _WhichOneofReturnType__data_json | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__delivered_by_clerk) -> _WhichOneofReturnType__delivered_by_clerk | None: ...
     @_typing.overload

@@ -9,7 +9,6 @@ organizationInvitation.*, organizationDomain.* events). Field names are Clerk's 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
@@ -42,8 +41,8 @@ class Organization(_message.Message):
     PENDING_INVITATIONS_COUNT_FIELD_NUMBER: _builtins.int
     MAX_ALLOWED_MEMBERSHIPS_FIELD_NUMBER: _builtins.int
     ADMIN_DELETE_ENABLED_FIELD_NUMBER: _builtins.int
-    PUBLIC_METADATA_FIELD_NUMBER: _builtins.int
-    PRIVATE_METADATA_FIELD_NUMBER: _builtins.int
+    PUBLIC_METADATA_JSON_FIELD_NUMBER: _builtins.int
+    PRIVATE_METADATA_JSON_FIELD_NUMBER: _builtins.int
     CREATED_BY_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
@@ -73,6 +72,18 @@ class Organization(_message.Message):
     """Maximum number of memberships allowed (0 means unlimited)."""
     admin_delete_enabled: _builtins.bool
     """Whether members with the admin role may delete the organization."""
+    public_metadata_json: _builtins.str
+    """Metadata readable from Frontend and Backend APIs; free-form, may be null.
+    As JSON text with its values exactly as Clerk sent them (integers stay
+    integers of any size); unset when Clerk sent null or nothing. Replaces
+    the `google.protobuf.Struct` field 13, which held every number as a double.
+    """
+    private_metadata_json: _builtins.str
+    """Metadata readable only from the Backend API; free-form.
+    As JSON text with its values exactly as Clerk sent them (integers stay
+    integers of any size); unset when Clerk sent null or nothing. Replaces
+    the `google.protobuf.Struct` field 14, which held every number as a double.
+    """
     created_by: _builtins.str
     """Id of the user who created the organization."""
     created_at: _builtins.int
@@ -83,14 +94,6 @@ class Organization(_message.Message):
     """Last activity time, Unix milliseconds."""
     role_set_key: _builtins.str
     """Key of the role set assigned to the organization; null when none."""
-    @_builtins.property
-    def public_metadata(self) -> _struct_pb2.Struct:
-        """Metadata readable from Frontend and Backend APIs; free-form, may be null."""
-
-    @_builtins.property
-    def private_metadata(self) -> _struct_pb2.Struct:
-        """Metadata readable only from the Backend API; free-form."""
-
     def __init__(
         self,
         *,
@@ -106,17 +109,17 @@ class Organization(_message.Message):
         pending_invitations_count: _builtins.int | None = ...,
         max_allowed_memberships: _builtins.int | None = ...,
         admin_delete_enabled: _builtins.bool | None = ...,
-        public_metadata: _struct_pb2.Struct | None = ...,
-        private_metadata: _struct_pb2.Struct | None = ...,
+        public_metadata_json: _builtins.str | None = ...,
+        private_metadata_json: _builtins.str | None = ...,
         created_by: _builtins.str | None = ...,
         created_at: _builtins.int | None = ...,
         updated_at: _builtins.int | None = ...,
         last_active_at: _builtins.int | None = ...,
         role_set_key: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_admin_delete_enabled", b"_admin_delete_enabled", "_created_at", b"_created_at", "_created_by", b"_created_by", "_has_image", b"_has_image", "_id", b"_id", "_image_url", b"_image_url", "_last_active_at", b"_last_active_at", "_logo_url", b"_logo_url", "_max_allowed_memberships", b"_max_allowed_memberships", "_members_count", b"_members_count", "_missing_member_with_elevated_permissions", b"_missing_member_with_elevated_permissions", "_name", b"_name", "_object", b"_object", "_pending_invitations_count", b"_pending_invitations_count", "_role_set_key", b"_role_set_key", "_slug", b"_slug", "_updated_at", b"_updated_at", "admin_delete_enabled", b"admin_delete_enabled", "created_at", b"created_at", "created_by", b"created_by", "has_image", b"has_image", "id", b"id", "image_url", b"image_url", "last_active_at", b"last_active_at", "logo_url", b"logo_url", "max_allowed_memberships", b"max_allowed_memberships", "members_count", b"members_count", "missing_member_with_elevated_permissions", b"missing_member_with_elevated_permissions", "name", b"name", "object", b"object", "pending_invitations_count", b"pending_invitations_count", "private_metadata", b"private_metadata", "public_metadata", b"public_metadata", "role_set_key", b"role_set_key", "slug", b"slug", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_admin_delete_enabled", b"_admin_delete_enabled", "_created_at", b"_created_at", "_created_by", b"_created_by", "_has_image", b"_has_image", "_id", b"_id", "_image_url", b"_image_url", "_last_active_at", b"_last_active_at", "_logo_url", b"_logo_url", "_max_allowed_memberships", b"_max_allowed_memberships", "_members_count", b"_members_count", "_missing_member_with_elevated_permissions", b"_missing_member_with_elevated_permissions", "_name", b"_name", "_object", b"_object", "_pending_invitations_count", b"_pending_invitations_count", "_private_metadata_json", b"_private_metadata_json", "_public_metadata_json", b"_public_metadata_json", "_role_set_key", b"_role_set_key", "_slug", b"_slug", "_updated_at", b"_updated_at", "admin_delete_enabled", b"admin_delete_enabled", "created_at", b"created_at", "created_by", b"created_by", "has_image", b"has_image", "id", b"id", "image_url", b"image_url", "last_active_at", b"last_active_at", "logo_url", b"logo_url", "max_allowed_memberships", b"max_allowed_memberships", "members_count", b"members_count", "missing_member_with_elevated_permissions", b"missing_member_with_elevated_permissions", "name", b"name", "object", b"object", "pending_invitations_count", b"pending_invitations_count", "private_metadata_json", b"private_metadata_json", "public_metadata_json", b"public_metadata_json", "role_set_key", b"role_set_key", "slug", b"slug", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_admin_delete_enabled", b"_admin_delete_enabled", "_created_at", b"_created_at", "_created_by", b"_created_by", "_has_image", b"_has_image", "_id", b"_id", "_image_url", b"_image_url", "_last_active_at", b"_last_active_at", "_logo_url", b"_logo_url", "_max_allowed_memberships", b"_max_allowed_memberships", "_members_count", b"_members_count", "_missing_member_with_elevated_permissions", b"_missing_member_with_elevated_permissions", "_name", b"_name", "_object", b"_object", "_pending_invitations_count", b"_pending_invitations_count", "_role_set_key", b"_role_set_key", "_slug", b"_slug", "_updated_at", b"_updated_at", "admin_delete_enabled", b"admin_delete_enabled", "created_at", b"created_at", "created_by", b"created_by", "has_image", b"has_image", "id", b"id", "image_url", b"image_url", "last_active_at", b"last_active_at", "logo_url", b"logo_url", "max_allowed_memberships", b"max_allowed_memberships", "members_count", b"members_count", "missing_member_with_elevated_permissions", b"missing_member_with_elevated_permissions", "name", b"name", "object", b"object", "pending_invitations_count", b"pending_invitations_count", "private_metadata", b"private_metadata", "public_metadata", b"public_metadata", "role_set_key", b"role_set_key", "slug", b"slug", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_admin_delete_enabled", b"_admin_delete_enabled", "_created_at", b"_created_at", "_created_by", b"_created_by", "_has_image", b"_has_image", "_id", b"_id", "_image_url", b"_image_url", "_last_active_at", b"_last_active_at", "_logo_url", b"_logo_url", "_max_allowed_memberships", b"_max_allowed_memberships", "_members_count", b"_members_count", "_missing_member_with_elevated_permissions", b"_missing_member_with_elevated_permissions", "_name", b"_name", "_object", b"_object", "_pending_invitations_count", b"_pending_invitations_count", "_private_metadata_json", b"_private_metadata_json", "_public_metadata_json", b"_public_metadata_json", "_role_set_key", b"_role_set_key", "_slug", b"_slug", "_updated_at", b"_updated_at", "admin_delete_enabled", b"admin_delete_enabled", "created_at", b"created_at", "created_by", b"created_by", "has_image", b"has_image", "id", b"id", "image_url", b"image_url", "last_active_at", b"last_active_at", "logo_url", b"logo_url", "max_allowed_memberships", b"max_allowed_memberships", "members_count", b"members_count", "missing_member_with_elevated_permissions", b"missing_member_with_elevated_permissions", "name", b"name", "object", b"object", "pending_invitations_count", b"pending_invitations_count", "private_metadata_json", b"private_metadata_json", "public_metadata_json", b"public_metadata_json", "role_set_key", b"role_set_key", "slug", b"slug", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__admin_delete_enabled: _TypeAlias = _typing.Literal["admin_delete_enabled"]  # noqa: Y015
     _WhichOneofArgType__admin_delete_enabled: _TypeAlias = _typing.Literal["_admin_delete_enabled", b"_admin_delete_enabled"]  # noqa: Y015
@@ -146,6 +149,10 @@ class Organization(_message.Message):
     _WhichOneofArgType__object: _TypeAlias = _typing.Literal["_object", b"_object"]  # noqa: Y015
     _WhichOneofReturnType__pending_invitations_count: _TypeAlias = _typing.Literal["pending_invitations_count"]  # noqa: Y015
     _WhichOneofArgType__pending_invitations_count: _TypeAlias = _typing.Literal["_pending_invitations_count", b"_pending_invitations_count"]  # noqa: Y015
+    _WhichOneofReturnType__private_metadata_json: _TypeAlias = _typing.Literal["private_metadata_json"]  # noqa: Y015
+    _WhichOneofArgType__private_metadata_json: _TypeAlias = _typing.Literal["_private_metadata_json", b"_private_metadata_json"]  # noqa: Y015
+    _WhichOneofReturnType__public_metadata_json: _TypeAlias = _typing.Literal["public_metadata_json"]  # noqa: Y015
+    _WhichOneofArgType__public_metadata_json: _TypeAlias = _typing.Literal["_public_metadata_json", b"_public_metadata_json"]  # noqa: Y015
     _WhichOneofReturnType__role_set_key: _TypeAlias = _typing.Literal["role_set_key"]  # noqa: Y015
     _WhichOneofArgType__role_set_key: _TypeAlias = _typing.Literal["_role_set_key", b"_role_set_key"]  # noqa: Y015
     _WhichOneofReturnType__slug: _TypeAlias = _typing.Literal["slug"]  # noqa: Y015
@@ -181,6 +188,10 @@ class Organization(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__pending_invitations_count) -> _WhichOneofReturnType__pending_invitations_count | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__private_metadata_json) -> _WhichOneofReturnType__private_metadata_json | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__public_metadata_json) -> _WhichOneofReturnType__public_metadata_json | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__role_set_key) -> _WhichOneofReturnType__role_set_key | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__slug) -> _WhichOneofReturnType__slug | None: ...
@@ -202,8 +213,8 @@ class OrganizationMembership(_message.Message):
     ROLE_FIELD_NUMBER: _builtins.int
     ROLE_NAME_FIELD_NUMBER: _builtins.int
     PERMISSIONS_FIELD_NUMBER: _builtins.int
-    PUBLIC_METADATA_FIELD_NUMBER: _builtins.int
-    PRIVATE_METADATA_FIELD_NUMBER: _builtins.int
+    PUBLIC_METADATA_JSON_FIELD_NUMBER: _builtins.int
+    PRIVATE_METADATA_JSON_FIELD_NUMBER: _builtins.int
     ORGANIZATION_FIELD_NUMBER: _builtins.int
     PUBLIC_USER_DATA_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
@@ -216,6 +227,18 @@ class OrganizationMembership(_message.Message):
     """Role key, e.g. "org:admin", "org:member" (legacy "admin", "basic_member")."""
     role_name: _builtins.str
     """Human-readable role name, e.g. "Admin"."""
+    public_metadata_json: _builtins.str
+    """Metadata readable from Frontend and Backend APIs; free-form.
+    As JSON text with its values exactly as Clerk sent them (integers stay
+    integers of any size); unset when Clerk sent null or nothing. Replaces
+    the `google.protobuf.Struct` field 6, which held every number as a double.
+    """
+    private_metadata_json: _builtins.str
+    """Metadata readable only from the Backend API; free-form.
+    As JSON text with its values exactly as Clerk sent them (integers stay
+    integers of any size); unset when Clerk sent null or nothing. Replaces
+    the `google.protobuf.Struct` field 7, which held every number as a double.
+    """
     created_at: _builtins.int
     """Creation time, Unix milliseconds."""
     updated_at: _builtins.int
@@ -223,14 +246,6 @@ class OrganizationMembership(_message.Message):
     @_builtins.property
     def permissions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Permission keys granted by the role."""
-
-    @_builtins.property
-    def public_metadata(self) -> _struct_pb2.Struct:
-        """Metadata readable from Frontend and Backend APIs; free-form."""
-
-    @_builtins.property
-    def private_metadata(self) -> _struct_pb2.Struct:
-        """Metadata readable only from the Backend API; free-form."""
 
     @_builtins.property
     def organization(self) -> Global___Organization:
@@ -248,16 +263,16 @@ class OrganizationMembership(_message.Message):
         role: _builtins.str | None = ...,
         role_name: _builtins.str | None = ...,
         permissions: _abc.Iterable[_builtins.str] | None = ...,
-        public_metadata: _struct_pb2.Struct | None = ...,
-        private_metadata: _struct_pb2.Struct | None = ...,
+        public_metadata_json: _builtins.str | None = ...,
+        private_metadata_json: _builtins.str | None = ...,
         organization: Global___Organization | None = ...,
         public_user_data: Global___OrganizationMembershipPublicUserData | None = ...,
         created_at: _builtins.int | None = ...,
         updated_at: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_created_at", b"_created_at", "_id", b"_id", "_object", b"_object", "_role", b"_role", "_role_name", b"_role_name", "_updated_at", b"_updated_at", "created_at", b"created_at", "id", b"id", "object", b"object", "organization", b"organization", "private_metadata", b"private_metadata", "public_metadata", b"public_metadata", "public_user_data", b"public_user_data", "role", b"role", "role_name", b"role_name", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_created_at", b"_created_at", "_id", b"_id", "_object", b"_object", "_private_metadata_json", b"_private_metadata_json", "_public_metadata_json", b"_public_metadata_json", "_role", b"_role", "_role_name", b"_role_name", "_updated_at", b"_updated_at", "created_at", b"created_at", "id", b"id", "object", b"object", "organization", b"organization", "private_metadata_json", b"private_metadata_json", "public_metadata_json", b"public_metadata_json", "public_user_data", b"public_user_data", "role", b"role", "role_name", b"role_name", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_created_at", b"_created_at", "_id", b"_id", "_object", b"_object", "_role", b"_role", "_role_name", b"_role_name", "_updated_at", b"_updated_at", "created_at", b"created_at", "id", b"id", "object", b"object", "organization", b"organization", "permissions", b"permissions", "private_metadata", b"private_metadata", "public_metadata", b"public_metadata", "public_user_data", b"public_user_data", "role", b"role", "role_name", b"role_name", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_created_at", b"_created_at", "_id", b"_id", "_object", b"_object", "_private_metadata_json", b"_private_metadata_json", "_public_metadata_json", b"_public_metadata_json", "_role", b"_role", "_role_name", b"_role_name", "_updated_at", b"_updated_at", "created_at", b"created_at", "id", b"id", "object", b"object", "organization", b"organization", "permissions", b"permissions", "private_metadata_json", b"private_metadata_json", "public_metadata_json", b"public_metadata_json", "public_user_data", b"public_user_data", "role", b"role", "role_name", b"role_name", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__created_at: _TypeAlias = _typing.Literal["created_at"]  # noqa: Y015
     _WhichOneofArgType__created_at: _TypeAlias = _typing.Literal["_created_at", b"_created_at"]  # noqa: Y015
@@ -265,6 +280,10 @@ class OrganizationMembership(_message.Message):
     _WhichOneofArgType__id: _TypeAlias = _typing.Literal["_id", b"_id"]  # noqa: Y015
     _WhichOneofReturnType__object: _TypeAlias = _typing.Literal["object"]  # noqa: Y015
     _WhichOneofArgType__object: _TypeAlias = _typing.Literal["_object", b"_object"]  # noqa: Y015
+    _WhichOneofReturnType__private_metadata_json: _TypeAlias = _typing.Literal["private_metadata_json"]  # noqa: Y015
+    _WhichOneofArgType__private_metadata_json: _TypeAlias = _typing.Literal["_private_metadata_json", b"_private_metadata_json"]  # noqa: Y015
+    _WhichOneofReturnType__public_metadata_json: _TypeAlias = _typing.Literal["public_metadata_json"]  # noqa: Y015
+    _WhichOneofArgType__public_metadata_json: _TypeAlias = _typing.Literal["_public_metadata_json", b"_public_metadata_json"]  # noqa: Y015
     _WhichOneofReturnType__role: _TypeAlias = _typing.Literal["role"]  # noqa: Y015
     _WhichOneofArgType__role: _TypeAlias = _typing.Literal["_role", b"_role"]  # noqa: Y015
     _WhichOneofReturnType__role_name: _TypeAlias = _typing.Literal["role_name"]  # noqa: Y015
@@ -277,6 +296,10 @@ class OrganizationMembership(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__id) -> _WhichOneofReturnType__id | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__object) -> _WhichOneofReturnType__object | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__private_metadata_json) -> _WhichOneofReturnType__private_metadata_json | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__public_metadata_json) -> _WhichOneofReturnType__public_metadata_json | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__role) -> _WhichOneofReturnType__role | None: ...
     @_typing.overload
@@ -400,8 +423,8 @@ class OrganizationInvitation(_message.Message):
     INVITER_ID_FIELD_NUMBER: _builtins.int
     PUBLIC_INVITER_DATA_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
-    PUBLIC_METADATA_FIELD_NUMBER: _builtins.int
-    PRIVATE_METADATA_FIELD_NUMBER: _builtins.int
+    PUBLIC_METADATA_JSON_FIELD_NUMBER: _builtins.int
+    PRIVATE_METADATA_JSON_FIELD_NUMBER: _builtins.int
     URL_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
@@ -425,6 +448,18 @@ class OrganizationInvitation(_message.Message):
     """Id of the inviting user; null when unknown."""
     status: _builtins.str
     """Invitation status: "pending", "accepted", "revoked", "expired"."""
+    public_metadata_json: _builtins.str
+    """Metadata readable from Frontend and Backend APIs; free-form.
+    As JSON text with its values exactly as Clerk sent them (integers stay
+    integers of any size); unset when Clerk sent null or nothing. Replaces
+    the `google.protobuf.Struct` field 10, which held every number as a double.
+    """
+    private_metadata_json: _builtins.str
+    """Metadata readable only from the Backend API; free-form.
+    As JSON text with its values exactly as Clerk sent them (integers stay
+    integers of any size); unset when Clerk sent null or nothing. Replaces
+    the `google.protobuf.Struct` field 11, which held every number as a double.
+    """
     url: _builtins.str
     """Invitation URL; null when none."""
     expires_at: _builtins.int
@@ -438,14 +473,6 @@ class OrganizationInvitation(_message.Message):
     @_builtins.property
     def public_inviter_data(self) -> Global___OrganizationInvitationPublicUserData:
         """Public data of the inviting user; null when unknown."""
-
-    @_builtins.property
-    def public_metadata(self) -> _struct_pb2.Struct:
-        """Metadata readable from Frontend and Backend APIs; free-form."""
-
-    @_builtins.property
-    def private_metadata(self) -> _struct_pb2.Struct:
-        """Metadata readable only from the Backend API; free-form."""
 
     @_builtins.property
     def public_organization_data(self) -> Global___PublicOrganizationData:
@@ -467,8 +494,8 @@ class OrganizationInvitation(_message.Message):
         inviter_id: _builtins.str | None = ...,
         public_inviter_data: Global___OrganizationInvitationPublicUserData | None = ...,
         status: _builtins.str | None = ...,
-        public_metadata: _struct_pb2.Struct | None = ...,
-        private_metadata: _struct_pb2.Struct | None = ...,
+        public_metadata_json: _builtins.str | None = ...,
+        private_metadata_json: _builtins.str | None = ...,
         url: _builtins.str | None = ...,
         expires_at: _builtins.int | None = ...,
         created_at: _builtins.int | None = ...,
@@ -477,9 +504,9 @@ class OrganizationInvitation(_message.Message):
         user_id: _builtins.str | None = ...,
         data: Global___OrganizationInvitationData | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_created_at", b"_created_at", "_email_address", b"_email_address", "_expires_at", b"_expires_at", "_id", b"_id", "_inviter_id", b"_inviter_id", "_object", b"_object", "_organization_id", b"_organization_id", "_role", b"_role", "_role_name", b"_role_name", "_status", b"_status", "_updated_at", b"_updated_at", "_url", b"_url", "_user_id", b"_user_id", "created_at", b"created_at", "data", b"data", "email_address", b"email_address", "expires_at", b"expires_at", "id", b"id", "inviter_id", b"inviter_id", "object", b"object", "organization_id", b"organization_id", "private_metadata", b"private_metadata", "public_inviter_data", b"public_inviter_data", "public_metadata", b"public_metadata", "public_organization_data", b"public_organization_data", "role", b"role", "role_name", b"role_name", "status", b"status", "updated_at", b"updated_at", "url", b"url", "user_id", b"user_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_created_at", b"_created_at", "_email_address", b"_email_address", "_expires_at", b"_expires_at", "_id", b"_id", "_inviter_id", b"_inviter_id", "_object", b"_object", "_organization_id", b"_organization_id", "_private_metadata_json", b"_private_metadata_json", "_public_metadata_json", b"_public_metadata_json", "_role", b"_role", "_role_name", b"_role_name", "_status", b"_status", "_updated_at", b"_updated_at", "_url", b"_url", "_user_id", b"_user_id", "created_at", b"created_at", "data", b"data", "email_address", b"email_address", "expires_at", b"expires_at", "id", b"id", "inviter_id", b"inviter_id", "object", b"object", "organization_id", b"organization_id", "private_metadata_json", b"private_metadata_json", "public_inviter_data", b"public_inviter_data", "public_metadata_json", b"public_metadata_json", "public_organization_data", b"public_organization_data", "role", b"role", "role_name", b"role_name", "status", b"status", "updated_at", b"updated_at", "url", b"url", "user_id", b"user_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_created_at", b"_created_at", "_email_address", b"_email_address", "_expires_at", b"_expires_at", "_id", b"_id", "_inviter_id", b"_inviter_id", "_object", b"_object", "_organization_id", b"_organization_id", "_role", b"_role", "_role_name", b"_role_name", "_status", b"_status", "_updated_at", b"_updated_at", "_url", b"_url", "_user_id", b"_user_id", "created_at", b"created_at", "data", b"data", "email_address", b"email_address", "expires_at", b"expires_at", "id", b"id", "inviter_id", b"inviter_id", "object", b"object", "organization_id", b"organization_id", "private_metadata", b"private_metadata", "public_inviter_data", b"public_inviter_data", "public_metadata", b"public_metadata", "public_organization_data", b"public_organization_data", "role", b"role", "role_name", b"role_name", "status", b"status", "updated_at", b"updated_at", "url", b"url", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_created_at", b"_created_at", "_email_address", b"_email_address", "_expires_at", b"_expires_at", "_id", b"_id", "_inviter_id", b"_inviter_id", "_object", b"_object", "_organization_id", b"_organization_id", "_private_metadata_json", b"_private_metadata_json", "_public_metadata_json", b"_public_metadata_json", "_role", b"_role", "_role_name", b"_role_name", "_status", b"_status", "_updated_at", b"_updated_at", "_url", b"_url", "_user_id", b"_user_id", "created_at", b"created_at", "data", b"data", "email_address", b"email_address", "expires_at", b"expires_at", "id", b"id", "inviter_id", b"inviter_id", "object", b"object", "organization_id", b"organization_id", "private_metadata_json", b"private_metadata_json", "public_inviter_data", b"public_inviter_data", "public_metadata_json", b"public_metadata_json", "public_organization_data", b"public_organization_data", "role", b"role", "role_name", b"role_name", "status", b"status", "updated_at", b"updated_at", "url", b"url", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__created_at: _TypeAlias = _typing.Literal["created_at"]  # noqa: Y015
     _WhichOneofArgType__created_at: _TypeAlias = _typing.Literal["_created_at", b"_created_at"]  # noqa: Y015
@@ -495,6 +522,10 @@ class OrganizationInvitation(_message.Message):
     _WhichOneofArgType__object: _TypeAlias = _typing.Literal["_object", b"_object"]  # noqa: Y015
     _WhichOneofReturnType__organization_id: _TypeAlias = _typing.Literal["organization_id"]  # noqa: Y015
     _WhichOneofArgType__organization_id: _TypeAlias = _typing.Literal["_organization_id", b"_organization_id"]  # noqa: Y015
+    _WhichOneofReturnType__private_metadata_json: _TypeAlias = _typing.Literal["private_metadata_json"]  # noqa: Y015
+    _WhichOneofArgType__private_metadata_json: _TypeAlias = _typing.Literal["_private_metadata_json", b"_private_metadata_json"]  # noqa: Y015
+    _WhichOneofReturnType__public_metadata_json: _TypeAlias = _typing.Literal["public_metadata_json"]  # noqa: Y015
+    _WhichOneofArgType__public_metadata_json: _TypeAlias = _typing.Literal["_public_metadata_json", b"_public_metadata_json"]  # noqa: Y015
     _WhichOneofReturnType__role: _TypeAlias = _typing.Literal["role"]  # noqa: Y015
     _WhichOneofArgType__role: _TypeAlias = _typing.Literal["_role", b"_role"]  # noqa: Y015
     _WhichOneofReturnType__role_name: _TypeAlias = _typing.Literal["role_name"]  # noqa: Y015
@@ -521,6 +552,10 @@ class OrganizationInvitation(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__object) -> _WhichOneofReturnType__object | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__organization_id) -> _WhichOneofReturnType__organization_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__private_metadata_json) -> _WhichOneofReturnType__private_metadata_json | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__public_metadata_json) -> _WhichOneofReturnType__public_metadata_json | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__role) -> _WhichOneofReturnType__role | None: ...
     @_typing.overload

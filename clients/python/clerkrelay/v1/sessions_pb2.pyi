@@ -9,7 +9,6 @@ Field names are Clerk's JSON keys; timestamps are int64 milliseconds since the U
 from clerkrelay.v1 import users_pb2 as _users_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from google.protobuf import struct_pb2 as _struct_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -33,7 +32,7 @@ class Session(_message.Message):
     ID_FIELD_NUMBER: _builtins.int
     USER_ID_FIELD_NUMBER: _builtins.int
     CLIENT_ID_FIELD_NUMBER: _builtins.int
-    ACTOR_FIELD_NUMBER: _builtins.int
+    ACTOR_JSON_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     LAST_ACTIVE_ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
     LAST_ACTIVE_AT_FIELD_NUMBER: _builtins.int
@@ -51,6 +50,12 @@ class Session(_message.Message):
     """Id (`user_…`) of the session's user."""
     client_id: _builtins.str
     """Id (`client_…`) of the client (device/browser) holding the session."""
+    actor_json: _builtins.str
+    """Impersonation actor (e.g. `{"sub": "user_…"}`); null when the session is not impersonated.
+    As JSON text with its values exactly as Clerk sent them (integers stay
+    integers of any size); unset when Clerk sent null or nothing. Replaces
+    the `google.protobuf.Struct` field 5, which held every number as a double.
+    """
     status: _builtins.str
     """Status, e.g. "active", "pending", "revoked", "ended", "expired", "removed", "abandoned", "replaced"."""
     last_active_organization_id: _builtins.str
@@ -66,10 +71,6 @@ class Session(_message.Message):
     created_at: _builtins.int
     """Creation time, in ms since epoch."""
     @_builtins.property
-    def actor(self) -> _struct_pb2.Struct:
-        """Impersonation actor (e.g. `{"sub": "user_…"}`); null when the session is not impersonated."""
-
-    @_builtins.property
     def latest_activity(self) -> Global___SessionActivity:
         """Latest activity (device, browser, location); null or absent when unknown."""
 
@@ -84,7 +85,7 @@ class Session(_message.Message):
         id: _builtins.str | None = ...,
         user_id: _builtins.str | None = ...,
         client_id: _builtins.str | None = ...,
-        actor: _struct_pb2.Struct | None = ...,
+        actor_json: _builtins.str | None = ...,
         status: _builtins.str | None = ...,
         last_active_organization_id: _builtins.str | None = ...,
         last_active_at: _builtins.int | None = ...,
@@ -95,12 +96,14 @@ class Session(_message.Message):
         created_at: _builtins.int | None = ...,
         user: _users_pb2.User | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_abandon_at", b"_abandon_at", "_client_id", b"_client_id", "_created_at", b"_created_at", "_expire_at", b"_expire_at", "_id", b"_id", "_last_active_at", b"_last_active_at", "_last_active_organization_id", b"_last_active_organization_id", "_object", b"_object", "_status", b"_status", "_updated_at", b"_updated_at", "_user_id", b"_user_id", "abandon_at", b"abandon_at", "actor", b"actor", "client_id", b"client_id", "created_at", b"created_at", "expire_at", b"expire_at", "id", b"id", "last_active_at", b"last_active_at", "last_active_organization_id", b"last_active_organization_id", "latest_activity", b"latest_activity", "object", b"object", "status", b"status", "updated_at", b"updated_at", "user", b"user", "user_id", b"user_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_abandon_at", b"_abandon_at", "_actor_json", b"_actor_json", "_client_id", b"_client_id", "_created_at", b"_created_at", "_expire_at", b"_expire_at", "_id", b"_id", "_last_active_at", b"_last_active_at", "_last_active_organization_id", b"_last_active_organization_id", "_object", b"_object", "_status", b"_status", "_updated_at", b"_updated_at", "_user_id", b"_user_id", "abandon_at", b"abandon_at", "actor_json", b"actor_json", "client_id", b"client_id", "created_at", b"created_at", "expire_at", b"expire_at", "id", b"id", "last_active_at", b"last_active_at", "last_active_organization_id", b"last_active_organization_id", "latest_activity", b"latest_activity", "object", b"object", "status", b"status", "updated_at", b"updated_at", "user", b"user", "user_id", b"user_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_abandon_at", b"_abandon_at", "_client_id", b"_client_id", "_created_at", b"_created_at", "_expire_at", b"_expire_at", "_id", b"_id", "_last_active_at", b"_last_active_at", "_last_active_organization_id", b"_last_active_organization_id", "_object", b"_object", "_status", b"_status", "_updated_at", b"_updated_at", "_user_id", b"_user_id", "abandon_at", b"abandon_at", "actor", b"actor", "client_id", b"client_id", "created_at", b"created_at", "expire_at", b"expire_at", "id", b"id", "last_active_at", b"last_active_at", "last_active_organization_id", b"last_active_organization_id", "latest_activity", b"latest_activity", "object", b"object", "status", b"status", "updated_at", b"updated_at", "user", b"user", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_abandon_at", b"_abandon_at", "_actor_json", b"_actor_json", "_client_id", b"_client_id", "_created_at", b"_created_at", "_expire_at", b"_expire_at", "_id", b"_id", "_last_active_at", b"_last_active_at", "_last_active_organization_id", b"_last_active_organization_id", "_object", b"_object", "_status", b"_status", "_updated_at", b"_updated_at", "_user_id", b"_user_id", "abandon_at", b"abandon_at", "actor_json", b"actor_json", "client_id", b"client_id", "created_at", b"created_at", "expire_at", b"expire_at", "id", b"id", "last_active_at", b"last_active_at", "last_active_organization_id", b"last_active_organization_id", "latest_activity", b"latest_activity", "object", b"object", "status", b"status", "updated_at", b"updated_at", "user", b"user", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__abandon_at: _TypeAlias = _typing.Literal["abandon_at"]  # noqa: Y015
     _WhichOneofArgType__abandon_at: _TypeAlias = _typing.Literal["_abandon_at", b"_abandon_at"]  # noqa: Y015
+    _WhichOneofReturnType__actor_json: _TypeAlias = _typing.Literal["actor_json"]  # noqa: Y015
+    _WhichOneofArgType__actor_json: _TypeAlias = _typing.Literal["_actor_json", b"_actor_json"]  # noqa: Y015
     _WhichOneofReturnType__client_id: _TypeAlias = _typing.Literal["client_id"]  # noqa: Y015
     _WhichOneofArgType__client_id: _TypeAlias = _typing.Literal["_client_id", b"_client_id"]  # noqa: Y015
     _WhichOneofReturnType__created_at: _TypeAlias = _typing.Literal["created_at"]  # noqa: Y015
@@ -123,6 +126,8 @@ class Session(_message.Message):
     _WhichOneofArgType__user_id: _TypeAlias = _typing.Literal["_user_id", b"_user_id"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__abandon_at) -> _WhichOneofReturnType__abandon_at | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__actor_json) -> _WhichOneofReturnType__actor_json | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__client_id) -> _WhichOneofReturnType__client_id | None: ...
     @_typing.overload

@@ -11,7 +11,6 @@ from clerkrelay.v1 import organizations_pb2 as _organizations_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
@@ -45,9 +44,9 @@ class User(_message.Message):
     PROFILE_IMAGE_URL_FIELD_NUMBER: _builtins.int
     IMAGE_URL_FIELD_NUMBER: _builtins.int
     HAS_IMAGE_FIELD_NUMBER: _builtins.int
-    PUBLIC_METADATA_FIELD_NUMBER: _builtins.int
-    PRIVATE_METADATA_FIELD_NUMBER: _builtins.int
-    UNSAFE_METADATA_FIELD_NUMBER: _builtins.int
+    PUBLIC_METADATA_JSON_FIELD_NUMBER: _builtins.int
+    PRIVATE_METADATA_JSON_FIELD_NUMBER: _builtins.int
+    UNSAFE_METADATA_JSON_FIELD_NUMBER: _builtins.int
     EMAIL_ADDRESSES_FIELD_NUMBER: _builtins.int
     PHONE_NUMBERS_FIELD_NUMBER: _builtins.int
     WEB3_WALLETS_FIELD_NUMBER: _builtins.int
@@ -107,6 +106,24 @@ class User(_message.Message):
     """URL of the user's image (`https://img.clerk.com/…`); a default avatar when `has_image` is false."""
     has_image: _builtins.bool
     """Whether the user uploaded an image (false means `image_url` is the default avatar)."""
+    public_metadata_json: _builtins.str
+    """Metadata readable from Frontend and Backend APIs, writable from the Backend API only.
+    As JSON text with its values exactly as Clerk sent them (integers stay
+    integers of any size); unset when Clerk sent null or nothing. Replaces
+    the `google.protobuf.Struct` field 14, which held every number as a double.
+    """
+    private_metadata_json: _builtins.str
+    """Metadata readable and writable from the Backend API only; may be null.
+    As JSON text with its values exactly as Clerk sent them (integers stay
+    integers of any size); unset when Clerk sent null or nothing. Replaces
+    the `google.protobuf.Struct` field 15, which held every number as a double.
+    """
+    unsafe_metadata_json: _builtins.str
+    """Metadata readable and writable from the Frontend API.
+    As JSON text with its values exactly as Clerk sent them (integers stay
+    integers of any size); unset when Clerk sent null or nothing. Replaces
+    the `google.protobuf.Struct` field 16, which held every number as a double.
+    """
     password_enabled: _builtins.bool
     """Whether the user has a password."""
     two_factor_enabled: _builtins.bool
@@ -155,18 +172,6 @@ class User(_message.Message):
     """Legacy key from 2022-era documented examples (sent as ""); no longer in spec or SDK."""
     gender: _builtins.str
     """Legacy key from 2022-era documented examples (sent as ""); no longer in spec or SDK."""
-    @_builtins.property
-    def public_metadata(self) -> _struct_pb2.Struct:
-        """Metadata readable from Frontend and Backend APIs, writable from the Backend API only."""
-
-    @_builtins.property
-    def private_metadata(self) -> _struct_pb2.Struct:
-        """Metadata readable and writable from the Backend API only; may be null."""
-
-    @_builtins.property
-    def unsafe_metadata(self) -> _struct_pb2.Struct:
-        """Metadata readable and writable from the Frontend API."""
-
     @_builtins.property
     def email_addresses(self) -> _containers.RepeatedCompositeFieldContainer[Global___EmailAddress]:
         """The user's email addresses."""
@@ -219,9 +224,9 @@ class User(_message.Message):
         profile_image_url: _builtins.str | None = ...,
         image_url: _builtins.str | None = ...,
         has_image: _builtins.bool | None = ...,
-        public_metadata: _struct_pb2.Struct | None = ...,
-        private_metadata: _struct_pb2.Struct | None = ...,
-        unsafe_metadata: _struct_pb2.Struct | None = ...,
+        public_metadata_json: _builtins.str | None = ...,
+        private_metadata_json: _builtins.str | None = ...,
+        unsafe_metadata_json: _builtins.str | None = ...,
         email_addresses: _abc.Iterable[Global___EmailAddress] | None = ...,
         phone_numbers: _abc.Iterable[Global___PhoneNumber] | None = ...,
         web3_wallets: _abc.Iterable[Global___Web3Wallet] | None = ...,
@@ -256,9 +261,9 @@ class User(_message.Message):
         birthday: _builtins.str | None = ...,
         gender: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_backup_code_enabled", b"_backup_code_enabled", "_banned", b"_banned", "_birthday", b"_birthday", "_bypass_client_trust", b"_bypass_client_trust", "_create_organization_enabled", b"_create_organization_enabled", "_create_organizations_limit", b"_create_organizations_limit", "_created_at", b"_created_at", "_delete_self_enabled", b"_delete_self_enabled", "_deprovisioned", b"_deprovisioned", "_external_id", b"_external_id", "_first_name", b"_first_name", "_gender", b"_gender", "_has_image", b"_has_image", "_id", b"_id", "_image_url", b"_image_url", "_last_active_at", b"_last_active_at", "_last_name", b"_last_name", "_last_sign_in_at", b"_last_sign_in_at", "_legal_accepted_at", b"_legal_accepted_at", "_locale", b"_locale", "_locked", b"_locked", "_lockout_expires_in_seconds", b"_lockout_expires_in_seconds", "_mfa_disabled_at", b"_mfa_disabled_at", "_mfa_enabled_at", b"_mfa_enabled_at", "_object", b"_object", "_password_enabled", b"_password_enabled", "_password_last_updated_at", b"_password_last_updated_at", "_primary_email_address_id", b"_primary_email_address_id", "_primary_phone_number_id", b"_primary_phone_number_id", "_primary_web3_wallet_id", b"_primary_web3_wallet_id", "_profile_image_url", b"_profile_image_url", "_timezone", b"_timezone", "_totp_enabled", b"_totp_enabled", "_two_factor_enabled", b"_two_factor_enabled", "_updated_at", b"_updated_at", "_username", b"_username", "_verification_attempts_remaining", b"_verification_attempts_remaining", "backup_code_enabled", b"backup_code_enabled", "banned", b"banned", "birthday", b"birthday", "bypass_client_trust", b"bypass_client_trust", "create_organization_enabled", b"create_organization_enabled", "create_organizations_limit", b"create_organizations_limit", "created_at", b"created_at", "delete_self_enabled", b"delete_self_enabled", "deprovisioned", b"deprovisioned", "external_id", b"external_id", "first_name", b"first_name", "gender", b"gender", "has_image", b"has_image", "id", b"id", "image_url", b"image_url", "last_active_at", b"last_active_at", "last_name", b"last_name", "last_sign_in_at", b"last_sign_in_at", "legal_accepted_at", b"legal_accepted_at", "locale", b"locale", "locked", b"locked", "lockout_expires_in_seconds", b"lockout_expires_in_seconds", "mfa_disabled_at", b"mfa_disabled_at", "mfa_enabled_at", b"mfa_enabled_at", "object", b"object", "password_enabled", b"password_enabled", "password_last_updated_at", b"password_last_updated_at", "primary_email_address_id", b"primary_email_address_id", "primary_phone_number_id", b"primary_phone_number_id", "primary_web3_wallet_id", b"primary_web3_wallet_id", "private_metadata", b"private_metadata", "profile_image_url", b"profile_image_url", "public_metadata", b"public_metadata", "scim", b"scim", "timezone", b"timezone", "totp_enabled", b"totp_enabled", "two_factor_enabled", b"two_factor_enabled", "unsafe_metadata", b"unsafe_metadata", "updated_at", b"updated_at", "username", b"username", "verification_attempts_remaining", b"verification_attempts_remaining"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_backup_code_enabled", b"_backup_code_enabled", "_banned", b"_banned", "_birthday", b"_birthday", "_bypass_client_trust", b"_bypass_client_trust", "_create_organization_enabled", b"_create_organization_enabled", "_create_organizations_limit", b"_create_organizations_limit", "_created_at", b"_created_at", "_delete_self_enabled", b"_delete_self_enabled", "_deprovisioned", b"_deprovisioned", "_external_id", b"_external_id", "_first_name", b"_first_name", "_gender", b"_gender", "_has_image", b"_has_image", "_id", b"_id", "_image_url", b"_image_url", "_last_active_at", b"_last_active_at", "_last_name", b"_last_name", "_last_sign_in_at", b"_last_sign_in_at", "_legal_accepted_at", b"_legal_accepted_at", "_locale", b"_locale", "_locked", b"_locked", "_lockout_expires_in_seconds", b"_lockout_expires_in_seconds", "_mfa_disabled_at", b"_mfa_disabled_at", "_mfa_enabled_at", b"_mfa_enabled_at", "_object", b"_object", "_password_enabled", b"_password_enabled", "_password_last_updated_at", b"_password_last_updated_at", "_primary_email_address_id", b"_primary_email_address_id", "_primary_phone_number_id", b"_primary_phone_number_id", "_primary_web3_wallet_id", b"_primary_web3_wallet_id", "_private_metadata_json", b"_private_metadata_json", "_profile_image_url", b"_profile_image_url", "_public_metadata_json", b"_public_metadata_json", "_timezone", b"_timezone", "_totp_enabled", b"_totp_enabled", "_two_factor_enabled", b"_two_factor_enabled", "_unsafe_metadata_json", b"_unsafe_metadata_json", "_updated_at", b"_updated_at", "_username", b"_username", "_verification_attempts_remaining", b"_verification_attempts_remaining", "backup_code_enabled", b"backup_code_enabled", "banned", b"banned", "birthday", b"birthday", "bypass_client_trust", b"bypass_client_trust", "create_organization_enabled", b"create_organization_enabled", "create_organizations_limit", b"create_organizations_limit", "created_at", b"created_at", "delete_self_enabled", b"delete_self_enabled", "deprovisioned", b"deprovisioned", "external_id", b"external_id", "first_name", b"first_name", "gender", b"gender", "has_image", b"has_image", "id", b"id", "image_url", b"image_url", "last_active_at", b"last_active_at", "last_name", b"last_name", "last_sign_in_at", b"last_sign_in_at", "legal_accepted_at", b"legal_accepted_at", "locale", b"locale", "locked", b"locked", "lockout_expires_in_seconds", b"lockout_expires_in_seconds", "mfa_disabled_at", b"mfa_disabled_at", "mfa_enabled_at", b"mfa_enabled_at", "object", b"object", "password_enabled", b"password_enabled", "password_last_updated_at", b"password_last_updated_at", "primary_email_address_id", b"primary_email_address_id", "primary_phone_number_id", b"primary_phone_number_id", "primary_web3_wallet_id", b"primary_web3_wallet_id", "private_metadata_json", b"private_metadata_json", "profile_image_url", b"profile_image_url", "public_metadata_json", b"public_metadata_json", "scim", b"scim", "timezone", b"timezone", "totp_enabled", b"totp_enabled", "two_factor_enabled", b"two_factor_enabled", "unsafe_metadata_json", b"unsafe_metadata_json", "updated_at", b"updated_at", "username", b"username", "verification_attempts_remaining", b"verification_attempts_remaining"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_backup_code_enabled", b"_backup_code_enabled", "_banned", b"_banned", "_birthday", b"_birthday", "_bypass_client_trust", b"_bypass_client_trust", "_create_organization_enabled", b"_create_organization_enabled", "_create_organizations_limit", b"_create_organizations_limit", "_created_at", b"_created_at", "_delete_self_enabled", b"_delete_self_enabled", "_deprovisioned", b"_deprovisioned", "_external_id", b"_external_id", "_first_name", b"_first_name", "_gender", b"_gender", "_has_image", b"_has_image", "_id", b"_id", "_image_url", b"_image_url", "_last_active_at", b"_last_active_at", "_last_name", b"_last_name", "_last_sign_in_at", b"_last_sign_in_at", "_legal_accepted_at", b"_legal_accepted_at", "_locale", b"_locale", "_locked", b"_locked", "_lockout_expires_in_seconds", b"_lockout_expires_in_seconds", "_mfa_disabled_at", b"_mfa_disabled_at", "_mfa_enabled_at", b"_mfa_enabled_at", "_object", b"_object", "_password_enabled", b"_password_enabled", "_password_last_updated_at", b"_password_last_updated_at", "_primary_email_address_id", b"_primary_email_address_id", "_primary_phone_number_id", b"_primary_phone_number_id", "_primary_web3_wallet_id", b"_primary_web3_wallet_id", "_profile_image_url", b"_profile_image_url", "_timezone", b"_timezone", "_totp_enabled", b"_totp_enabled", "_two_factor_enabled", b"_two_factor_enabled", "_updated_at", b"_updated_at", "_username", b"_username", "_verification_attempts_remaining", b"_verification_attempts_remaining", "backup_code_enabled", b"backup_code_enabled", "banned", b"banned", "birthday", b"birthday", "bypass_client_trust", b"bypass_client_trust", "create_organization_enabled", b"create_organization_enabled", "create_organizations_limit", b"create_organizations_limit", "created_at", b"created_at", "delete_self_enabled", b"delete_self_enabled", "deprovisioned", b"deprovisioned", "email_addresses", b"email_addresses", "enterprise_accounts", b"enterprise_accounts", "external_accounts", b"external_accounts", "external_id", b"external_id", "first_name", b"first_name", "gender", b"gender", "has_image", b"has_image", "id", b"id", "image_url", b"image_url", "last_active_at", b"last_active_at", "last_name", b"last_name", "last_sign_in_at", b"last_sign_in_at", "legal_accepted_at", b"legal_accepted_at", "locale", b"locale", "locked", b"locked", "lockout_expires_in_seconds", b"lockout_expires_in_seconds", "mfa_disabled_at", b"mfa_disabled_at", "mfa_enabled_at", b"mfa_enabled_at", "object", b"object", "organization_memberships", b"organization_memberships", "passkeys", b"passkeys", "password_enabled", b"password_enabled", "password_last_updated_at", b"password_last_updated_at", "phone_numbers", b"phone_numbers", "primary_email_address_id", b"primary_email_address_id", "primary_phone_number_id", b"primary_phone_number_id", "primary_web3_wallet_id", b"primary_web3_wallet_id", "private_metadata", b"private_metadata", "profile_image_url", b"profile_image_url", "public_metadata", b"public_metadata", "saml_accounts", b"saml_accounts", "scim", b"scim", "timezone", b"timezone", "totp_enabled", b"totp_enabled", "two_factor_enabled", b"two_factor_enabled", "unsafe_metadata", b"unsafe_metadata", "updated_at", b"updated_at", "username", b"username", "verification_attempts_remaining", b"verification_attempts_remaining", "web3_wallets", b"web3_wallets"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_backup_code_enabled", b"_backup_code_enabled", "_banned", b"_banned", "_birthday", b"_birthday", "_bypass_client_trust", b"_bypass_client_trust", "_create_organization_enabled", b"_create_organization_enabled", "_create_organizations_limit", b"_create_organizations_limit", "_created_at", b"_created_at", "_delete_self_enabled", b"_delete_self_enabled", "_deprovisioned", b"_deprovisioned", "_external_id", b"_external_id", "_first_name", b"_first_name", "_gender", b"_gender", "_has_image", b"_has_image", "_id", b"_id", "_image_url", b"_image_url", "_last_active_at", b"_last_active_at", "_last_name", b"_last_name", "_last_sign_in_at", b"_last_sign_in_at", "_legal_accepted_at", b"_legal_accepted_at", "_locale", b"_locale", "_locked", b"_locked", "_lockout_expires_in_seconds", b"_lockout_expires_in_seconds", "_mfa_disabled_at", b"_mfa_disabled_at", "_mfa_enabled_at", b"_mfa_enabled_at", "_object", b"_object", "_password_enabled", b"_password_enabled", "_password_last_updated_at", b"_password_last_updated_at", "_primary_email_address_id", b"_primary_email_address_id", "_primary_phone_number_id", b"_primary_phone_number_id", "_primary_web3_wallet_id", b"_primary_web3_wallet_id", "_private_metadata_json", b"_private_metadata_json", "_profile_image_url", b"_profile_image_url", "_public_metadata_json", b"_public_metadata_json", "_timezone", b"_timezone", "_totp_enabled", b"_totp_enabled", "_two_factor_enabled", b"_two_factor_enabled", "_unsafe_metadata_json", b"_unsafe_metadata_json", "_updated_at", b"_updated_at", "_username", b"_username", "_verification_attempts_remaining", b"_verification_attempts_remaining", "backup_code_enabled", b"backup_code_enabled", "banned", b"banned", "birthday", b"birthday", "bypass_client_trust", b"bypass_client_trust", "create_organization_enabled", b"create_organization_enabled", "create_organizations_limit", b"create_organizations_limit", "created_at", b"created_at", "delete_self_enabled", b"delete_self_enabled", "deprovisioned", b"deprovisioned", "email_addresses", b"email_addresses", "enterprise_accounts", b"enterprise_accounts", "external_accounts", b"external_accounts", "external_id", b"external_id", "first_name", b"first_name", "gender", b"gender", "has_image", b"has_image", "id", b"id", "image_url", b"image_url", "last_active_at", b"last_active_at", "last_name", b"last_name", "last_sign_in_at", b"last_sign_in_at", "legal_accepted_at", b"legal_accepted_at", "locale", b"locale", "locked", b"locked", "lockout_expires_in_seconds", b"lockout_expires_in_seconds", "mfa_disabled_at", b"mfa_disabled_at", "mfa_enabled_at", b"mfa_enabled_at", "object", b"object", "organization_memberships", b"organization_memberships", "passkeys", b"passkeys", "password_enabled", b"password_enabled", "password_last_updated_at", b"password_last_updated_at", "phone_numbers", b"phone_numbers", "primary_email_address_id", b"primary_email_address_id", "primary_phone_number_id", b"primary_phone_number_id", "primary_web3_wallet_id", b"primary_web3_wallet_id", "private_metadata_json", b"private_metadata_json", "profile_image_url", b"profile_image_url", "public_metadata_json", b"public_metadata_json", "saml_accounts", b"saml_accounts", "scim", b"scim", "timezone", b"timezone", "totp_enabled", b"totp_enabled", "two_factor_enabled", b"two_factor_enabled", "unsafe_metadata_json", b"unsafe_metadata_json", "updated_at", b"updated_at", "username", b"username", "verification_attempts_remaining", b"verification_attempts_remaining", "web3_wallets", b"web3_wallets"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__backup_code_enabled: _TypeAlias = _typing.Literal["backup_code_enabled"]  # noqa: Y015
     _WhichOneofArgType__backup_code_enabled: _TypeAlias = _typing.Literal["_backup_code_enabled", b"_backup_code_enabled"]  # noqa: Y015
@@ -320,14 +325,20 @@ class User(_message.Message):
     _WhichOneofArgType__primary_phone_number_id: _TypeAlias = _typing.Literal["_primary_phone_number_id", b"_primary_phone_number_id"]  # noqa: Y015
     _WhichOneofReturnType__primary_web3_wallet_id: _TypeAlias = _typing.Literal["primary_web3_wallet_id"]  # noqa: Y015
     _WhichOneofArgType__primary_web3_wallet_id: _TypeAlias = _typing.Literal["_primary_web3_wallet_id", b"_primary_web3_wallet_id"]  # noqa: Y015
+    _WhichOneofReturnType__private_metadata_json: _TypeAlias = _typing.Literal["private_metadata_json"]  # noqa: Y015
+    _WhichOneofArgType__private_metadata_json: _TypeAlias = _typing.Literal["_private_metadata_json", b"_private_metadata_json"]  # noqa: Y015
     _WhichOneofReturnType__profile_image_url: _TypeAlias = _typing.Literal["profile_image_url"]  # noqa: Y015
     _WhichOneofArgType__profile_image_url: _TypeAlias = _typing.Literal["_profile_image_url", b"_profile_image_url"]  # noqa: Y015
+    _WhichOneofReturnType__public_metadata_json: _TypeAlias = _typing.Literal["public_metadata_json"]  # noqa: Y015
+    _WhichOneofArgType__public_metadata_json: _TypeAlias = _typing.Literal["_public_metadata_json", b"_public_metadata_json"]  # noqa: Y015
     _WhichOneofReturnType__timezone: _TypeAlias = _typing.Literal["timezone"]  # noqa: Y015
     _WhichOneofArgType__timezone: _TypeAlias = _typing.Literal["_timezone", b"_timezone"]  # noqa: Y015
     _WhichOneofReturnType__totp_enabled: _TypeAlias = _typing.Literal["totp_enabled"]  # noqa: Y015
     _WhichOneofArgType__totp_enabled: _TypeAlias = _typing.Literal["_totp_enabled", b"_totp_enabled"]  # noqa: Y015
     _WhichOneofReturnType__two_factor_enabled: _TypeAlias = _typing.Literal["two_factor_enabled"]  # noqa: Y015
     _WhichOneofArgType__two_factor_enabled: _TypeAlias = _typing.Literal["_two_factor_enabled", b"_two_factor_enabled"]  # noqa: Y015
+    _WhichOneofReturnType__unsafe_metadata_json: _TypeAlias = _typing.Literal["unsafe_metadata_json"]  # noqa: Y015
+    _WhichOneofArgType__unsafe_metadata_json: _TypeAlias = _typing.Literal["_unsafe_metadata_json", b"_unsafe_metadata_json"]  # noqa: Y015
     _WhichOneofReturnType__updated_at: _TypeAlias = _typing.Literal["updated_at"]  # noqa: Y015
     _WhichOneofArgType__updated_at: _TypeAlias = _typing.Literal["_updated_at", b"_updated_at"]  # noqa: Y015
     _WhichOneofReturnType__username: _TypeAlias = _typing.Literal["username"]  # noqa: Y015
@@ -395,13 +406,19 @@ class User(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__primary_web3_wallet_id) -> _WhichOneofReturnType__primary_web3_wallet_id | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__private_metadata_json) -> _WhichOneofReturnType__private_metadata_json | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__profile_image_url) -> _WhichOneofReturnType__profile_image_url | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__public_metadata_json) -> _WhichOneofReturnType__public_metadata_json | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__timezone) -> _WhichOneofReturnType__timezone | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__totp_enabled) -> _WhichOneofReturnType__totp_enabled | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__two_factor_enabled) -> _WhichOneofReturnType__two_factor_enabled | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__unsafe_metadata_json) -> _WhichOneofReturnType__unsafe_metadata_json | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__updated_at) -> _WhichOneofReturnType__updated_at | None: ...
     @_typing.overload
@@ -735,7 +752,7 @@ class ExternalAccount(_message.Message):
     IMAGE_URL_FIELD_NUMBER: _builtins.int
     USERNAME_FIELD_NUMBER: _builtins.int
     PHONE_NUMBER_FIELD_NUMBER: _builtins.int
-    PUBLIC_METADATA_FIELD_NUMBER: _builtins.int
+    PUBLIC_METADATA_JSON_FIELD_NUMBER: _builtins.int
     LABEL_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
@@ -773,6 +790,12 @@ class ExternalAccount(_message.Message):
     """Username at the provider; null when none."""
     phone_number: _builtins.str
     """Phone number reported by the provider; null when none."""
+    public_metadata_json: _builtins.str
+    """Metadata of the account, readable from Frontend and Backend APIs; may be null (SDK).
+    As JSON text with its values exactly as Clerk sent them (integers stay
+    integers of any size); unset when Clerk sent null or nothing. Replaces
+    the `google.protobuf.Struct` field 15, which held every number as a double.
+    """
     label: _builtins.str
     """Label of the account; null when none."""
     created_at: _builtins.int
@@ -789,10 +812,6 @@ class ExternalAccount(_message.Message):
     """Legacy `google_account` key: family (last) name."""
     picture: _builtins.str
     """Legacy `google_account` key: profile picture URL."""
-    @_builtins.property
-    def public_metadata(self) -> _struct_pb2.Struct:
-        """Metadata of the account, readable from Frontend and Backend APIs; may be null (SDK)."""
-
     @_builtins.property
     def verification(self) -> Global___Verification:
         """How the account was verified; null when there is no verification."""
@@ -814,7 +833,7 @@ class ExternalAccount(_message.Message):
         image_url: _builtins.str | None = ...,
         username: _builtins.str | None = ...,
         phone_number: _builtins.str | None = ...,
-        public_metadata: _struct_pb2.Struct | None = ...,
+        public_metadata_json: _builtins.str | None = ...,
         label: _builtins.str | None = ...,
         created_at: _builtins.int | None = ...,
         updated_at: _builtins.int | None = ...,
@@ -825,9 +844,9 @@ class ExternalAccount(_message.Message):
         family_name: _builtins.str | None = ...,
         picture: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_approved_scopes", b"_approved_scopes", "_avatar_url", b"_avatar_url", "_created_at", b"_created_at", "_email_address", b"_email_address", "_email_address_verified", b"_email_address_verified", "_external_account_id", b"_external_account_id", "_family_name", b"_family_name", "_first_name", b"_first_name", "_given_name", b"_given_name", "_google_id", b"_google_id", "_id", b"_id", "_identification_id", b"_identification_id", "_image_url", b"_image_url", "_label", b"_label", "_last_name", b"_last_name", "_object", b"_object", "_phone_number", b"_phone_number", "_picture", b"_picture", "_provider", b"_provider", "_provider_user_id", b"_provider_user_id", "_updated_at", b"_updated_at", "_username", b"_username", "approved_scopes", b"approved_scopes", "avatar_url", b"avatar_url", "created_at", b"created_at", "email_address", b"email_address", "email_address_verified", b"email_address_verified", "external_account_id", b"external_account_id", "family_name", b"family_name", "first_name", b"first_name", "given_name", b"given_name", "google_id", b"google_id", "id", b"id", "identification_id", b"identification_id", "image_url", b"image_url", "label", b"label", "last_name", b"last_name", "object", b"object", "phone_number", b"phone_number", "picture", b"picture", "provider", b"provider", "provider_user_id", b"provider_user_id", "public_metadata", b"public_metadata", "updated_at", b"updated_at", "username", b"username", "verification", b"verification"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_approved_scopes", b"_approved_scopes", "_avatar_url", b"_avatar_url", "_created_at", b"_created_at", "_email_address", b"_email_address", "_email_address_verified", b"_email_address_verified", "_external_account_id", b"_external_account_id", "_family_name", b"_family_name", "_first_name", b"_first_name", "_given_name", b"_given_name", "_google_id", b"_google_id", "_id", b"_id", "_identification_id", b"_identification_id", "_image_url", b"_image_url", "_label", b"_label", "_last_name", b"_last_name", "_object", b"_object", "_phone_number", b"_phone_number", "_picture", b"_picture", "_provider", b"_provider", "_provider_user_id", b"_provider_user_id", "_public_metadata_json", b"_public_metadata_json", "_updated_at", b"_updated_at", "_username", b"_username", "approved_scopes", b"approved_scopes", "avatar_url", b"avatar_url", "created_at", b"created_at", "email_address", b"email_address", "email_address_verified", b"email_address_verified", "external_account_id", b"external_account_id", "family_name", b"family_name", "first_name", b"first_name", "given_name", b"given_name", "google_id", b"google_id", "id", b"id", "identification_id", b"identification_id", "image_url", b"image_url", "label", b"label", "last_name", b"last_name", "object", b"object", "phone_number", b"phone_number", "picture", b"picture", "provider", b"provider", "provider_user_id", b"provider_user_id", "public_metadata_json", b"public_metadata_json", "updated_at", b"updated_at", "username", b"username", "verification", b"verification"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_approved_scopes", b"_approved_scopes", "_avatar_url", b"_avatar_url", "_created_at", b"_created_at", "_email_address", b"_email_address", "_email_address_verified", b"_email_address_verified", "_external_account_id", b"_external_account_id", "_family_name", b"_family_name", "_first_name", b"_first_name", "_given_name", b"_given_name", "_google_id", b"_google_id", "_id", b"_id", "_identification_id", b"_identification_id", "_image_url", b"_image_url", "_label", b"_label", "_last_name", b"_last_name", "_object", b"_object", "_phone_number", b"_phone_number", "_picture", b"_picture", "_provider", b"_provider", "_provider_user_id", b"_provider_user_id", "_updated_at", b"_updated_at", "_username", b"_username", "approved_scopes", b"approved_scopes", "avatar_url", b"avatar_url", "created_at", b"created_at", "email_address", b"email_address", "email_address_verified", b"email_address_verified", "external_account_id", b"external_account_id", "family_name", b"family_name", "first_name", b"first_name", "given_name", b"given_name", "google_id", b"google_id", "id", b"id", "identification_id", b"identification_id", "image_url", b"image_url", "label", b"label", "last_name", b"last_name", "object", b"object", "phone_number", b"phone_number", "picture", b"picture", "provider", b"provider", "provider_user_id", b"provider_user_id", "public_metadata", b"public_metadata", "updated_at", b"updated_at", "username", b"username", "verification", b"verification"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_approved_scopes", b"_approved_scopes", "_avatar_url", b"_avatar_url", "_created_at", b"_created_at", "_email_address", b"_email_address", "_email_address_verified", b"_email_address_verified", "_external_account_id", b"_external_account_id", "_family_name", b"_family_name", "_first_name", b"_first_name", "_given_name", b"_given_name", "_google_id", b"_google_id", "_id", b"_id", "_identification_id", b"_identification_id", "_image_url", b"_image_url", "_label", b"_label", "_last_name", b"_last_name", "_object", b"_object", "_phone_number", b"_phone_number", "_picture", b"_picture", "_provider", b"_provider", "_provider_user_id", b"_provider_user_id", "_public_metadata_json", b"_public_metadata_json", "_updated_at", b"_updated_at", "_username", b"_username", "approved_scopes", b"approved_scopes", "avatar_url", b"avatar_url", "created_at", b"created_at", "email_address", b"email_address", "email_address_verified", b"email_address_verified", "external_account_id", b"external_account_id", "family_name", b"family_name", "first_name", b"first_name", "given_name", b"given_name", "google_id", b"google_id", "id", b"id", "identification_id", b"identification_id", "image_url", b"image_url", "label", b"label", "last_name", b"last_name", "object", b"object", "phone_number", b"phone_number", "picture", b"picture", "provider", b"provider", "provider_user_id", b"provider_user_id", "public_metadata_json", b"public_metadata_json", "updated_at", b"updated_at", "username", b"username", "verification", b"verification"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__approved_scopes: _TypeAlias = _typing.Literal["approved_scopes"]  # noqa: Y015
     _WhichOneofArgType__approved_scopes: _TypeAlias = _typing.Literal["_approved_scopes", b"_approved_scopes"]  # noqa: Y015
@@ -869,6 +888,8 @@ class ExternalAccount(_message.Message):
     _WhichOneofArgType__provider: _TypeAlias = _typing.Literal["_provider", b"_provider"]  # noqa: Y015
     _WhichOneofReturnType__provider_user_id: _TypeAlias = _typing.Literal["provider_user_id"]  # noqa: Y015
     _WhichOneofArgType__provider_user_id: _TypeAlias = _typing.Literal["_provider_user_id", b"_provider_user_id"]  # noqa: Y015
+    _WhichOneofReturnType__public_metadata_json: _TypeAlias = _typing.Literal["public_metadata_json"]  # noqa: Y015
+    _WhichOneofArgType__public_metadata_json: _TypeAlias = _typing.Literal["_public_metadata_json", b"_public_metadata_json"]  # noqa: Y015
     _WhichOneofReturnType__updated_at: _TypeAlias = _typing.Literal["updated_at"]  # noqa: Y015
     _WhichOneofArgType__updated_at: _TypeAlias = _typing.Literal["_updated_at", b"_updated_at"]  # noqa: Y015
     _WhichOneofReturnType__username: _TypeAlias = _typing.Literal["username"]  # noqa: Y015
@@ -914,6 +935,8 @@ class ExternalAccount(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__provider_user_id) -> _WhichOneofReturnType__provider_user_id | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__public_metadata_json) -> _WhichOneofReturnType__public_metadata_json | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__updated_at) -> _WhichOneofReturnType__updated_at | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__username) -> _WhichOneofReturnType__username | None: ...
@@ -935,7 +958,7 @@ class SamlAccount(_message.Message):
     LAST_NAME_FIELD_NUMBER: _builtins.int
     PROVIDER_USER_ID_FIELD_NUMBER: _builtins.int
     LAST_AUTHENTICATED_AT_FIELD_NUMBER: _builtins.int
-    PUBLIC_METADATA_FIELD_NUMBER: _builtins.int
+    PUBLIC_METADATA_JSON_FIELD_NUMBER: _builtins.int
     VERIFICATION_FIELD_NUMBER: _builtins.int
     SAML_CONNECTION_FIELD_NUMBER: _builtins.int
     id: _builtins.str
@@ -956,10 +979,12 @@ class SamlAccount(_message.Message):
     """The user's id at the identity provider; null when unknown."""
     last_authenticated_at: _builtins.int
     """Last authentication time, in ms since epoch; null when never."""
-    @_builtins.property
-    def public_metadata(self) -> _struct_pb2.Struct:
-        """Metadata of the account, readable from Frontend and Backend APIs."""
-
+    public_metadata_json: _builtins.str
+    """Metadata of the account, readable from Frontend and Backend APIs.
+    As JSON text with its values exactly as Clerk sent them (integers stay
+    integers of any size); unset when Clerk sent null or nothing. Replaces
+    the `google.protobuf.Struct` field 10, which held every number as a double.
+    """
     @_builtins.property
     def verification(self) -> Global___Verification:
         """How the account was verified; null when there is no verification."""
@@ -980,13 +1005,13 @@ class SamlAccount(_message.Message):
         last_name: _builtins.str | None = ...,
         provider_user_id: _builtins.str | None = ...,
         last_authenticated_at: _builtins.int | None = ...,
-        public_metadata: _struct_pb2.Struct | None = ...,
+        public_metadata_json: _builtins.str | None = ...,
         verification: Global___Verification | None = ...,
         saml_connection: Global___SamlAccountConnection | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "_email_address", b"_email_address", "_first_name", b"_first_name", "_id", b"_id", "_last_authenticated_at", b"_last_authenticated_at", "_last_name", b"_last_name", "_object", b"_object", "_provider", b"_provider", "_provider_user_id", b"_provider_user_id", "active", b"active", "email_address", b"email_address", "first_name", b"first_name", "id", b"id", "last_authenticated_at", b"last_authenticated_at", "last_name", b"last_name", "object", b"object", "provider", b"provider", "provider_user_id", b"provider_user_id", "public_metadata", b"public_metadata", "saml_connection", b"saml_connection", "verification", b"verification"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "_email_address", b"_email_address", "_first_name", b"_first_name", "_id", b"_id", "_last_authenticated_at", b"_last_authenticated_at", "_last_name", b"_last_name", "_object", b"_object", "_provider", b"_provider", "_provider_user_id", b"_provider_user_id", "_public_metadata_json", b"_public_metadata_json", "active", b"active", "email_address", b"email_address", "first_name", b"first_name", "id", b"id", "last_authenticated_at", b"last_authenticated_at", "last_name", b"last_name", "object", b"object", "provider", b"provider", "provider_user_id", b"provider_user_id", "public_metadata_json", b"public_metadata_json", "saml_connection", b"saml_connection", "verification", b"verification"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "_email_address", b"_email_address", "_first_name", b"_first_name", "_id", b"_id", "_last_authenticated_at", b"_last_authenticated_at", "_last_name", b"_last_name", "_object", b"_object", "_provider", b"_provider", "_provider_user_id", b"_provider_user_id", "active", b"active", "email_address", b"email_address", "first_name", b"first_name", "id", b"id", "last_authenticated_at", b"last_authenticated_at", "last_name", b"last_name", "object", b"object", "provider", b"provider", "provider_user_id", b"provider_user_id", "public_metadata", b"public_metadata", "saml_connection", b"saml_connection", "verification", b"verification"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "_email_address", b"_email_address", "_first_name", b"_first_name", "_id", b"_id", "_last_authenticated_at", b"_last_authenticated_at", "_last_name", b"_last_name", "_object", b"_object", "_provider", b"_provider", "_provider_user_id", b"_provider_user_id", "_public_metadata_json", b"_public_metadata_json", "active", b"active", "email_address", b"email_address", "first_name", b"first_name", "id", b"id", "last_authenticated_at", b"last_authenticated_at", "last_name", b"last_name", "object", b"object", "provider", b"provider", "provider_user_id", b"provider_user_id", "public_metadata_json", b"public_metadata_json", "saml_connection", b"saml_connection", "verification", b"verification"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__active: _TypeAlias = _typing.Literal["active"]  # noqa: Y015
     _WhichOneofArgType__active: _TypeAlias = _typing.Literal["_active", b"_active"]  # noqa: Y015
@@ -1006,6 +1031,8 @@ class SamlAccount(_message.Message):
     _WhichOneofArgType__provider: _TypeAlias = _typing.Literal["_provider", b"_provider"]  # noqa: Y015
     _WhichOneofReturnType__provider_user_id: _TypeAlias = _typing.Literal["provider_user_id"]  # noqa: Y015
     _WhichOneofArgType__provider_user_id: _TypeAlias = _typing.Literal["_provider_user_id", b"_provider_user_id"]  # noqa: Y015
+    _WhichOneofReturnType__public_metadata_json: _TypeAlias = _typing.Literal["public_metadata_json"]  # noqa: Y015
+    _WhichOneofArgType__public_metadata_json: _TypeAlias = _typing.Literal["_public_metadata_json", b"_public_metadata_json"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__active) -> _WhichOneofReturnType__active | None: ...
     @_typing.overload
@@ -1024,6 +1051,8 @@ class SamlAccount(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__provider) -> _WhichOneofReturnType__provider | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__provider_user_id) -> _WhichOneofReturnType__provider_user_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__public_metadata_json) -> _WhichOneofReturnType__public_metadata_json | None: ...
 
 Global___SamlAccount: _TypeAlias = SamlAccount  # noqa: Y015
 
@@ -1154,7 +1183,7 @@ class EnterpriseAccount(_message.Message):
     LAST_NAME_FIELD_NUMBER: _builtins.int
     PROVIDER_USER_ID_FIELD_NUMBER: _builtins.int
     ENTERPRISE_CONNECTION_ID_FIELD_NUMBER: _builtins.int
-    PUBLIC_METADATA_FIELD_NUMBER: _builtins.int
+    PUBLIC_METADATA_JSON_FIELD_NUMBER: _builtins.int
     VERIFICATION_FIELD_NUMBER: _builtins.int
     ENTERPRISE_CONNECTION_FIELD_NUMBER: _builtins.int
     LAST_AUTHENTICATED_AT_FIELD_NUMBER: _builtins.int
@@ -1178,12 +1207,14 @@ class EnterpriseAccount(_message.Message):
     """The user's id at the identity provider; null when unknown."""
     enterprise_connection_id: _builtins.str
     """Id of the enterprise connection; null when unknown."""
+    public_metadata_json: _builtins.str
+    """Metadata of the account, readable from Frontend and Backend APIs.
+    As JSON text with its values exactly as Clerk sent them (integers stay
+    integers of any size); unset when Clerk sent null or nothing. Replaces
+    the `google.protobuf.Struct` field 11, which held every number as a double.
+    """
     last_authenticated_at: _builtins.int
     """Last authentication time, in ms since epoch; null when never."""
-    @_builtins.property
-    def public_metadata(self) -> _struct_pb2.Struct:
-        """Metadata of the account, readable from Frontend and Backend APIs."""
-
     @_builtins.property
     def verification(self) -> Global___Verification:
         """How the account was verified; null when there is no verification."""
@@ -1205,14 +1236,14 @@ class EnterpriseAccount(_message.Message):
         last_name: _builtins.str | None = ...,
         provider_user_id: _builtins.str | None = ...,
         enterprise_connection_id: _builtins.str | None = ...,
-        public_metadata: _struct_pb2.Struct | None = ...,
+        public_metadata_json: _builtins.str | None = ...,
         verification: Global___Verification | None = ...,
         enterprise_connection: Global___EnterpriseAccountConnection | None = ...,
         last_authenticated_at: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "_email_address", b"_email_address", "_enterprise_connection_id", b"_enterprise_connection_id", "_first_name", b"_first_name", "_id", b"_id", "_last_authenticated_at", b"_last_authenticated_at", "_last_name", b"_last_name", "_object", b"_object", "_protocol", b"_protocol", "_provider", b"_provider", "_provider_user_id", b"_provider_user_id", "active", b"active", "email_address", b"email_address", "enterprise_connection", b"enterprise_connection", "enterprise_connection_id", b"enterprise_connection_id", "first_name", b"first_name", "id", b"id", "last_authenticated_at", b"last_authenticated_at", "last_name", b"last_name", "object", b"object", "protocol", b"protocol", "provider", b"provider", "provider_user_id", b"provider_user_id", "public_metadata", b"public_metadata", "verification", b"verification"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "_email_address", b"_email_address", "_enterprise_connection_id", b"_enterprise_connection_id", "_first_name", b"_first_name", "_id", b"_id", "_last_authenticated_at", b"_last_authenticated_at", "_last_name", b"_last_name", "_object", b"_object", "_protocol", b"_protocol", "_provider", b"_provider", "_provider_user_id", b"_provider_user_id", "_public_metadata_json", b"_public_metadata_json", "active", b"active", "email_address", b"email_address", "enterprise_connection", b"enterprise_connection", "enterprise_connection_id", b"enterprise_connection_id", "first_name", b"first_name", "id", b"id", "last_authenticated_at", b"last_authenticated_at", "last_name", b"last_name", "object", b"object", "protocol", b"protocol", "provider", b"provider", "provider_user_id", b"provider_user_id", "public_metadata_json", b"public_metadata_json", "verification", b"verification"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "_email_address", b"_email_address", "_enterprise_connection_id", b"_enterprise_connection_id", "_first_name", b"_first_name", "_id", b"_id", "_last_authenticated_at", b"_last_authenticated_at", "_last_name", b"_last_name", "_object", b"_object", "_protocol", b"_protocol", "_provider", b"_provider", "_provider_user_id", b"_provider_user_id", "active", b"active", "email_address", b"email_address", "enterprise_connection", b"enterprise_connection", "enterprise_connection_id", b"enterprise_connection_id", "first_name", b"first_name", "id", b"id", "last_authenticated_at", b"last_authenticated_at", "last_name", b"last_name", "object", b"object", "protocol", b"protocol", "provider", b"provider", "provider_user_id", b"provider_user_id", "public_metadata", b"public_metadata", "verification", b"verification"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "_email_address", b"_email_address", "_enterprise_connection_id", b"_enterprise_connection_id", "_first_name", b"_first_name", "_id", b"_id", "_last_authenticated_at", b"_last_authenticated_at", "_last_name", b"_last_name", "_object", b"_object", "_protocol", b"_protocol", "_provider", b"_provider", "_provider_user_id", b"_provider_user_id", "_public_metadata_json", b"_public_metadata_json", "active", b"active", "email_address", b"email_address", "enterprise_connection", b"enterprise_connection", "enterprise_connection_id", b"enterprise_connection_id", "first_name", b"first_name", "id", b"id", "last_authenticated_at", b"last_authenticated_at", "last_name", b"last_name", "object", b"object", "protocol", b"protocol", "provider", b"provider", "provider_user_id", b"provider_user_id", "public_metadata_json", b"public_metadata_json", "verification", b"verification"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__active: _TypeAlias = _typing.Literal["active"]  # noqa: Y015
     _WhichOneofArgType__active: _TypeAlias = _typing.Literal["_active", b"_active"]  # noqa: Y015
@@ -1236,6 +1267,8 @@ class EnterpriseAccount(_message.Message):
     _WhichOneofArgType__provider: _TypeAlias = _typing.Literal["_provider", b"_provider"]  # noqa: Y015
     _WhichOneofReturnType__provider_user_id: _TypeAlias = _typing.Literal["provider_user_id"]  # noqa: Y015
     _WhichOneofArgType__provider_user_id: _TypeAlias = _typing.Literal["_provider_user_id", b"_provider_user_id"]  # noqa: Y015
+    _WhichOneofReturnType__public_metadata_json: _TypeAlias = _typing.Literal["public_metadata_json"]  # noqa: Y015
+    _WhichOneofArgType__public_metadata_json: _TypeAlias = _typing.Literal["_public_metadata_json", b"_public_metadata_json"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__active) -> _WhichOneofReturnType__active | None: ...
     @_typing.overload
@@ -1258,6 +1291,8 @@ class EnterpriseAccount(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__provider) -> _WhichOneofReturnType__provider | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__provider_user_id) -> _WhichOneofReturnType__provider_user_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__public_metadata_json) -> _WhichOneofReturnType__public_metadata_json | None: ...
 
 Global___EnterpriseAccount: _TypeAlias = EnterpriseAccount  # noqa: Y015
 
@@ -1560,28 +1595,30 @@ class ClerkError(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     LONG_MESSAGE_FIELD_NUMBER: _builtins.int
     CODE_FIELD_NUMBER: _builtins.int
-    META_FIELD_NUMBER: _builtins.int
+    META_JSON_FIELD_NUMBER: _builtins.int
     message: _builtins.str
     """Short, human-readable message."""
     long_message: _builtins.str
     """Longer, more detailed message."""
     code: _builtins.str
     """Machine-readable error code."""
-    @_builtins.property
-    def meta(self) -> _struct_pb2.Struct:
-        """Additional free-form details."""
-
+    meta_json: _builtins.str
+    """Additional free-form details.
+    As JSON text with its values exactly as Clerk sent them (integers stay
+    integers of any size); unset when Clerk sent null or nothing. Replaces
+    the `google.protobuf.Struct` field 4, which held every number as a double.
+    """
     def __init__(
         self,
         *,
         message: _builtins.str | None = ...,
         long_message: _builtins.str | None = ...,
         code: _builtins.str | None = ...,
-        meta: _struct_pb2.Struct | None = ...,
+        meta_json: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_code", b"_code", "_long_message", b"_long_message", "_message", b"_message", "code", b"code", "long_message", b"long_message", "message", b"message", "meta", b"meta"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_code", b"_code", "_long_message", b"_long_message", "_message", b"_message", "_meta_json", b"_meta_json", "code", b"code", "long_message", b"long_message", "message", b"message", "meta_json", b"meta_json"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_code", b"_code", "_long_message", b"_long_message", "_message", b"_message", "code", b"code", "long_message", b"long_message", "message", b"message", "meta", b"meta"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_code", b"_code", "_long_message", b"_long_message", "_message", b"_message", "_meta_json", b"_meta_json", "code", b"code", "long_message", b"long_message", "message", b"message", "meta_json", b"meta_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__code: _TypeAlias = _typing.Literal["code"]  # noqa: Y015
     _WhichOneofArgType__code: _TypeAlias = _typing.Literal["_code", b"_code"]  # noqa: Y015
@@ -1589,12 +1626,16 @@ class ClerkError(_message.Message):
     _WhichOneofArgType__long_message: _TypeAlias = _typing.Literal["_long_message", b"_long_message"]  # noqa: Y015
     _WhichOneofReturnType__message: _TypeAlias = _typing.Literal["message"]  # noqa: Y015
     _WhichOneofArgType__message: _TypeAlias = _typing.Literal["_message", b"_message"]  # noqa: Y015
+    _WhichOneofReturnType__meta_json: _TypeAlias = _typing.Literal["meta_json"]  # noqa: Y015
+    _WhichOneofArgType__meta_json: _TypeAlias = _typing.Literal["_meta_json", b"_meta_json"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__code) -> _WhichOneofReturnType__code | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__long_message) -> _WhichOneofReturnType__long_message | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__message) -> _WhichOneofReturnType__message | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__meta_json) -> _WhichOneofReturnType__meta_json | None: ...
 
 Global___ClerkError: _TypeAlias = ClerkError  # noqa: Y015
 

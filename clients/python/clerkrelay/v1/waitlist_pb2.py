@@ -22,10 +22,9 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63lerkrelay/v1/waitlist.proto\x12\rclerkrelay.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xc7\x02\n\rWaitlistEntry\x12\x13\n\x06object\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x0f\n\x02id\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x1a\n\remail_address\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x13\n\x06status\x18\x04 \x01(\tH\x03\x88\x01\x01\x12\x16\n\tis_locked\x18\x05 \x01(\x08H\x04\x88\x01\x01\x12\x17\n\ncreated_at\x18\x06 \x01(\x03H\x05\x88\x01\x01\x12\x17\n\nupdated_at\x18\x07 \x01(\x03H\x06\x88\x01\x01\x12:\n\ninvitation\x18\x08 \x01(\x0b\x32&.clerkrelay.v1.WaitlistEntryInvitationB\t\n\x07_objectB\x05\n\x03_idB\x10\n\x0e_email_addressB\t\n\x07_statusB\x0c\n\n_is_lockedB\r\n\x0b_created_atB\r\n\x0b_updated_at\"\x85\x03\n\x17WaitlistEntryInvitation\x12\x13\n\x06object\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x0f\n\x02id\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x1a\n\remail_address\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x30\n\x0fpublic_metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x07revoked\x18\x05 \x01(\x08H\x03\x88\x01\x01\x12\x13\n\x06status\x18\x06 \x01(\tH\x04\x88\x01\x01\x12\x10\n\x03url\x18\x07 \x01(\tH\x05\x88\x01\x01\x12\x17\n\nexpires_at\x18\x08 \x01(\x03H\x06\x88\x01\x01\x12\x17\n\ncreated_at\x18\t \x01(\x03H\x07\x88\x01\x01\x12\x17\n\nupdated_at\x18\n \x01(\x03H\x08\x88\x01\x01\x42\t\n\x07_objectB\x05\n\x03_idB\x10\n\x0e_email_addressB\n\n\x08_revokedB\t\n\x07_statusB\x06\n\x04_urlB\r\n\x0b_expires_atB\r\n\x0b_created_atB\r\n\x0b_updated_atBFZDgithub.com/clerk-relay/clerk-relay/gen/go/clerkrelay/v1;clerkrelayv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63lerkrelay/v1/waitlist.proto\x12\rclerkrelay.v1\"\xc7\x02\n\rWaitlistEntry\x12\x13\n\x06object\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x0f\n\x02id\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x1a\n\remail_address\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x13\n\x06status\x18\x04 \x01(\tH\x03\x88\x01\x01\x12\x16\n\tis_locked\x18\x05 \x01(\x08H\x04\x88\x01\x01\x12\x17\n\ncreated_at\x18\x06 \x01(\x03H\x05\x88\x01\x01\x12\x17\n\nupdated_at\x18\x07 \x01(\x03H\x06\x88\x01\x01\x12:\n\ninvitation\x18\x08 \x01(\x0b\x32&.clerkrelay.v1.WaitlistEntryInvitationB\t\n\x07_objectB\x05\n\x03_idB\x10\n\x0e_email_addressB\t\n\x07_statusB\x0c\n\n_is_lockedB\r\n\x0b_created_atB\r\n\x0b_updated_at\"\xa6\x03\n\x17WaitlistEntryInvitation\x12\x13\n\x06object\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x0f\n\x02id\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x1a\n\remail_address\x18\x03 \x01(\tH\x02\x88\x01\x01\x12!\n\x14public_metadata_json\x18\x0b \x01(\tH\x03\x88\x01\x01\x12\x14\n\x07revoked\x18\x05 \x01(\x08H\x04\x88\x01\x01\x12\x13\n\x06status\x18\x06 \x01(\tH\x05\x88\x01\x01\x12\x10\n\x03url\x18\x07 \x01(\tH\x06\x88\x01\x01\x12\x17\n\nexpires_at\x18\x08 \x01(\x03H\x07\x88\x01\x01\x12\x17\n\ncreated_at\x18\t \x01(\x03H\x08\x88\x01\x01\x12\x17\n\nupdated_at\x18\n \x01(\x03H\t\x88\x01\x01\x42\t\n\x07_objectB\x05\n\x03_idB\x10\n\x0e_email_addressB\x17\n\x15_public_metadata_jsonB\n\n\x08_revokedB\t\n\x07_statusB\x06\n\x04_urlB\r\n\x0b_expires_atB\r\n\x0b_created_atB\r\n\x0b_updated_atJ\x04\x08\x04\x10\x05R\x0fpublic_metadataBFZDgithub.com/clerk-relay/clerk-relay/gen/go/clerkrelay/v1;clerkrelayv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,8 +32,8 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'clerkrelay.v1.waitlist_pb2'
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'ZDgithub.com/clerk-relay/clerk-relay/gen/go/clerkrelay/v1;clerkrelayv1'
-  _globals['_WAITLISTENTRY']._serialized_start=78
-  _globals['_WAITLISTENTRY']._serialized_end=405
-  _globals['_WAITLISTENTRYINVITATION']._serialized_start=408
-  _globals['_WAITLISTENTRYINVITATION']._serialized_end=797
+  _globals['_WAITLISTENTRY']._serialized_start=48
+  _globals['_WAITLISTENTRY']._serialized_end=375
+  _globals['_WAITLISTENTRYINVITATION']._serialized_start=378
+  _globals['_WAITLISTENTRYINVITATION']._serialized_end=800
 # @@protoc_insertion_point(module_scope)

@@ -7,7 +7,6 @@ waitlistEntry.updated). Field names are Clerk's JSON keys.
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from google.protobuf import struct_pb2 as _struct_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -107,7 +106,7 @@ class WaitlistEntryInvitation(_message.Message):
     OBJECT_FIELD_NUMBER: _builtins.int
     ID_FIELD_NUMBER: _builtins.int
     EMAIL_ADDRESS_FIELD_NUMBER: _builtins.int
-    PUBLIC_METADATA_FIELD_NUMBER: _builtins.int
+    PUBLIC_METADATA_JSON_FIELD_NUMBER: _builtins.int
     REVOKED_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     URL_FIELD_NUMBER: _builtins.int
@@ -120,6 +119,12 @@ class WaitlistEntryInvitation(_message.Message):
     """Invitation id (`inv_...`)."""
     email_address: _builtins.str
     """Email address the invitation was sent to."""
+    public_metadata_json: _builtins.str
+    """Metadata copied to the user on sign-up; free-form, may be null.
+    As JSON text with its values exactly as Clerk sent them (integers stay
+    integers of any size); unset when Clerk sent null or nothing. Replaces
+    the `google.protobuf.Struct` field 4, which held every number as a double.
+    """
     revoked: _builtins.bool
     """Whether the invitation has been revoked."""
     status: _builtins.str
@@ -132,17 +137,13 @@ class WaitlistEntryInvitation(_message.Message):
     """Creation time, Unix milliseconds."""
     updated_at: _builtins.int
     """Last update time, Unix milliseconds."""
-    @_builtins.property
-    def public_metadata(self) -> _struct_pb2.Struct:
-        """Metadata copied to the user on sign-up; free-form, may be null."""
-
     def __init__(
         self,
         *,
         object: _builtins.str | None = ...,
         id: _builtins.str | None = ...,
         email_address: _builtins.str | None = ...,
-        public_metadata: _struct_pb2.Struct | None = ...,
+        public_metadata_json: _builtins.str | None = ...,
         revoked: _builtins.bool | None = ...,
         status: _builtins.str | None = ...,
         url: _builtins.str | None = ...,
@@ -150,9 +151,9 @@ class WaitlistEntryInvitation(_message.Message):
         created_at: _builtins.int | None = ...,
         updated_at: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_created_at", b"_created_at", "_email_address", b"_email_address", "_expires_at", b"_expires_at", "_id", b"_id", "_object", b"_object", "_revoked", b"_revoked", "_status", b"_status", "_updated_at", b"_updated_at", "_url", b"_url", "created_at", b"created_at", "email_address", b"email_address", "expires_at", b"expires_at", "id", b"id", "object", b"object", "public_metadata", b"public_metadata", "revoked", b"revoked", "status", b"status", "updated_at", b"updated_at", "url", b"url"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_created_at", b"_created_at", "_email_address", b"_email_address", "_expires_at", b"_expires_at", "_id", b"_id", "_object", b"_object", "_public_metadata_json", b"_public_metadata_json", "_revoked", b"_revoked", "_status", b"_status", "_updated_at", b"_updated_at", "_url", b"_url", "created_at", b"created_at", "email_address", b"email_address", "expires_at", b"expires_at", "id", b"id", "object", b"object", "public_metadata_json", b"public_metadata_json", "revoked", b"revoked", "status", b"status", "updated_at", b"updated_at", "url", b"url"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_created_at", b"_created_at", "_email_address", b"_email_address", "_expires_at", b"_expires_at", "_id", b"_id", "_object", b"_object", "_revoked", b"_revoked", "_status", b"_status", "_updated_at", b"_updated_at", "_url", b"_url", "created_at", b"created_at", "email_address", b"email_address", "expires_at", b"expires_at", "id", b"id", "object", b"object", "public_metadata", b"public_metadata", "revoked", b"revoked", "status", b"status", "updated_at", b"updated_at", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_created_at", b"_created_at", "_email_address", b"_email_address", "_expires_at", b"_expires_at", "_id", b"_id", "_object", b"_object", "_public_metadata_json", b"_public_metadata_json", "_revoked", b"_revoked", "_status", b"_status", "_updated_at", b"_updated_at", "_url", b"_url", "created_at", b"created_at", "email_address", b"email_address", "expires_at", b"expires_at", "id", b"id", "object", b"object", "public_metadata_json", b"public_metadata_json", "revoked", b"revoked", "status", b"status", "updated_at", b"updated_at", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__created_at: _TypeAlias = _typing.Literal["created_at"]  # noqa: Y015
     _WhichOneofArgType__created_at: _TypeAlias = _typing.Literal["_created_at", b"_created_at"]  # noqa: Y015
@@ -164,6 +165,8 @@ class WaitlistEntryInvitation(_message.Message):
     _WhichOneofArgType__id: _TypeAlias = _typing.Literal["_id", b"_id"]  # noqa: Y015
     _WhichOneofReturnType__object: _TypeAlias = _typing.Literal["object"]  # noqa: Y015
     _WhichOneofArgType__object: _TypeAlias = _typing.Literal["_object", b"_object"]  # noqa: Y015
+    _WhichOneofReturnType__public_metadata_json: _TypeAlias = _typing.Literal["public_metadata_json"]  # noqa: Y015
+    _WhichOneofArgType__public_metadata_json: _TypeAlias = _typing.Literal["_public_metadata_json", b"_public_metadata_json"]  # noqa: Y015
     _WhichOneofReturnType__revoked: _TypeAlias = _typing.Literal["revoked"]  # noqa: Y015
     _WhichOneofArgType__revoked: _TypeAlias = _typing.Literal["_revoked", b"_revoked"]  # noqa: Y015
     _WhichOneofReturnType__status: _TypeAlias = _typing.Literal["status"]  # noqa: Y015
@@ -182,6 +185,8 @@ class WaitlistEntryInvitation(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__id) -> _WhichOneofReturnType__id | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__object) -> _WhichOneofReturnType__object | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__public_metadata_json) -> _WhichOneofReturnType__public_metadata_json | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__revoked) -> _WhichOneofReturnType__revoked | None: ...
     @_typing.overload

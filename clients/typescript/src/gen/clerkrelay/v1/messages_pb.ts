@@ -7,14 +7,13 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
-import type { JsonObject, Message } from "@bufbuild/protobuf";
+import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file clerkrelay/v1/messages.proto.
  */
 export const file_clerkrelay_v1_messages: GenFile = /*@__PURE__*/
-  fileDesc("ChxjbGVya3JlbGF5L3YxL21lc3NhZ2VzLnByb3RvEg1jbGVya3JlbGF5LnYxIu4ECgVFbWFpbBIPCgJpZBgBIAEoCUgAiAEBEhMKBm9iamVjdBgCIAEoCUgBiAEBEhEKBHNsdWcYAyABKAlIAogBARIcCg9mcm9tX2VtYWlsX25hbWUYBCABKAlIA4gBARIgChNyZXBseV90b19lbWFpbF9uYW1lGAUgASgJSASIAQESHQoQdG9fZW1haWxfYWRkcmVzcxgGIAEoCUgFiAEBEh0KEGVtYWlsX2FkZHJlc3NfaWQYByABKAlIBogBARIUCgd1c2VyX2lkGAggASgJSAeIAQESFAoHc3ViamVjdBgJIAEoCUgIiAEBEhEKBGJvZHkYCiABKAlICYgBARIXCgpib2R5X3BsYWluGAsgASgJSAqIAQESEwoGc3RhdHVzGAwgASgJSAuIAQESJQoEZGF0YRgNIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSHwoSZGVsaXZlcmVkX2J5X2NsZXJrGA4gASgISAyIAQESHwoSc3VwcHJlc3Npb25fcmVhc29uGA8gASgJSA2IAQFCBQoDX2lkQgkKB19vYmplY3RCBwoFX3NsdWdCEgoQX2Zyb21fZW1haWxfbmFtZUIWChRfcmVwbHlfdG9fZW1haWxfbmFtZUITChFfdG9fZW1haWxfYWRkcmVzc0ITChFfZW1haWxfYWRkcmVzc19pZEIKCghfdXNlcl9pZEIKCghfc3ViamVjdEIHCgVfYm9keUINCgtfYm9keV9wbGFpbkIJCgdfc3RhdHVzQhUKE19kZWxpdmVyZWRfYnlfY2xlcmtCFQoTX3N1cHByZXNzaW9uX3JlYXNvbiKTBAoKU21zTWVzc2FnZRITCgZvYmplY3QYASABKAlIAIgBARIPCgJpZBgCIAEoCUgBiAEBEhEKBHNsdWcYAyABKAlIAogBARIeChFmcm9tX3Bob25lX251bWJlchgEIAEoCUgDiAEBEhwKD3RvX3Bob25lX251bWJlchgFIAEoCUgEiAEBEhwKD3Bob25lX251bWJlcl9pZBgGIAEoCUgFiAEBEhQKB3VzZXJfaWQYByABKAlIBogBARIUCgdtZXNzYWdlGAggASgJSAeIAQESEwoGc3RhdHVzGAkgASgJSAiIAQESJQoEZGF0YRgKIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSHwoSZGVsaXZlcmVkX2J5X2NsZXJrGAsgASgISAmIAQESGgoNY3JlYXRlZF9hdF9tcxgMIAEoA0gKiAEBEhcKCmNyZWF0ZWRfYXQYDSABKANIC4gBAUIJCgdfb2JqZWN0QgUKA19pZEIHCgVfc2x1Z0IUChJfZnJvbV9waG9uZV9udW1iZXJCEgoQX3RvX3Bob25lX251bWJlckISChBfcGhvbmVfbnVtYmVyX2lkQgoKCF91c2VyX2lkQgoKCF9tZXNzYWdlQgkKB19zdGF0dXNCFQoTX2RlbGl2ZXJlZF9ieV9jbGVya0IQCg5fY3JlYXRlZF9hdF9tc0INCgtfY3JlYXRlZF9hdEJGWkRnaXRodWIuY29tL2NsZXJrLXJlbGF5L2NsZXJrLXJlbGF5L2dlbi9nby9jbGVya3JlbGF5L3YxO2NsZXJrcmVsYXl2MWIGcHJvdG8z", [file_google_protobuf_struct]);
+  fileDesc("ChxjbGVya3JlbGF5L3YxL21lc3NhZ2VzLnByb3RvEg1jbGVya3JlbGF5LnYxIvkECgVFbWFpbBIPCgJpZBgBIAEoCUgAiAEBEhMKBm9iamVjdBgCIAEoCUgBiAEBEhEKBHNsdWcYAyABKAlIAogBARIcCg9mcm9tX2VtYWlsX25hbWUYBCABKAlIA4gBARIgChNyZXBseV90b19lbWFpbF9uYW1lGAUgASgJSASIAQESHQoQdG9fZW1haWxfYWRkcmVzcxgGIAEoCUgFiAEBEh0KEGVtYWlsX2FkZHJlc3NfaWQYByABKAlIBogBARIUCgd1c2VyX2lkGAggASgJSAeIAQESFAoHc3ViamVjdBgJIAEoCUgIiAEBEhEKBGJvZHkYCiABKAlICYgBARIXCgpib2R5X3BsYWluGAsgASgJSAqIAQESEwoGc3RhdHVzGAwgASgJSAuIAQESFgoJZGF0YV9qc29uGBAgASgJSAyIAQESHwoSZGVsaXZlcmVkX2J5X2NsZXJrGA4gASgISA2IAQESHwoSc3VwcHJlc3Npb25fcmVhc29uGA8gASgJSA6IAQFCBQoDX2lkQgkKB19vYmplY3RCBwoFX3NsdWdCEgoQX2Zyb21fZW1haWxfbmFtZUIWChRfcmVwbHlfdG9fZW1haWxfbmFtZUITChFfdG9fZW1haWxfYWRkcmVzc0ITChFfZW1haWxfYWRkcmVzc19pZEIKCghfdXNlcl9pZEIKCghfc3ViamVjdEIHCgVfYm9keUINCgtfYm9keV9wbGFpbkIJCgdfc3RhdHVzQgwKCl9kYXRhX2pzb25CFQoTX2RlbGl2ZXJlZF9ieV9jbGVya0IVChNfc3VwcHJlc3Npb25fcmVhc29uSgQIDRAOUgRkYXRhIp4ECgpTbXNNZXNzYWdlEhMKBm9iamVjdBgBIAEoCUgAiAEBEg8KAmlkGAIgASgJSAGIAQESEQoEc2x1ZxgDIAEoCUgCiAEBEh4KEWZyb21fcGhvbmVfbnVtYmVyGAQgASgJSAOIAQESHAoPdG9fcGhvbmVfbnVtYmVyGAUgASgJSASIAQESHAoPcGhvbmVfbnVtYmVyX2lkGAYgASgJSAWIAQESFAoHdXNlcl9pZBgHIAEoCUgGiAEBEhQKB21lc3NhZ2UYCCABKAlIB4gBARITCgZzdGF0dXMYCSABKAlICIgBARIWCglkYXRhX2pzb24YDiABKAlICYgBARIfChJkZWxpdmVyZWRfYnlfY2xlcmsYCyABKAhICogBARIaCg1jcmVhdGVkX2F0X21zGAwgASgDSAuIAQESFwoKY3JlYXRlZF9hdBgNIAEoA0gMiAEBQgkKB19vYmplY3RCBQoDX2lkQgcKBV9zbHVnQhQKEl9mcm9tX3Bob25lX251bWJlckISChBfdG9fcGhvbmVfbnVtYmVyQhIKEF9waG9uZV9udW1iZXJfaWRCCgoIX3VzZXJfaWRCCgoIX21lc3NhZ2VCCQoHX3N0YXR1c0IMCgpfZGF0YV9qc29uQhUKE19kZWxpdmVyZWRfYnlfY2xlcmtCEAoOX2NyZWF0ZWRfYXRfbXNCDQoLX2NyZWF0ZWRfYXRKBAgKEAtSBGRhdGFCRlpEZ2l0aHViLmNvbS9jbGVyay1yZWxheS9jbGVyay1yZWxheS9nZW4vZ28vY2xlcmtyZWxheS92MTtjbGVya3JlbGF5djFiBnByb3RvMw");
 
 /**
  * An email message (`data` of email.created).
@@ -108,10 +107,13 @@ export type Email = Message<"clerkrelay.v1.Email"> & {
 
   /**
    * Template variables (otp_code, app, theme, user, ...); free-form, depends on slug.
+   * As JSON text with its values exactly as Clerk sent them (integers stay
+   * integers of any size); unset when Clerk sent null or nothing. Replaces
+   * the `google.protobuf.Struct` field 13, which held every number as a double.
    *
-   * @generated from field: google.protobuf.Struct data = 13;
+   * @generated from field: optional string data_json = 16;
    */
-  data?: JsonObject | undefined;
+  dataJson?: string | undefined;
 
   /**
    * Whether Clerk delivers the email; false means you must deliver it.
@@ -206,10 +208,13 @@ export type SmsMessage = Message<"clerkrelay.v1.SmsMessage"> & {
 
   /**
    * Template variables (otp_code, app, ...); free-form, depends on slug.
+   * As JSON text with its values exactly as Clerk sent them (integers stay
+   * integers of any size); unset when Clerk sent null or nothing. Replaces
+   * the `google.protobuf.Struct` field 10, which held every number as a double.
    *
-   * @generated from field: google.protobuf.Struct data = 10;
+   * @generated from field: optional string data_json = 14;
    */
-  data?: JsonObject | undefined;
+  dataJson?: string | undefined;
 
   /**
    * Whether Clerk delivers the message; false means you must deliver it.

@@ -10,14 +10,13 @@ import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { User } from "./users_pb.js";
 import { file_clerkrelay_v1_users } from "./users_pb.js";
-import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
-import type { JsonObject, Message } from "@bufbuild/protobuf";
+import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file clerkrelay/v1/sessions.proto.
  */
 export const file_clerkrelay_v1_sessions: GenFile = /*@__PURE__*/
-  fileDesc("ChxjbGVya3JlbGF5L3YxL3Nlc3Npb25zLnByb3RvEg1jbGVya3JlbGF5LnYxIsUECgdTZXNzaW9uEhMKBm9iamVjdBgBIAEoCUgAiAEBEg8KAmlkGAIgASgJSAGIAQESFAoHdXNlcl9pZBgDIAEoCUgCiAEBEhYKCWNsaWVudF9pZBgEIAEoCUgDiAEBEiYKBWFjdG9yGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBITCgZzdGF0dXMYBiABKAlIBIgBARIoChtsYXN0X2FjdGl2ZV9vcmdhbml6YXRpb25faWQYByABKAlIBYgBARIbCg5sYXN0X2FjdGl2ZV9hdBgIIAEoA0gGiAEBEjcKD2xhdGVzdF9hY3Rpdml0eRgJIAEoCzIeLmNsZXJrcmVsYXkudjEuU2Vzc2lvbkFjdGl2aXR5EhYKCWV4cGlyZV9hdBgKIAEoA0gHiAEBEhcKCmFiYW5kb25fYXQYCyABKANICIgBARIXCgp1cGRhdGVkX2F0GAwgASgDSAmIAQESFwoKY3JlYXRlZF9hdBgNIAEoA0gKiAEBEiEKBHVzZXIYDiABKAsyEy5jbGVya3JlbGF5LnYxLlVzZXJCCQoHX29iamVjdEIFCgNfaWRCCgoIX3VzZXJfaWRCDAoKX2NsaWVudF9pZEIJCgdfc3RhdHVzQh4KHF9sYXN0X2FjdGl2ZV9vcmdhbml6YXRpb25faWRCEQoPX2xhc3RfYWN0aXZlX2F0QgwKCl9leHBpcmVfYXRCDQoLX2FiYW5kb25fYXRCDQoLX3VwZGF0ZWRfYXRCDQoLX2NyZWF0ZWRfYXQi3QIKD1Nlc3Npb25BY3Rpdml0eRITCgZvYmplY3QYASABKAlIAIgBARIPCgJpZBgCIAEoCUgBiAEBEhgKC2RldmljZV90eXBlGAMgASgJSAKIAQESFgoJaXNfbW9iaWxlGAQgASgISAOIAQESGQoMYnJvd3Nlcl9uYW1lGAUgASgJSASIAQESHAoPYnJvd3Nlcl92ZXJzaW9uGAYgASgJSAWIAQESFwoKaXBfYWRkcmVzcxgHIAEoCUgGiAEBEhEKBGNpdHkYCCABKAlIB4gBARIUCgdjb3VudHJ5GAkgASgJSAiIAQFCCQoHX29iamVjdEIFCgNfaWRCDgoMX2RldmljZV90eXBlQgwKCl9pc19tb2JpbGVCDwoNX2Jyb3dzZXJfbmFtZUISChBfYnJvd3Nlcl92ZXJzaW9uQg0KC19pcF9hZGRyZXNzQgcKBV9jaXR5QgoKCF9jb3VudHJ5QkZaRGdpdGh1Yi5jb20vY2xlcmstcmVsYXkvY2xlcmstcmVsYXkvZ2VuL2dvL2NsZXJrcmVsYXkvdjE7Y2xlcmtyZWxheXYxYgZwcm90bzM", [file_clerkrelay_v1_users, file_google_protobuf_struct]);
+  fileDesc("ChxjbGVya3JlbGF5L3YxL3Nlc3Npb25zLnByb3RvEg1jbGVya3JlbGF5LnYxItIECgdTZXNzaW9uEhMKBm9iamVjdBgBIAEoCUgAiAEBEg8KAmlkGAIgASgJSAGIAQESFAoHdXNlcl9pZBgDIAEoCUgCiAEBEhYKCWNsaWVudF9pZBgEIAEoCUgDiAEBEhcKCmFjdG9yX2pzb24YDyABKAlIBIgBARITCgZzdGF0dXMYBiABKAlIBYgBARIoChtsYXN0X2FjdGl2ZV9vcmdhbml6YXRpb25faWQYByABKAlIBogBARIbCg5sYXN0X2FjdGl2ZV9hdBgIIAEoA0gHiAEBEjcKD2xhdGVzdF9hY3Rpdml0eRgJIAEoCzIeLmNsZXJrcmVsYXkudjEuU2Vzc2lvbkFjdGl2aXR5EhYKCWV4cGlyZV9hdBgKIAEoA0gIiAEBEhcKCmFiYW5kb25fYXQYCyABKANICYgBARIXCgp1cGRhdGVkX2F0GAwgASgDSAqIAQESFwoKY3JlYXRlZF9hdBgNIAEoA0gLiAEBEiEKBHVzZXIYDiABKAsyEy5jbGVya3JlbGF5LnYxLlVzZXJCCQoHX29iamVjdEIFCgNfaWRCCgoIX3VzZXJfaWRCDAoKX2NsaWVudF9pZEINCgtfYWN0b3JfanNvbkIJCgdfc3RhdHVzQh4KHF9sYXN0X2FjdGl2ZV9vcmdhbml6YXRpb25faWRCEQoPX2xhc3RfYWN0aXZlX2F0QgwKCl9leHBpcmVfYXRCDQoLX2FiYW5kb25fYXRCDQoLX3VwZGF0ZWRfYXRCDQoLX2NyZWF0ZWRfYXRKBAgFEAZSBWFjdG9yIt0CCg9TZXNzaW9uQWN0aXZpdHkSEwoGb2JqZWN0GAEgASgJSACIAQESDwoCaWQYAiABKAlIAYgBARIYCgtkZXZpY2VfdHlwZRgDIAEoCUgCiAEBEhYKCWlzX21vYmlsZRgEIAEoCEgDiAEBEhkKDGJyb3dzZXJfbmFtZRgFIAEoCUgEiAEBEhwKD2Jyb3dzZXJfdmVyc2lvbhgGIAEoCUgFiAEBEhcKCmlwX2FkZHJlc3MYByABKAlIBogBARIRCgRjaXR5GAggASgJSAeIAQESFAoHY291bnRyeRgJIAEoCUgIiAEBQgkKB19vYmplY3RCBQoDX2lkQg4KDF9kZXZpY2VfdHlwZUIMCgpfaXNfbW9iaWxlQg8KDV9icm93c2VyX25hbWVCEgoQX2Jyb3dzZXJfdmVyc2lvbkINCgtfaXBfYWRkcmVzc0IHCgVfY2l0eUIKCghfY291bnRyeUJGWkRnaXRodWIuY29tL2NsZXJrLXJlbGF5L2NsZXJrLXJlbGF5L2dlbi9nby9jbGVya3JlbGF5L3YxO2NsZXJrcmVsYXl2MWIGcHJvdG8z", [file_clerkrelay_v1_users]);
 
 /**
  * A Clerk session (`object: "session"`): the spec `SessionEventPayload` (= `Session` + `user`) and the
@@ -56,10 +55,13 @@ export type Session = Message<"clerkrelay.v1.Session"> & {
 
   /**
    * Impersonation actor (e.g. `{"sub": "user_…"}`); null when the session is not impersonated.
+   * As JSON text with its values exactly as Clerk sent them (integers stay
+   * integers of any size); unset when Clerk sent null or nothing. Replaces
+   * the `google.protobuf.Struct` field 5, which held every number as a double.
    *
-   * @generated from field: google.protobuf.Struct actor = 5;
+   * @generated from field: optional string actor_json = 15;
    */
-  actor?: JsonObject | undefined;
+  actorJson?: string | undefined;
 
   /**
    * Status, e.g. "active", "pending", "revoked", "ended", "expired", "removed", "abandoned", "replaced".

@@ -7,14 +7,13 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
-import type { JsonObject, Message } from "@bufbuild/protobuf";
+import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file clerkrelay/v1/waitlist.proto.
  */
 export const file_clerkrelay_v1_waitlist: GenFile = /*@__PURE__*/
-  fileDesc("ChxjbGVya3JlbGF5L3YxL3dhaXRsaXN0LnByb3RvEg1jbGVya3JlbGF5LnYxIscCCg1XYWl0bGlzdEVudHJ5EhMKBm9iamVjdBgBIAEoCUgAiAEBEg8KAmlkGAIgASgJSAGIAQESGgoNZW1haWxfYWRkcmVzcxgDIAEoCUgCiAEBEhMKBnN0YXR1cxgEIAEoCUgDiAEBEhYKCWlzX2xvY2tlZBgFIAEoCEgEiAEBEhcKCmNyZWF0ZWRfYXQYBiABKANIBYgBARIXCgp1cGRhdGVkX2F0GAcgASgDSAaIAQESOgoKaW52aXRhdGlvbhgIIAEoCzImLmNsZXJrcmVsYXkudjEuV2FpdGxpc3RFbnRyeUludml0YXRpb25CCQoHX29iamVjdEIFCgNfaWRCEAoOX2VtYWlsX2FkZHJlc3NCCQoHX3N0YXR1c0IMCgpfaXNfbG9ja2VkQg0KC19jcmVhdGVkX2F0Qg0KC191cGRhdGVkX2F0IoUDChdXYWl0bGlzdEVudHJ5SW52aXRhdGlvbhITCgZvYmplY3QYASABKAlIAIgBARIPCgJpZBgCIAEoCUgBiAEBEhoKDWVtYWlsX2FkZHJlc3MYAyABKAlIAogBARIwCg9wdWJsaWNfbWV0YWRhdGEYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhQKB3Jldm9rZWQYBSABKAhIA4gBARITCgZzdGF0dXMYBiABKAlIBIgBARIQCgN1cmwYByABKAlIBYgBARIXCgpleHBpcmVzX2F0GAggASgDSAaIAQESFwoKY3JlYXRlZF9hdBgJIAEoA0gHiAEBEhcKCnVwZGF0ZWRfYXQYCiABKANICIgBAUIJCgdfb2JqZWN0QgUKA19pZEIQCg5fZW1haWxfYWRkcmVzc0IKCghfcmV2b2tlZEIJCgdfc3RhdHVzQgYKBF91cmxCDQoLX2V4cGlyZXNfYXRCDQoLX2NyZWF0ZWRfYXRCDQoLX3VwZGF0ZWRfYXRCRlpEZ2l0aHViLmNvbS9jbGVyay1yZWxheS9jbGVyay1yZWxheS9nZW4vZ28vY2xlcmtyZWxheS92MTtjbGVya3JlbGF5djFiBnByb3RvMw", [file_google_protobuf_struct]);
+  fileDesc("ChxjbGVya3JlbGF5L3YxL3dhaXRsaXN0LnByb3RvEg1jbGVya3JlbGF5LnYxIscCCg1XYWl0bGlzdEVudHJ5EhMKBm9iamVjdBgBIAEoCUgAiAEBEg8KAmlkGAIgASgJSAGIAQESGgoNZW1haWxfYWRkcmVzcxgDIAEoCUgCiAEBEhMKBnN0YXR1cxgEIAEoCUgDiAEBEhYKCWlzX2xvY2tlZBgFIAEoCEgEiAEBEhcKCmNyZWF0ZWRfYXQYBiABKANIBYgBARIXCgp1cGRhdGVkX2F0GAcgASgDSAaIAQESOgoKaW52aXRhdGlvbhgIIAEoCzImLmNsZXJrcmVsYXkudjEuV2FpdGxpc3RFbnRyeUludml0YXRpb25CCQoHX29iamVjdEIFCgNfaWRCEAoOX2VtYWlsX2FkZHJlc3NCCQoHX3N0YXR1c0IMCgpfaXNfbG9ja2VkQg0KC19jcmVhdGVkX2F0Qg0KC191cGRhdGVkX2F0IqYDChdXYWl0bGlzdEVudHJ5SW52aXRhdGlvbhITCgZvYmplY3QYASABKAlIAIgBARIPCgJpZBgCIAEoCUgBiAEBEhoKDWVtYWlsX2FkZHJlc3MYAyABKAlIAogBARIhChRwdWJsaWNfbWV0YWRhdGFfanNvbhgLIAEoCUgDiAEBEhQKB3Jldm9rZWQYBSABKAhIBIgBARITCgZzdGF0dXMYBiABKAlIBYgBARIQCgN1cmwYByABKAlIBogBARIXCgpleHBpcmVzX2F0GAggASgDSAeIAQESFwoKY3JlYXRlZF9hdBgJIAEoA0gIiAEBEhcKCnVwZGF0ZWRfYXQYCiABKANICYgBAUIJCgdfb2JqZWN0QgUKA19pZEIQCg5fZW1haWxfYWRkcmVzc0IXChVfcHVibGljX21ldGFkYXRhX2pzb25CCgoIX3Jldm9rZWRCCQoHX3N0YXR1c0IGCgRfdXJsQg0KC19leHBpcmVzX2F0Qg0KC19jcmVhdGVkX2F0Qg0KC191cGRhdGVkX2F0SgQIBBAFUg9wdWJsaWNfbWV0YWRhdGFCRlpEZ2l0aHViLmNvbS9jbGVyay1yZWxheS9jbGVyay1yZWxheS9nZW4vZ28vY2xlcmtyZWxheS92MTtjbGVya3JlbGF5djFiBnByb3RvMw");
 
 /**
  * A waitlist entry (`data` of waitlistEntry.created / waitlistEntry.updated).
@@ -115,10 +114,13 @@ export type WaitlistEntryInvitation = Message<"clerkrelay.v1.WaitlistEntryInvita
 
   /**
    * Metadata copied to the user on sign-up; free-form, may be null.
+   * As JSON text with its values exactly as Clerk sent them (integers stay
+   * integers of any size); unset when Clerk sent null or nothing. Replaces
+   * the `google.protobuf.Struct` field 4, which held every number as a double.
    *
-   * @generated from field: google.protobuf.Struct public_metadata = 4;
+   * @generated from field: optional string public_metadata_json = 11;
    */
-  publicMetadata?: JsonObject | undefined;
+  publicMetadataJson?: string | undefined;
 
   /**
    * Whether the invitation has been revoked.
