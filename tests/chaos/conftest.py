@@ -1,8 +1,10 @@
-"""Fixtures of the chaos suite: seeds, PostgreSQL schemas, and the summary at the end.
+"""Fixtures of the chaos suite: seeds, PostgreSQL databases, and the summary at the end.
 
-Each test gets a seed (`CHAOS_SEED` fixes it), PostgreSQL tests a fresh schema
-after which the server is running again whatever happened, and the run ends
-by printing and saving the summary of every scenario.
+Each test gets a seed (`CHAOS_SEED` fixes it). PostgreSQL tests that leave the
+server running get a fresh schema on the machine's server; tests that stop it
+get a fresh database on the suite's own throwaway cluster (`tests.pg_cluster`),
+never the machine's. The run ends by printing and saving the summary of every
+scenario.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.chaos import postgres_control
 from tests.chaos.report import render, summary_path
 from tests.chaos.scale import chaos_seed
 from tests.chaos.scenario import ScenarioSummary
 from tests.contract.conftest import drop_schema, postgres_schema_url, require_postgres
+from tests.pg_cluster import Cluster
 
 _SUMMARIES = pytest.StashKey[list[ScenarioSummary]]()
 
@@ -35,14 +37,23 @@ def record_summary(request: pytest.FixtureRequest) -> Callable[[ScenarioSummary]
 
 @pytest.fixture
 def chaos_postgres_url() -> Iterator[str]:
-    """A fresh schema's URL; afterwards the server is running again and the schema dropped."""
+    """A fresh schema on the machine's server, dropped afterwards; the test must not stop it."""
     require_postgres()
     schema, url = postgres_schema_url()
     try:
         yield url
     finally:
-        postgres_control.ensure_running()
         drop_schema(schema)
+
+
+@pytest.fixture
+def outage_postgres_url(throwaway_postgres: Cluster) -> Iterator[str]:
+    """A fresh database on the throwaway cluster, the one a test may stop; dropped afterwards.
+
+    Afterwards the cluster is running again, whatever the test did.
+    """
+    with throwaway_postgres.fresh_database() as url:
+        yield url
 
 
 def pytest_terminal_summary(

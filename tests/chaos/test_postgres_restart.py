@@ -4,7 +4,8 @@ While the database is down, every webhook must be answered 503 (so Svix
 retries) and `/readyz` must say not ready; once it is back, the relay must
 recover by itself: webhooks get 2xx again and subscribers get every event.
 The usual end-of-run checks then hold (see `tests.chaos.scenario`). The
-server is always started again, even when the test fails.
+server stopped is the suite's own throwaway cluster (`tests.pg_cluster`), never
+the machine's; it is always started again, even when the test fails.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.chaos import postgres_control
 from tests.chaos.scale import chaos_scale
 from tests.chaos.scenario import ChaosRun, ScenarioSummary, run_scenario
+from tests.pg_cluster import Cluster
 from tests.processes import RelayProcess, serve
 
 SCALE = chaos_scale()
@@ -65,11 +67,11 @@ async def _seconds_until_ready(relay: RelayProcess) -> float | None:
     return None
 
 
-async def postgres_outages(chaos: ChaosRun) -> None:
-    """Stops PostgreSQL `scale.outages` times while the sender works, each for `outage_s`."""
+async def postgres_outages(cluster: Cluster, chaos: ChaosRun) -> None:
+    """Stops `cluster` `scale.outages` times while the sender works, each for `outage_s`."""
     process = chaos.relay.process
     async for number in chaos.disruptions(chaos.scale.outages):
-        async with postgres_control.outage():
+        async with cluster.outage():
             down = time.monotonic()
             last = number == chaos.scale.outages
             seconds = (
@@ -79,7 +81,7 @@ async def postgres_outages(chaos: ChaosRun) -> None:
             )
             readiness = await _readiness_while(chaos.relay, seconds)
             up = time.monotonic()
-            if await asyncio.to_thread(postgres_control.is_running):
+            if await asyncio.to_thread(cluster.is_running):
                 chaos.problems.append(
                     f"outage {number}: PostgreSQL was running again before this test started "
                     "it (another process started it: the outage did not happen as planned)"
@@ -109,20 +111,18 @@ async def test_relay_recovers_from_postgres_restarts_by_itself(
     tmp_path: Path,
     seed: int,
     record_summary: Callable[[ScenarioSummary], None],
-    chaos_postgres_url: str,
+    throwaway_postgres: Cluster,
+    outage_postgres_url: str,
 ) -> None:
-    missing = postgres_control.cluster_control_missing()
-    if missing:
-        pytest.skip(f"cannot restart PostgreSQL here: {missing}")
-    relay = serve(tmp_path, chaos_postgres_url)
+    relay = serve(tmp_path, outage_postgres_url)
     summary, problems = await run_scenario(
         "PostgreSQL stop/start, relay keeps running",
         relay,
-        chaos_postgres_url,
+        outage_postgres_url,
         SCALE,
         seed,
         tmp_path,
-        postgres_outages,
+        partial(postgres_outages, throwaway_postgres),
     )
     record_summary(summary)
     assert problems == [], f"seed {summary.seed}:\n" + "\n".join(problems)
