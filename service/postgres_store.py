@@ -337,16 +337,19 @@ class PostgresStore:
     # -- lifecycle ----------------------------------------------------------------
 
     async def ping(self) -> None:
-        """Raises StoreUnavailable unless the database answers now.
+        """Raises StoreUnavailable unless the database answers and can append now.
 
         Waits at most `_PING_WAIT_S` for a pooled connection (not the operation
-        timeout): while the server is down, no connection will come.
+        timeout): while the server is down, no connection will come. After a
+        failed append, a probe write must commit first (see
+        `service.write_health`).
         """
         try:
             async with self._pool.connection(timeout=_PING_WAIT_S) as conn:
                 await conn.execute("SELECT 1")
         except psycopg.Error as error:  # PoolTimeout is one too
             raise StoreUnavailable(f"PostgreSQL does not answer: {one_line(error)}") from error
+        await self._writer.check_writable()
 
     async def close(self) -> None:
         """Finishes queued appends, then releases every connection."""
