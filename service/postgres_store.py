@@ -160,8 +160,10 @@ class PostgresStore:
                 unavailable.
 
         Raises:
-            StoreError: The URL is invalid, the server cannot be reached, or
-                the schema was written by a newer clerk-relay.
+            StoreUnavailable: The server cannot be reached (or is still
+                starting): trying again later may work.
+            StoreError: The URL is invalid, or the schema was written by a
+                newer clerk-relay.
         """
         where = describe(url)
         try:
@@ -171,7 +173,7 @@ class PostgresStore:
         try:
             writer = await connect(url, kwargs)
         except psycopg.Error as error:
-            raise StoreError(
+            raise StoreUnavailable(
                 f"cannot connect to PostgreSQL at {where}: {one_line(error)}"
             ) from error
         opened: list[Connection] = [writer]
@@ -206,7 +208,11 @@ class PostgresStore:
             for conn in opened:
                 await conn.close()
             if isinstance(error, psycopg.Error):
-                raise StoreError(
+                # OperationalError: the server went away, or is not ready yet.
+                failure = (
+                    StoreUnavailable if isinstance(error, psycopg.OperationalError) else StoreError
+                )
+                raise failure(
                     f"cannot open the PostgreSQL store at {where}: {one_line(error)}"
                 ) from error
             raise
