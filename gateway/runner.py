@@ -1,5 +1,13 @@
 """Runs clerk-relay's processes: `serve` (all in one), `gateway` and `grpc` (split).
 
+Start-up: `serve` and `grpc` wait for a store that cannot be reached yet (a
+PostgreSQL server still starting), retrying with exponential back-off
+(`_OPEN_RETRY`) and logging each failed attempt with its reason; a store that
+can never work (a bad URL, a corrupt file, a newer schema) still ends the
+process at once. `gateway` needs nothing to start: its gRPC channel connects
+lazily, and `/readyz` answers 503 until the gRPC service answers. SIGTERM or
+SIGINT ends each of them cleanly at any point, retries included.
+
 Shutdown order on SIGTERM or SIGINT: the HTTP side stops taking webhooks and
 finishes the ones in flight (each is answered only once durable), then the
 gRPC side turns health NOT_SERVING and ends every stream after its last
@@ -12,13 +20,14 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, replace
 from typing import TextIO
 
 import grpc
 import uvicorn
 
+from clerkrelay import Backoff
 from gateway.app import create_app
 from gateway.publisher import GrpcPublisher, Publisher, StorePublisher
 from gateway.settings import GatewaySettings
@@ -32,6 +41,10 @@ from service.stores import open_store
 __all__ = ["HttpSettings", "run_gateway", "run_grpc", "run_serve", "split_addr", "uvicorn_config"]
 
 _log = logging.getLogger("clerk_relay")
+
+_OPEN_RETRY = Backoff(initial_delay_s=0.1, max_delay_s=5.0)
+"""How often to try opening a store that cannot be reached: 0.1 s doubling to 5 s
+(each wait drawn from its upper half), for as long as it takes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,19 +98,63 @@ def _http_server(app_settings: HttpSettings, app: object) -> _HttpServer:
     return _HttpServer(uvicorn_config(app, host, port))
 
 
-async def _wait_for_stop(*tasks: asyncio.Task[None]) -> None:
-    """Returns on SIGTERM or SIGINT, or when any of `tasks` ends (a server failed)."""
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[asyncio.Event]:
+    """An event set on SIGTERM or SIGINT, for as long as the context lasts."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    try:
+        yield stop
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def _wait_for_stop(stop: asyncio.Event, *tasks: asyncio.Task[object]) -> None:
+    """Returns once `stop` is set (a signal), or when any of `tasks` ends (a server failed)."""
     waiter = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
     finally:
         waiter.cancel()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+
+
+async def _open_store(service: ServiceSettings, stop: asyncio.Event) -> Store | None:
+    """Opens the store, retrying while it cannot be reached; None if `stop` is set first.
+
+    Raises:
+        StoreError: The store can never be opened as configured (not worth retrying).
+    """
+    opening = asyncio.create_task(_open_retrying(service), name="open-store")
+    await _wait_for_stop(stop, opening)
+    if opening.done():
+        return opening.result()
+    opening.cancel()
+    try:
+        store = await opening
+    except asyncio.CancelledError:
+        return None
+    await store.close()  # it opened just as the signal came
+    return None
+
+
+async def _open_retrying(service: ServiceSettings) -> Store:
+    """`open_store`, retried with `_OPEN_RETRY` for as long as it raises StoreUnavailable."""
+    failures = 0
+    while True:
+        try:
+            store = await open_store(service.database_url, service.retention)
+        except StoreUnavailable as error:
+            delay = _OPEN_RETRY.delay(failures)
+            failures += 1
+            _log.warning("store not reachable, retrying in %.1f s: %s", delay, error)
+            await asyncio.sleep(delay)
+            continue
+        if failures:
+            _log.info("store opened after %d failed attempts", failures)
+        return store
 
 
 async def _start_http(server: _HttpServer) -> asyncio.Task[None]:
@@ -134,37 +191,45 @@ async def run_serve(
     banner: Callable[[RelayServer], None],
 ) -> None:
     """Runs the gateway, the gRPC service and the store in this process until a signal."""
-    store = await open_store(service.database_url, service.retention)
-    try:
-        server, _, grpc_task = await _start_grpc(replace(service, expose_ingest=False), store)
+    with _stop_signals() as stop:
+        store = await _open_store(service, stop)
+        if store is None:
+            _log.info("stopped before the store could be opened")
+            return
+        try:
+            server, _, grpc_task = await _start_grpc(replace(service, expose_ingest=False), store)
 
-        async def grpc_serving() -> None:
-            if not server.is_serving:
-                raise StoreUnavailable("the gRPC service is not serving")
+            async def grpc_serving() -> None:
+                if not server.is_serving:
+                    raise StoreUnavailable("the gRPC service is not serving")
 
-        app = create_app(gateway, StorePublisher(store), ready_checks=[grpc_serving])
-        http_server = _http_server(http, app)
-        http_task = await _start_http(http_server)
-        banner(server)
-        await _wait_for_stop(http_task, grpc_task)
-        _log.info("shutting down")
-        await _stop_http(http_server, http_task)
-        await server.stop()
-    finally:
-        await store.close()
+            app = create_app(gateway, StorePublisher(store), ready_checks=[grpc_serving])
+            http_server = _http_server(http, app)
+            http_task = await _start_http(http_server)
+            banner(server)
+            await _wait_for_stop(stop, http_task, grpc_task)
+            _log.info("shutting down")
+            await _stop_http(http_server, http_task)
+            await server.stop()
+        finally:
+            await store.close()
 
 
 async def run_grpc(service: ServiceSettings, banner: Callable[[RelayServer], None]) -> None:
     """Runs the gRPC service (with IngestService for gateways) until a signal."""
-    store = await open_store(service.database_url, service.retention)
-    try:
-        server, _, grpc_task = await _start_grpc(replace(service, expose_ingest=True), store)
-        banner(server)
-        await _wait_for_stop(grpc_task)
-        _log.info("shutting down")
-        await server.stop()
-    finally:
-        await store.close()
+    with _stop_signals() as stop:
+        store = await _open_store(service, stop)
+        if store is None:
+            _log.info("stopped before the store could be opened")
+            return
+        try:
+            server, _, grpc_task = await _start_grpc(replace(service, expose_ingest=True), store)
+            banner(server)
+            await _wait_for_stop(stop, grpc_task)
+            _log.info("shutting down")
+            await server.stop()
+        finally:
+            await store.close()
 
 
 async def run_gateway(
@@ -185,11 +250,12 @@ async def run_gateway(
             channel, gateway.publish_timeout_s, token=http.grpc_token
         )
         http_server = _http_server(http, create_app(gateway, publisher))
-        http_task = await _start_http(http_server)
-        banner()
-        await _wait_for_stop(http_task)
-        _log.info("shutting down")
-        await _stop_http(http_server, http_task)
+        with _stop_signals() as stop:
+            http_task = await _start_http(http_server)
+            banner()
+            await _wait_for_stop(stop, http_task)
+            _log.info("shutting down")
+            await _stop_http(http_server, http_task)
     finally:
         await channel.close(None)
 

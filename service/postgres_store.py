@@ -160,8 +160,10 @@ class PostgresStore:
                 unavailable.
 
         Raises:
-            StoreError: The URL is invalid, the server cannot be reached, or
-                the schema was written by a newer clerk-relay.
+            StoreUnavailable: The server cannot be reached (or is still
+                starting): trying again later may work.
+            StoreError: The URL is invalid, or the schema was written by a
+                newer clerk-relay.
         """
         where = describe(url)
         try:
@@ -171,7 +173,7 @@ class PostgresStore:
         try:
             writer = await connect(url, kwargs)
         except psycopg.Error as error:
-            raise StoreError(
+            raise StoreUnavailable(
                 f"cannot connect to PostgreSQL at {where}: {one_line(error)}"
             ) from error
         opened: list[Connection] = [writer]
@@ -206,7 +208,11 @@ class PostgresStore:
             for conn in opened:
                 await conn.close()
             if isinstance(error, psycopg.Error):
-                raise StoreError(
+                # OperationalError: the server went away, or is not ready yet.
+                failure = (
+                    StoreUnavailable if isinstance(error, psycopg.OperationalError) else StoreError
+                )
+                raise failure(
                     f"cannot open the PostgreSQL store at {where}: {one_line(error)}"
                 ) from error
             raise
@@ -337,16 +343,19 @@ class PostgresStore:
     # -- lifecycle ----------------------------------------------------------------
 
     async def ping(self) -> None:
-        """Raises StoreUnavailable unless the database answers now.
+        """Raises StoreUnavailable unless the database answers and can append now.
 
         Waits at most `_PING_WAIT_S` for a pooled connection (not the operation
-        timeout): while the server is down, no connection will come.
+        timeout): while the server is down, no connection will come. After a
+        failed append, a probe write must commit first (see
+        `service.write_health`).
         """
         try:
             async with self._pool.connection(timeout=_PING_WAIT_S) as conn:
                 await conn.execute("SELECT 1")
         except psycopg.Error as error:  # PoolTimeout is one too
             raise StoreUnavailable(f"PostgreSQL does not answer: {one_line(error)}") from error
+        await self._writer.check_writable()
 
     async def close(self) -> None:
         """Finishes queued appends, then releases every connection."""

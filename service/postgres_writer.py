@@ -29,6 +29,7 @@ from service.postgres_transactions import append_batch, trim_log
 from service.projection import BatchPlan, Pending
 from service.retention_loop import trim_periodically
 from service.store import AppendResult, Retention, StoreUnavailable
+from service.write_health import WriteHealth
 
 __all__ = ["PostgresWriter"]
 
@@ -74,6 +75,7 @@ class PostgresWriter:
         self._operation_timeout_s = operation_timeout_s
         self._write_lock = asyncio.Lock()  # the writer connection: appends and trims
         self._appends = GroupCommit(self._commit_or_split, max_batch, "postgres-writer")
+        self._writes = WriteHealth(self._probe)
         self._trim_task = (
             None
             if retention.keeps_everything
@@ -111,6 +113,7 @@ class PostgresWriter:
 
     def _fail(self, batch: list[Waiting], error: Exception) -> None:
         _log.error("append failed: %s", one_line(error))
+        self._writes.failed(one_line(error))
         message = (
             str(error)
             if isinstance(error, Unreachable)
@@ -127,6 +130,7 @@ class PostgresWriter:
                 plan, locked_head = await self._commit_retrying([pending for pending, _ in batch])
             except Exception as error:
                 return error
+            self._writes.succeeded()
             for (_, future), result in zip(batch, plan.results, strict=True):
                 if not future.done():
                     future.set_result(result)
@@ -168,6 +172,45 @@ class PostgresWriter:
                     await self._drop_writer()
                     raise ConnectionLost(one_line(error)) from error
                 raise
+
+    # -- writability -----------------------------------------------------------
+
+    async def check_writable(self) -> None:
+        """Returns when appends can commit; after a failed one, a probe must commit first.
+
+        Raises:
+            StoreUnavailable: The probe failed too (see `service.write_health`).
+        """
+        await self._writes.check()
+
+    async def _probe(self) -> None:
+        """Takes the append lock in a transaction of its own and commits: an append storing nothing.
+
+        It needs what an append needs (the writer's connection, the lock,
+        permission to write, a commit record), within the same time limit.
+
+        Raises:
+            StoreUnavailable: It failed; the message says why.
+        """
+        async with self._write_lock:
+            try:
+                conn = await self._writer_connection()
+                try:
+                    async with asyncio.timeout(self._operation_timeout_s):
+                        async with conn.transaction():
+                            await conn.execute(
+                                "SELECT value FROM relay_meta WHERE key = 'head' FOR UPDATE"
+                            )
+                except TimeoutError as error:
+                    await self._drop_writer()
+                    raise Unreachable(
+                        f"PostgreSQL did not commit within {self._operation_timeout_s:g} s"
+                    ) from error
+                finally:
+                    if conn.closed or conn.broken:
+                        await self._drop_writer()
+            except (psycopg.Error, Unreachable) as error:
+                raise StoreUnavailable(one_line(error)) from error
 
     # -- the connection -------------------------------------------------------
 

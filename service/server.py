@@ -5,6 +5,13 @@ mapping of domain errors to statuses. Services: `StateService`,
 `IngestService` (when `settings.expose_ingest`), the handlers passed in
 (`EventService`), the standard health service and server reflection.
 
+Health follows the store: every `health_interval_s` the server pings it
+(`Store.ping`, which fails while appends fail, e.g. on a full disk) and turns
+the server as a whole ("") and `IngestService` NOT_SERVING while it fails,
+SERVING again once it answers. A gateway's readiness asks the server as a
+whole, so it stops taking webhooks it could not store. `StateService` and
+`EventService` stay SERVING: their reads may still work.
+
 Shutdown follows the project's order: health reports NOT_SERVING for every
 service (load balancers stop sending new calls), the `on_shutdown` callbacks
 end open streams cleanly (they finish with OK after their last buffered
@@ -13,6 +20,8 @@ event), then `server.stop(grace)` lets in-flight unary calls finish.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -34,6 +43,9 @@ from service.store import Store
 __all__ = ["RelayServer", "RpcHandler", "ShutdownCallback"]
 
 _LOG = logging.getLogger(__name__)
+
+_PING_TIMEOUT_S = 5.0
+"""A store that does not answer a health ping within this long counts as failing."""
 
 if TYPE_CHECKING:
     RpcHandler = grpc.GenericRpcHandler[Any, Any]
@@ -64,6 +76,7 @@ class RelayServer:
             health and reflection under their service name.
         on_shutdown: Awaited in order during `stop`, between health turning
             NOT_SERVING and the server stopping (e.g. `EventServicer.close`).
+        health_interval_s: How often health asks the store whether it can append.
     """
 
     def __init__(
@@ -73,13 +86,16 @@ class RelayServer:
         *,
         extra_handlers: Sequence[RpcHandler] = (),
         on_shutdown: Sequence[ShutdownCallback] = (),
+        health_interval_s: float = 1.0,
     ) -> None:
         self._settings = settings
         self._store = store
         self._extra_handlers = tuple(extra_handlers)
         self._on_shutdown = tuple(on_shutdown)
+        self._health_interval_s = health_interval_s
         self._server: grpc.aio.Server | None = None
         self._health: _HealthServicer | None = None
+        self._store_watch: asyncio.Task[None] | None = None
         self._port: int | None = None
         self._stopping = False
 
@@ -164,7 +180,41 @@ class RelayServer:
             raise OSError(f"cannot listen on {settings.grpc_addr}")
         await server.start()
         self._server, self._health, self._port = server, health_servicer, port
+        self._store_watch = asyncio.create_task(
+            self._follow_store(health_servicer), name="grpc-health-store"
+        )
         return port
+
+    async def _follow_store(self, health_servicer: _HealthServicer) -> None:
+        """Sets "" and `IngestService` NOT_SERVING while the store's ping fails, SERVING after."""
+        names = [""]
+        if self._settings.expose_ingest:
+            names.append(INGEST_SERVICE)
+        serving = True
+        while True:
+            await asyncio.sleep(self._health_interval_s)
+            try:
+                async with asyncio.timeout(_PING_TIMEOUT_S):
+                    await self._store.ping()
+                failure = None
+            except TimeoutError:
+                failure = f"the store did not answer within {_PING_TIMEOUT_S:g} s"
+            except Exception as error:  # any failing ping means "not serving", with its reason
+                failure = str(error) or type(error).__name__
+            if (failure is None) == serving:
+                continue
+            serving = failure is None
+            if failure is None:
+                _LOG.info("the store answers again: health is SERVING")
+            else:
+                _LOG.warning("health is NOT_SERVING: %s", failure)
+            status = (
+                health_pb2.HealthCheckResponse.SERVING
+                if serving
+                else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            for name in names:
+                await health_servicer.set(name, status)
 
     async def stop(self) -> None:
         """Graceful shutdown: health NOT_SERVING, `on_shutdown` callbacks, then `server.stop`.
@@ -175,6 +225,10 @@ class RelayServer:
         if self._server is None or self._health is None or self._stopping:
             return
         self._stopping = True
+        if self._store_watch is not None:
+            self._store_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._store_watch
         await self._health.enter_graceful_shutdown()
         for callback in self._on_shutdown:
             try:

@@ -57,6 +57,7 @@ from service.store import (
     StoreError,
     StoreUnavailable,
 )
+from service.write_health import WriteHealth
 
 __all__ = ["SqliteStore"]
 
@@ -81,6 +82,13 @@ cut the p99 commit time from 7.7 to 3.7 ms at 2 events a commit and from 23 to
 the writer was measured too: it made the p99 worse (25 against 15 ms for the
 HTTP answer at 500 webhooks/s, medians of three alternating runs).
 """
+
+
+PROBE_BYTES = 64 << 10
+"""Size of the probe write that tells whether the store can append again after a
+failed append (`service.write_health`): a few webhooks' worth, so that a disk
+with only a few free pages, which a batch would not fit in, is not taken for
+writable."""
 
 
 _READ_MMAP_BYTES = 1 << 30
@@ -132,6 +140,7 @@ class SqliteStore:
         self._connections_lock = threading.Lock()
         self._write_conn: sqlite3.Connection | None = None
         self._appends = GroupCommit(self._commit_or_split, max_batch, "sqlite-writer")
+        self._writes = WriteHealth(self._probe)
         self._trim_task = (
             None
             if retention.keeps_everything
@@ -174,22 +183,26 @@ class SqliteStore:
         """Commits a batch; if it fails, retries its events one by one.
 
         One bad event must not fail the webhooks that happened to share its
-        transaction.
+        transaction. When the database itself fails (a full disk, an I/O
+        error: SQLite's `OperationalError`), every event of the batch is
+        answered StoreUnavailable at once instead.
         """
         try:
             plan = await asyncio.get_running_loop().run_in_executor(
                 self._writer, self._commit, [pending for pending, _ in batch]
             )
         except Exception as error:
-            if len(batch) > 1:
+            if len(batch) > 1 and not isinstance(error, sqlite3.OperationalError):
                 for single in batch:
                     await self._commit_or_split([single])
                 return
             _log.error("append failed: %s", error)
-            _, future = batch[0]
-            if not future.done():
-                future.set_exception(StoreUnavailable(f"could not store the event: {error}"))
+            self._writes.failed(f"could not write to {self._path}: {error}")
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(StoreUnavailable(f"could not store the event: {error}"))
             return
+        self._writes.succeeded()
         self._head = plan.head
         for (_, future), result in zip(batch, plan.results, strict=True):
             if not future.done():
@@ -242,7 +255,7 @@ class SqliteStore:
                 conn.execute("UPDATE relay_meta SET value = ? WHERE key = 'head'", (plan.head,))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
         return plan
 
@@ -425,15 +438,47 @@ class SqliteStore:
                 self._trimmed_time_ns = trimmed_time_ns
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
         return removed
 
     # -- lifecycle ----------------------------------------------------------------
 
     async def ping(self) -> None:
-        """Raises StoreUnavailable unless the database answers now."""
+        """Raises StoreUnavailable unless the database answers and can append now.
+
+        After a failed append, a probe write must succeed first (see
+        `service.write_health`).
+        """
         await self._read(lambda conn: conn.execute("SELECT 1").fetchone())
+        await self._writes.check()
+
+    async def _probe(self) -> None:
+        """Commits a write about the size of an append, then takes it back in the same transaction.
+
+        Raises:
+            StoreUnavailable: It failed (SQLite's reason: "database or disk is full", …).
+        """
+        if self._closing:
+            raise StoreUnavailable(f"the store {self._path} is closed")
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._writer, self._probe_write)
+        except sqlite3.Error as error:
+            raise StoreUnavailable(f"could not write to {self._path}: {error}") from error
+
+    def _probe_write(self) -> None:
+        conn = self._write_connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "INSERT INTO relay_meta (key, value) VALUES ('write_probe', zeroblob(?))",
+                (PROBE_BYTES,),
+            )
+            conn.execute("DELETE FROM relay_meta WHERE key = 'write_probe'")
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
 
     async def close(self) -> None:
         """Finishes queued appends, then releases every connection."""
@@ -478,9 +523,30 @@ class SqliteStore:
 def _connect(path: Path) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), WAL, synchronous=FULL."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = FULL")
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+    except BaseException:
+        conn.close()  # its file descriptors would otherwise stay open until collected
+        raise
     return conn
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Rolls back the open transaction, unless SQLite already did.
+
+    SQLite rolls a transaction back by itself when a write fails for want of
+    space (`SQLITE_FULL`) or on an I/O error; a `ROLLBACK` then would fail with
+    "cannot rollback - no transaction is active" and hide the real error. A
+    failed rollback is logged, not raised: the caller raises the error that
+    made it roll back.
+    """
+    if not conn.in_transaction:
+        return
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error as error:
+        _log.error("rollback failed: %s", error)
 
 
 def _guarded(path: Path, work: Callable[[], _T]) -> _T:

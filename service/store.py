@@ -286,7 +286,13 @@ class Store(Protocol):
         ...
 
     async def ping(self) -> None:
-        """Raises StoreUnavailable unless the store answers now."""
+        """Raises StoreUnavailable unless the store answers and can append now.
+
+        The store remembers whether its latest append committed. After a
+        failed one (a full disk, say), `ping` runs a probe write and fails,
+        with the probe's reason, until a write commits again (see
+        `service.write_health`).
+        """
         ...
 
     async def close(self) -> None:

@@ -20,8 +20,10 @@ async def open_store(url: str, retention: Retention | None = None) -> Store:
     """Opens, creating and migrating if needed, the store at `url`.
 
     Raises:
+        StoreUnavailable: The database cannot be reached now (a server still
+            starting); trying again later may work.
         StoreError: The URL is not understood, or the database cannot be used
-            (unreachable, corrupt, or written by a newer clerk-relay).
+            (corrupt, or written by a newer clerk-relay).
     """
     if url.startswith("sqlite:///"):
         from service.sqlite_store import SqliteStore

@@ -70,6 +70,10 @@ class RelayProcess:
 
     def start(self, timeout_s: float = 20.0) -> RelayProcess:
         """Starts the process and waits until it answers."""
+        return self.launch().wait_ready(timeout_s)
+
+    def launch(self) -> RelayProcess:
+        """Starts the process, without waiting for anything."""
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gateway.cli", self.command, *self.args],
@@ -77,6 +81,11 @@ class RelayProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+        return self
+
+    def wait_ready(self, timeout_s: float = 20.0) -> RelayProcess:
+        """Waits until the launched process is ready (`/readyz`, or gRPC health SERVING)."""
+        assert self.process is not None, "launch it first"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -168,9 +177,11 @@ def serve(tmp_path: Path, database_url: str | None = None, *extra: str) -> Relay
     )
 
 
-def grpc_service(tmp_path: Path, database_url: str, *extra: str) -> RelayProcess:
-    """A `clerk-relay grpc` on a free port."""
-    grpc_port = free_port()
+def grpc_service(
+    tmp_path: Path, database_url: str, *extra: str, grpc_port: int | None = None
+) -> RelayProcess:
+    """A `clerk-relay grpc` on `grpc_port` (a free one by default)."""
+    grpc_port = grpc_port or free_port()
     return RelayProcess(
         "grpc",
         ["--grpc-addr", f"127.0.0.1:{grpc_port}", "--database-url", database_url, *extra],

@@ -14,22 +14,23 @@ from collections.abc import AsyncIterator
 
 
 class Proxy:
-    """Forwards `127.0.0.1:<port>` to `target_port`.
+    """Forwards `127.0.0.1:<port>` to `target_host:target_port`.
 
     Attributes:
-        port: Where the proxy listens (after `start`).
+        port: Where the proxy listens (after `start`); a free port unless given.
     """
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, *, port: int = 0, target_host: str = "127.0.0.1") -> None:
+        self._target_host = target_host
         self._target_port = target_port
         self._server: asyncio.Server | None = None
         self._links: list[asyncio.Event] = []  # set: that connection is blackholed
         self._handlers: set[asyncio.Task[None]] = set()  # one per connection
         self._pumps: set[asyncio.Task[None]] = set()  # two per connection
-        self.port = 0
+        self.port = port
 
     async def start(self) -> Proxy:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -55,7 +56,7 @@ class Proxy:
         pumps: list[asyncio.Task[None]] = []
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(
-                "127.0.0.1", self._target_port
+                self._target_host, self._target_port
             )
             dropped = asyncio.Event()
             self._links.append(dropped)

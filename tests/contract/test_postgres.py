@@ -265,6 +265,28 @@ async def test_append_that_cannot_commit_in_time_is_unavailable_then_recovers(
     assert [e.sequence for e in (await store.read(0, 10)).events] == [1]
 
 
+async def test_ping_fails_after_a_failed_append_until_a_probe_write_commits(
+    url: str, opened: list[PostgresStore]
+) -> None:
+    store = await PostgresStore.open(url, operation_timeout_s=0.5)
+    opened.append(store)
+    await store.ping()
+    async with await psycopg.AsyncConnection.connect(url) as blocker:
+        await blocker.execute("SELECT value FROM relay_meta WHERE key = 'head' FOR UPDATE")
+        with pytest.raises(StoreUnavailable, match="did not commit within 0.5 s"):
+            await store.append(event("user.created", "user_p", webhook_id="p_1"))
+        # Reads still work, but the store cannot append: the probe waits for the lock too.
+        with pytest.raises(StoreUnavailable) as not_ready:
+            await store.ping()
+        assert str(not_ready.value) == (
+            "the store cannot append: PostgreSQL did not commit within 0.5 s"
+        )
+        await blocker.rollback()
+    await store.ping()  # the probe commits: ready again without any append
+    result = await store.append(event("user.created", "user_p", webhook_id="p_1"))
+    assert (result.sequence, result.duplicate) == (1, False)
+
+
 async def test_upgrading_from_the_first_schema_keeps_the_projection(
     url: str, opened: list[PostgresStore]
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,6 +19,9 @@ from clerkrelay.v1.state_service_pb2_grpc import StateServiceStub
 from service.server import RelayServer
 from service.settings import ServiceSettings
 from service.sqlite_store import SqliteStore
+from service.store import StoreUnavailable
+from tests.disks import FULL, NO_PAGE_LIMIT, limit_pages
+from tests.history import event
 from tests.service.conftest import OpenChannel, StartServer
 
 EVENT_SERVICE = event_service_pb2.DESCRIPTOR.services_by_name["EventService"].full_name
@@ -108,6 +112,46 @@ async def test_health_serving_for_the_server_and_every_service(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await health_of(channel, "clerkrelay.v1.Nothing")
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_health_follows_whether_the_store_can_append(
+    start_server: StartServer,
+    open_channel: OpenChannel,
+    store: SqliteStore,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A failed append turns "" and IngestService NOT_SERVING until a probe write succeeds."""
+    _, target = await start_server(health_interval_s=0.02)
+    channel = open_channel(target)
+    watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+    assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+    await store.append(event("user.created", "user_1"))
+
+    await limit_pages(store, 1)
+    with pytest.raises(StoreUnavailable, match=FULL):
+        await store.append(event("user.created", "user_2", public_metadata={"n": "x" * 100_000}))
+    with caplog.at_level(logging.WARNING, logger="service.server"):
+        assert (await asyncio.wait_for(watch.read(), 5)).status == (
+            health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+    assert await health_of(channel, "clerkrelay.v1.IngestService") == (
+        health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+    assert await health_of(channel, "clerkrelay.v1.StateService") == (
+        health_pb2.HealthCheckResponse.SERVING
+    )
+    assert [r.getMessage() for r in caplog.records if r.name == "service.server"] == [
+        f"health is NOT_SERVING: the store cannot append: could not write to {store._path}: {FULL}"
+    ]
+
+    await limit_pages(store, NO_PAGE_LIMIT)  # space returns; no append needed to notice
+    assert (await asyncio.wait_for(watch.read(), 5)).status == (
+        health_pb2.HealthCheckResponse.SERVING
+    )
+    assert await health_of(channel, "clerkrelay.v1.IngestService") == (
+        health_pb2.HealthCheckResponse.SERVING
+    )
+    watch.cancel()
 
 
 async def test_stop_order_health_then_callbacks_then_server(
