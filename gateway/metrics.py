@@ -45,6 +45,7 @@ class Outcome(enum.StrEnum):
     ID_TOO_LONG = "id_too_long"
     TYPE_TOO_LONG = "type_too_long"
     TOO_LARGE = "too_large"
+    REFUSED = "refused"
     STORE_UNAVAILABLE = "store_unavailable"
 
 

@@ -5,7 +5,8 @@ process as the service it appends straight to the store (`StorePublisher`);
 when it runs alone it calls the service's `IngestService.Publish`
 (`GrpcPublisher`). Either way a publish returns only once the event is
 durable, and every failure to reach the store is `StoreUnavailable`, which the
-HTTP side answers with 503 so that Svix retries.
+HTTP side answers with 503 so that Svix retries. An event the ingest service
+refuses as invalid is `PublishRefused` instead (a 400): retrying it cannot help.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ from clerkrelay.v1.ingest_service_pb2 import PublishRequest
 from clerkrelay.v1.ingest_service_pb2_grpc import IngestServiceStub
 from service.store import AppendResult, Store, StoreUnavailable
 
-__all__ = ["GrpcPublisher", "Publisher", "StorePublisher"]
+__all__ = ["GrpcPublisher", "PublishRefused", "Publisher", "StorePublisher"]
+
+
+class PublishRefused(Exception):
+    """The ingest service refused the event as invalid (INVALID_ARGUMENT): nothing was stored."""
 
 
 class Publisher(Protocol):
@@ -96,14 +101,17 @@ class GrpcPublisher:
     async def publish(self, event: Event) -> AppendResult:
         """Calls `IngestService.Publish` (see `Publisher.publish`).
 
-        Every RPC failure (UNAVAILABLE, DEADLINE_EXCEEDED or any other status)
-        becomes `StoreUnavailable`: the event may not be acknowledged.
+        INVALID_ARGUMENT becomes `PublishRefused`; every other RPC failure
+        (UNAVAILABLE, DEADLINE_EXCEEDED, a misconfigured token, ...) becomes
+        `StoreUnavailable`: the event may not be acknowledged.
         """
         try:
             response = await self._publish(
                 PublishRequest(event=event), timeout=self._timeout_s, metadata=self._metadata
             )
         except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                raise PublishRefused(exc.details() or "invalid event") from exc
             raise StoreUnavailable(_describe(exc)) from exc
         return AppendResult(
             sequence=response.sequence, duplicate=response.duplicate, stale=response.stale

@@ -13,6 +13,7 @@ webhook publishes nothing:
 | invalid_json | 400 | the verified body is not JSON that can be kept exactly |
 | not_an_object / no_type | 400 | the JSON is not a Clerk event envelope |
 | type_too_long | 400 | the event type exceeds `MAX_EVENT_TYPE_BYTES` |
+| refused | 400 | the ingest service refused the event as invalid (split deployment) |
 | store_unavailable | 503 | the store failed or did not answer in time (Svix retries) |
 
 A duplicate delivery answers 200 with `{"duplicate": true, "sequence": n}`; an
@@ -45,7 +46,7 @@ from clerkrelay.v1.event_pb2 import Event
 from gateway.convert import Conversion, InvalidEnvelope, InvalidJson, convert, parse_body
 from gateway.logfmt import logfmt_value
 from gateway.metrics import GatewayMetrics, Outcome
-from gateway.publisher import Publisher
+from gateway.publisher import Publisher, PublishRefused
 from gateway.settings import GatewaySettings
 from gateway.signature import SignatureError, SignatureVerifier
 from service.store import AppendResult, StoreUnavailable
@@ -228,6 +229,10 @@ class WebhookEndpoint:
             ) from None
         except StoreUnavailable as exc:
             raise _Rejected(Outcome.STORE_UNAVAILABLE, 503, "store unavailable", str(exc)) from exc
+        except PublishRefused as exc:
+            raise _Rejected(
+                Outcome.REFUSED, 400, "refused by the ingest service", str(exc)
+            ) from exc
 
     def _reject(
         self,

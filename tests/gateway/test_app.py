@@ -345,7 +345,7 @@ def test_invalid_secret_fails_app_creation(tmp_path: Path) -> None:
         (gateway.app, ["GatewayApp", "ReadyCheck", "create_app"]),
         (gateway.logfmt, ["logfmt_value"]),
         (gateway.metrics, ["GatewayMetrics", "Outcome"]),
-        (gateway.publisher, ["GrpcPublisher", "Publisher", "StorePublisher"]),
+        (gateway.publisher, ["GrpcPublisher", "PublishRefused", "Publisher", "StorePublisher"]),
         (gateway.settings, ["DEFAULT_MAX_BODY_BYTES", "GatewaySettings", "parse_secrets"]),
         (
             gateway.signature,

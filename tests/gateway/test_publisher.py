@@ -16,7 +16,7 @@ from clerkrelay.v1 import ingest_service_pb2_grpc
 from clerkrelay.v1.event_pb2 import Event
 from clerkrelay.v1.ingest_service_pb2 import PublishRequest, PublishResponse
 from gateway.app import create_app
-from gateway.publisher import GrpcPublisher, StorePublisher
+from gateway.publisher import GrpcPublisher, PublishRefused, StorePublisher
 from gateway.samples import sample
 from gateway.settings import GatewaySettings
 from service.sqlite_store import SqliteStore
@@ -139,10 +139,37 @@ async def test_grpc_publisher_maps_deadline_exceeded(service: Service, store: Sq
 
 
 async def test_grpc_publisher_maps_any_other_status(service: Service, store: SqliteStore) -> None:
+    service.ingest.fail_with = grpc.StatusCode.PERMISSION_DENIED  # a misconfigured token
+    publisher = GrpcPublisher(service.channel, timeout_s=5)
+    with pytest.raises(StoreUnavailable, match="^gRPC PERMISSION_DENIED: injected failure$"):
+        await publisher.publish(an_event())
+    assert await store.head() == 0
+
+
+async def test_grpc_publisher_maps_invalid_argument_to_refused(
+    service: Service, store: SqliteStore
+) -> None:
     service.ingest.fail_with = grpc.StatusCode.INVALID_ARGUMENT
     publisher = GrpcPublisher(service.channel, timeout_s=5)
-    with pytest.raises(StoreUnavailable, match="^gRPC INVALID_ARGUMENT: injected failure$"):
+    with pytest.raises(PublishRefused, match="^injected failure$"):
         await publisher.publish(an_event())
+    assert await store.head() == 0
+
+
+async def test_gateway_answers_400_when_ingest_refuses(
+    service: Service, store: SqliteStore
+) -> None:
+    """Svix must not retry for a day what the ingest service will always refuse."""
+    service.ingest.fail_with = grpc.StatusCode.INVALID_ARGUMENT
+    app = create_app(GatewaySettings(secrets=(SECRET,)), GrpcPublisher(service.channel, 5))
+    body = body_of(sample("user.created"))
+    transport = httpx.ASGITransport(app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+        response = await client.post("/webhooks/clerk", content=body, headers=signed_headers(body))
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": "refused by the ingest service"},
+    )
     assert await store.head() == 0
 
 

@@ -26,6 +26,7 @@ import grpc
 from clerkrelay.backoff import Backoff
 from clerkrelay.checkpoint import Checkpoint
 from clerkrelay.errors import error_from_rpc
+from clerkrelay.limits import DEFAULT_CLIENT_RECEIVE_BYTES
 from clerkrelay.listing import Listing, Snapshot
 from clerkrelay.state import StateQueries
 from clerkrelay.stream import EventStream
@@ -43,8 +44,9 @@ if TYPE_CHECKING:  # the async stub types exist only in the .pyi files
 DEFAULT_TARGET = "127.0.0.1:50051"
 """Where `clerk-relay serve` listens for gRPC by default."""
 
-DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-"""Largest message the client accepts: a batch of large events fits with room to spare."""
+DEFAULT_MAX_MESSAGE_BYTES = DEFAULT_CLIENT_RECEIVE_BYTES
+"""Largest message the client accepts: gRPC's default, 4 MiB, which every message the relay
+sends fits (`clerkrelay.limits`)."""
 
 _Request = TypeVar("_Request")
 _Response = TypeVar("_Response")
@@ -66,8 +68,8 @@ class RelayClient(StateQueries):
         root_certificates: PEM CA certificate(s) to verify the server with.
         tls_server_name: The name to verify the server's certificate against,
             when it differs from the target's host (tests, IP targets).
-        max_message_bytes: Largest message sent or received (at least 64 MiB
-            by default: a batch of events can be large).
+        max_message_bytes: Largest message sent or received (gRPC's default
+            4 MiB, which every message the relay sends fits).
         timeout_s: Deadline of each unary call; None waits for ever.
         channel_options: Extra grpc channel options (they win over the defaults).
     """
