@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from service import wire
@@ -76,7 +76,7 @@ class Subscription:
             self._broadcaster.unregister(self._buffer)
             self._buffer = None
 
-    async def messages(self, after_sequence: int) -> AsyncIterator[bytes]:
+    async def messages(self, after_sequence: int) -> AsyncGenerator[bytes, None]:
         """The stream's messages, history after `after_sequence` first."""
         buffer = self._buffer
         assert buffer is not None, "register() first"
@@ -137,6 +137,10 @@ class Subscription:
         """Sends buffered events as they come; returns on overflow or close."""
         while True:
             events, examined = buffer.take()
+            if buffer.overflowed:
+                # The buffer dropped events it had not handed over, and `examined`
+                # is past them: the log has them, after `position`, not after it.
+                return
             fresh = [event for event in events if event.sequence > self.position]
             for message in self._batches([event.data for event in fresh]):
                 yield self._sent(message)
