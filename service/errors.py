@@ -30,6 +30,7 @@ __all__ = [
     "InvalidArgument",
     "NotFound",
     "ServiceError",
+    "quoted",
     "status_of",
 ]
 
@@ -65,6 +66,21 @@ class NotFound(ServiceError):
     """The request names something the relay has never seen."""
 
     code = grpc.StatusCode.NOT_FOUND
+
+
+_QUOTED_CHARACTERS = 100
+
+
+def quoted(value: str) -> str:
+    """A caller's value for an error message: its repr, cut short when long.
+
+    A status message travels in a trailer, which a client refuses past a few
+    KiB (gRPC's default metadata limit): echoing a huge id or pattern whole
+    would turn the answer into RESOURCE_EXHAUSTED.
+    """
+    if len(value) <= _QUOTED_CHARACTERS:
+        return repr(value)
+    return f"{value[:_QUOTED_CHARACTERS]!r}… ({len(value)} characters)"
 
 
 def status_of(error: BaseException) -> tuple[grpc.StatusCode, str] | None:

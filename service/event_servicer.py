@@ -24,6 +24,7 @@ from service.subscription import StreamLimits, Subscription
 __all__ = ["EventServicer"]
 
 _SERVICE = "clerkrelay.v1.EventService"
+_MAX_SEQUENCE = 2**63 - 1  # the stores keep sequences as signed 64-bit integers
 
 
 class EventServicer:
@@ -75,6 +76,10 @@ class EventServicer:
         """The sequence the stream starts after (registration has already happened)."""
         start = request.WhichOneof("start")
         if start == "after_sequence":
+            if request.after_sequence > _MAX_SEQUENCE:
+                raise InvalidArgument(
+                    f"after_sequence must be at most {_MAX_SEQUENCE} (got {request.after_sequence})"
+                )
             oldest = await self._store.oldest_retained()
             if request.after_sequence == 0:
                 return oldest - 1  # 0 means everything still retained
@@ -82,7 +87,11 @@ class EventServicer:
                 raise BeforeRetention(request.after_sequence, oldest)
             return request.after_sequence
         if start == "since":
-            return await self._store.sequence_before(request.since.ToDatetime(tzinfo=UTC))
+            try:
+                since = request.since.ToDatetime(tzinfo=UTC)
+            except ValueError as error:  # seconds or nanos out of Timestamp's range
+                raise InvalidArgument(f"invalid since: {error}") from None
+            return await self._store.sequence_before(since)
         return await self._store.head()
 
     async def close(self) -> None:

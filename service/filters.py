@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from service.errors import quoted
 from service.store import StoredEvent
 
 __all__ = ["EventFilter", "InvalidFilter"]
@@ -36,7 +37,7 @@ class EventFilter:
         for pattern in patterns:
             if not _PATTERN.match(pattern):
                 raise InvalidFilter(
-                    f"invalid event type pattern {pattern!r}: "
+                    f"invalid event type pattern {quoted(pattern)}: "
                     "use '*', a family such as 'user.*', or a type such as 'user.created'"
                 )
             if pattern == "*":

@@ -26,7 +26,7 @@ from google.protobuf.message_factory import GetMessageClass
 
 from clerkrelay.limits import MAX_MESSAGE_BYTES
 from clerkrelay.v1 import state_service_pb2
-from service.errors import InvalidArgument, NotFound
+from service.errors import InvalidArgument, NotFound, quoted
 from service.facts import ENTITY_KINDS
 from service.page_tokens import (
     ListFilters,
@@ -218,7 +218,7 @@ class StateServicer:
                 raise InvalidArgument("id is required")
             entity, snapshot = await store.get_entity(method.kind, entity_id)
             if entity is None:
-                raise NotFound(f"no {method.kind} with id {entity_id!r} has been seen")
+                raise NotFound(f"no {method.kind} with id {quoted(entity_id)} has been seen")
             return method.response_class(
                 **{method.records_field: _record(method, entity)}, snapshot_sequence=snapshot
             )

@@ -159,5 +159,6 @@ def test_public_surface_is_pinned() -> None:
         "InvalidArgument",
         "NotFound",
         "ServiceError",
+        "quoted",
         "status_of",
     ]

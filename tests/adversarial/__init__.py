@@ -1,0 +1,1 @@
+"""The adversarial suite: hostile HTTP and gRPC inputs against one real relay."""
