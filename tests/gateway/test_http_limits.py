@@ -237,7 +237,7 @@ async def test_a_body_that_stops_is_408_and_closed_after_the_body_timeout(
     assert await store.head() == 0
 
 
-async def test_the_body_timeout_does_not_count_the_applications_time(
+async def test_no_deadline_runs_between_requests_on_a_kept_alive_connection(
     app: GatewayApp,
 ) -> None:
     async with serving(app) as port:
@@ -247,7 +247,7 @@ async def test_the_body_timeout_does_not_count_the_applications_time(
             writer.write(head + body)
             status, _, answer = await read_response(reader)
             assert (status, orjson.loads(answer)) == (200, {"sequence": n + 1})
-            await asyncio.sleep(SMALL.body_timeout_s * 0.6)  # idle: past the body's clock
+            await asyncio.sleep(SMALL.body_timeout_s * 1.2)  # idle past the body deadline
         writer.close()
 
 
