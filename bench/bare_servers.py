@@ -5,7 +5,7 @@ pinned to the server CPU, as the relay is.
 
 - `http`: one Starlette route, `POST /webhooks/clerk`, that reads the body and
   answers 204 — served by uvicorn with the relay's own configuration
-  (`gateway.runner.uvicorn_config`).
+  (`gateway.runner.uvicorn_config`) and its default connection limits.
 - `grpc`: `clerkrelay.v1.EventService/Subscribe` on a generic handler with
   `response_serializer=None`; each stream has a bounded queue
   (`asyncio.Queue(1024)`) and yields one pre-built `SubscribeResponse` (one
@@ -40,6 +40,7 @@ from bench.payloads import typical_user_created
 from clerkrelay.v1.event_pb2 import EventBatch
 from clerkrelay.v1.event_service_pb2 import SubscribeResponse
 from gateway.convert import convert
+from gateway.http_limits import HttpLimits
 from gateway.runner import uvicorn_config
 from tests.gateway.signing import body_of
 
@@ -59,7 +60,7 @@ def bare_app() -> Starlette:
 
 
 async def _serve_http(port: int) -> None:
-    server = uvicorn.Server(uvicorn_config(bare_app(), "127.0.0.1", port))
+    server = uvicorn.Server(uvicorn_config(bare_app(), "127.0.0.1", port, HttpLimits()))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

@@ -29,6 +29,7 @@ import uvicorn
 
 from clerkrelay import Backoff
 from gateway.app import create_app
+from gateway.http_limits import HttpLimits, fit_fd_limit, protocol_class
 from gateway.publisher import GrpcPublisher, Publisher, StorePublisher
 from gateway.settings import GatewaySettings
 from service.broadcaster import Broadcaster
@@ -49,11 +50,20 @@ _OPEN_RETRY = Backoff(initial_delay_s=0.1, max_delay_s=5.0)
 
 @dataclass(frozen=True, slots=True)
 class HttpSettings:
-    """Where the HTTP side listens, and how the gateway reaches a separate gRPC service."""
+    """Where the HTTP side listens, its connection limits, and how the gateway reaches gRPC.
+
+    Attributes:
+        http_addr: The HTTP listen address, `host:port`.
+        grpc_target: The separate gRPC service a `gateway` publishes to.
+        grpc_token: Bearer token for that service.
+        limits: Header size, read timeouts, keep-alive and connection cap
+            (`gateway.http_limits.HttpLimits`, where the defaults are explained).
+    """
 
     http_addr: str = "127.0.0.1:8080"
     grpc_target: str = "127.0.0.1:50051"
     grpc_token: str = ""
+    limits: HttpLimits = HttpLimits()
 
 
 def split_addr(addr: str) -> tuple[str, int]:
@@ -76,13 +86,18 @@ class _HttpServer(uvicorn.Server):
         yield
 
 
-def uvicorn_config(app: object, host: str, port: int) -> uvicorn.Config:
-    """How the gateway serves HTTP (the bench's bare baseline is served the same way)."""
+def uvicorn_config(app: object, host: str, port: int, limits: HttpLimits) -> uvicorn.Config:
+    """How the gateway serves HTTP (the bench's bare baseline is served the same way).
+
+    httptools, through the subclass of uvicorn's protocol that enforces
+    `limits` (uvicorn has no setting for the head's size or read timeouts).
+    """
     return uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=host,
         port=port,
-        http="httptools",
+        http=protocol_class(limits),
+        timeout_keep_alive=limits.keep_alive_timeout_s,
         lifespan="off",
         # Nothing here reads the client's address, so X-Forwarded-* rewriting
         # would be a middleware call per request for nothing.
@@ -95,7 +110,8 @@ def uvicorn_config(app: object, host: str, port: int) -> uvicorn.Config:
 
 def _http_server(app_settings: HttpSettings, app: object) -> _HttpServer:
     host, port = split_addr(app_settings.http_addr)
-    return _HttpServer(uvicorn_config(app, host, port))
+    fit_fd_limit(app_settings.limits.max_connections)
+    return _HttpServer(uvicorn_config(app, host, port, app_settings.limits))
 
 
 @contextlib.contextmanager
