@@ -287,8 +287,9 @@ def parse_body(body: bytes) -> Any:
 
     Raises:
         InvalidJson: The body is not JSON, or not JSON that can be kept
-            exactly (nested over 1,024 deep, a number out of a double's range,
-            an unpaired surrogate).
+            exactly (nested over 1,024 deep, a number out of a double's range
+            (orjson's check, which also keeps integers under Python's 4,300-digit
+            limit), an unpaired surrogate).
     """
     try:
         value = orjson.loads(body)

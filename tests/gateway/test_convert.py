@@ -266,6 +266,7 @@ def test_typed_number_out_of_range_or_of_the_wrong_kind_is_drift(value: Any) -> 
         (b'{"type":"user.created","data":{"a":"\\ud800"}}', "invalid JSON: no low surrogate"),
         (b"[" * 1100 + b"]" * 1100, "invalid JSON: depth limit exceeded"),
         (b'{"type":"x","n":' + b"9" * 30 + b"}", None),
+        (b'{"type":"x","n":' + b"9" * 5000 + b"}", "invalid JSON: number is infinity"),
         (b"\xff\xfe{}", "invalid JSON"),
     ],
 )
