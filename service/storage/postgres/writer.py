@@ -1,9 +1,9 @@
 """The PostgreSQL store's writer: group-committed appends and retention trims, on one connection.
 
-The transactions themselves are in `service.postgres_transactions`; why an
+The transactions themselves are in `service.storage.postgres.transactions`; why an
 append locks the `head` row, why it runs at READ COMMITTED, and how failures
-are answered is told in `service.postgres_store`. Each committed batch is
-reported through the store's `CommitTracker` (`service.postgres_listen`).
+are answered is told in `service.storage.postgres.store`. Each committed batch is
+reported through the store's `CommitTracker` (`service.storage.postgres.commit_tracker`).
 """
 
 from __future__ import annotations
@@ -16,20 +16,20 @@ from typing import Any
 import psycopg
 
 from clerkrelay.v1.event_pb2 import Event
-from service.group_commit import GroupCommit, Waiting
-from service.postgres_connect import (
+from service.storage.group_commit import GroupCommit, Waiting
+from service.storage.interface import AppendResult, Retention, StoreUnavailable
+from service.storage.postgres.commit_tracker import CommitTracker
+from service.storage.postgres.connections import (
     Connection,
     ConnectionLost,
     Unreachable,
     connect,
     one_line,
 )
-from service.postgres_listen import CommitTracker
-from service.postgres_transactions import append_batch, trim_log
-from service.projection import BatchPlan, Pending
-from service.retention_loop import trim_periodically
-from service.store import AppendResult, Retention, StoreUnavailable
-from service.write_health import WriteHealth
+from service.storage.postgres.transactions import append_batch, trim_log
+from service.storage.projection import BatchPlan, Pending
+from service.storage.retention_loop import trim_periodically
+from service.storage.write_health import WriteHealth
 
 __all__ = ["PostgresWriter"]
 
@@ -87,7 +87,7 @@ class PostgresWriter:
     # -- appends --------------------------------------------------------------
 
     async def append(self, event: Event) -> AppendResult:
-        """Stores an event durably; see `service.store.Store.append`."""
+        """Stores an event durably; see `service.storage.Store.append`."""
         return await self._appends.append(event)
 
     async def _commit_or_split(self, batch: list[Waiting]) -> None:
@@ -179,7 +179,7 @@ class PostgresWriter:
         """Returns when appends can commit; after a failed one, a probe must commit first.
 
         Raises:
-            StoreUnavailable: The probe failed too (see `service.write_health`).
+            StoreUnavailable: The probe failed too (see `service.storage.write_health`).
         """
         await self._writes.check()
 

@@ -28,11 +28,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from service.notifier import Notifier
-from service.postgres_connect import Connection, connect, one_line
-from service.postgres_queries import log_rows, meta
-from service.projection import BatchPlan
-from service.store import CommitListener, StoredEvent, StoreError
+from service.storage.interface import CommitListener, StoredEvent, StoreError
+from service.storage.notifier import Notifier
+from service.storage.postgres.connections import Connection, connect, one_line
+from service.storage.postgres.queries import log_rows, meta
+from service.storage.projection import BatchPlan
 
 __all__ = ["CommitTracker", "ReadEvents", "channel_name"]
 

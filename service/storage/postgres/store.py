@@ -28,7 +28,7 @@ statement after the lock takes a fresh snapshot that includes the previous
 writer's batch (REPEATABLE READ would keep the snapshot from before the wait).
 
 Notifications: the append transaction also sends `NOTIFY`, which PostgreSQL
-delivers only if it commits; `service.postgres_listen` tells how each process
+delivers only if it commits; `service.storage.postgres.commit_tracker` tells how each process
 hears the other processes' commits and reports every event once, in sequence
 order.
 
@@ -41,10 +41,10 @@ listener reconnects with back-off and catches up, so the store recovers by
 itself when the server is back.
 
 Parts: `PostgresStore` opens the connections, answers the reads and delegates
-the rest to the writer (`service.postgres_writer`: appends and trims) and to
-the commit tracker (`service.postgres_listen`). Connecting and the errors it
-reports are in `service.postgres_connect`; the queries these parts share are in
-`service.postgres_queries`.
+the rest to the writer (`service.storage.postgres.writer`: appends and trims) and to
+the commit tracker (`service.storage.postgres.commit_tracker`). Connecting and the errors it
+reports are in `service.storage.postgres.connections`; the queries these parts share are in
+`service.storage.postgres.queries`.
 """
 
 from __future__ import annotations
@@ -58,27 +58,7 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from clerkrelay.v1.event_pb2 import Event
-from service.postgres_connect import (
-    Connection,
-    Pool,
-    configure_reader,
-    connect,
-    connection_kwargs,
-    describe,
-    one_line,
-)
-from service.postgres_listen import CommitTracker, channel_name
-from service.postgres_queries import (
-    log_page,
-    log_rows,
-    meta,
-    require_retained,
-    sequence_at_or_zero,
-)
-from service.postgres_schema import migrate
-from service.postgres_writer import PostgresWriter
-from service.sql_rows import ENTITY_COLUMNS, entity_from_row, entity_list_sql
-from service.store import (
+from service.storage.interface import (
     AppendResult,
     BeforeRetention,
     CommitListener,
@@ -92,6 +72,26 @@ from service.store import (
     StoreError,
     StoreUnavailable,
 )
+from service.storage.postgres.commit_tracker import CommitTracker, channel_name
+from service.storage.postgres.connections import (
+    Connection,
+    Pool,
+    configure_reader,
+    connect,
+    connection_kwargs,
+    describe,
+    one_line,
+)
+from service.storage.postgres.queries import (
+    log_page,
+    log_rows,
+    meta,
+    require_retained,
+    sequence_at_or_zero,
+)
+from service.storage.postgres.schema import migrate
+from service.storage.postgres.writer import PostgresWriter
+from service.storage.sql_rows import ENTITY_COLUMNS, entity_from_row, entity_list_sql
 
 __all__ = ["PostgresStore"]
 
@@ -232,7 +232,7 @@ class PostgresStore:
     # -- writes ---------------------------------------------------------------
 
     async def append(self, event: Event) -> AppendResult:
-        """Stores an event durably; see `service.store.Store.append`."""
+        """Stores an event durably; see `service.storage.Store.append`."""
         return await self._writer.append(event)
 
     async def trim(self) -> int:
@@ -244,7 +244,7 @@ class PostgresStore:
     async def read(
         self, after_sequence: int, limit: int, matches: RowFilter | None = None
     ) -> ReadResult:
-        """Reads the log after a sequence; see `service.store.Store.read`."""
+        """Reads the log after a sequence; see `service.storage.Store.read`."""
 
         async def query(conn: Connection) -> ReadResult:
             await require_retained(conn, after_sequence)
@@ -259,7 +259,7 @@ class PostgresStore:
         return await self._read(query)
 
     async def read_serialized(self, after_sequence: int, limit: int) -> SerializedPage:
-        """Reads every event after a sequence; see `service.store.Store.read_serialized`."""
+        """Reads every event after a sequence; see `service.storage.Store.read_serialized`."""
 
         async def query(conn: Connection) -> SerializedPage:
             await require_retained(conn, after_sequence)
@@ -348,7 +348,7 @@ class PostgresStore:
         Waits at most `_PING_WAIT_S` for a pooled connection (not the operation
         timeout): while the server is down, no connection will come. After a
         failed append, a probe write must commit first (see
-        `service.write_health`).
+        `service.storage.write_health`).
         """
         try:
             async with self._pool.connection(timeout=_PING_WAIT_S) as conn:
