@@ -15,9 +15,9 @@ from pathlib import Path
 from clerkrelay.v1.event_pb2 import Event
 from gateway.convert import convert
 from gateway.samples import sample, sample_types
-from service.postgres_store import PostgresStore
-from service.sqlite_store import SqliteStore
-from service.store import Store
+from service.storage import Store
+from service.storage.postgres import PostgresStore
+from service.storage.sqlite import SqliteStore
 from tests.gateway.signing import body_of
 
 __all__ = ["BATCH", "fill", "fill_postgres", "fill_sqlite", "mixed_events"]

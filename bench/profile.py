@@ -48,9 +48,17 @@ COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("metrics and logs", ("gateway/metrics.py", "prometheus_client/", "logging/")),
     (
         "store (projection, SQLite)",
-        ("service/sqlite_store.py", "service/projection.py", "service/facts.py", "sqlite3/"),
+        (
+            "service/storage/sqlite/",
+            "service/storage/projection.py",
+            "service/storage/facts.py",
+            "sqlite3/",
+        ),
     ),
-    ("notify and fan-out", ("service/notifier.py", "service/broadcaster.py", "service/subscr")),
+    (
+        "notify and fan-out",
+        ("service/storage/notifier.py", "service/broadcaster.py", "service/subscr"),
+    ),
     ("gRPC", ("grpc/", "service/server.py", "service/event_servicer.py")),
     ("HTTP (uvicorn, Starlette)", ("uvicorn/", "starlette/", "httptools/", "gateway/app.py")),
     ("threads and executors", ("concurrent/futures/", "threading.py")),

@@ -34,8 +34,7 @@ from bench.stats import Figure
 from clerkrelay.v1.event_pb2 import Event
 from gateway.convert import convert
 from service.filters import EventFilter
-from service.store import Store
-from service.stores import open_store
+from service.storage import Store, open_store
 from tests.gateway.signing import body_of
 
 __all__ = ["CONCURRENT_CALLERS", "READ_BATCH", "catch_up", "run", "shared_log"]

@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     args = _parser().parse_args(argv)
     level = (args.log_level or environ.get("CLERK_RELAY_LOG_LEVEL", "").strip() or "info").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    from service.store import StoreError
+    from service.storage import StoreError
 
     try:
         _command(args.command)(args, environ)

@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from clerkrelay.v1.event_pb2 import Event
 from clerkrelay.v1.ingest_service_pb2 import PublishRequest
 from clerkrelay.v1.ingest_service_pb2_grpc import IngestServiceStub
-from service.store import AppendResult, Store, StoreUnavailable
+from service.storage import AppendResult, Store, StoreUnavailable
 
 __all__ = ["GrpcPublisher", "PublishRefused", "Publisher", "StorePublisher"]
 

@@ -36,8 +36,7 @@ from service.broadcaster import Broadcaster
 from service.event_servicer import EventServicer
 from service.server import RelayServer
 from service.settings import ServiceSettings
-from service.store import Store, StoreUnavailable
-from service.stores import open_store
+from service.storage import Store, StoreUnavailable, open_store
 
 __all__ = ["HttpSettings", "run_gateway", "run_grpc", "run_serve", "split_addr", "uvicorn_config"]
 

@@ -22,7 +22,7 @@ from gateway.settings import DEFAULT_MAX_BODY_BYTES, GatewaySettings, parse_secr
 from service.auth import Role, load_tokens
 from service.server import RelayServer
 from service.settings import ServiceSettings, from_env, parse_duration
-from service.store import Retention
+from service.storage import Retention
 
 __all__ = ["run_gateway_command", "run_grpc_command", "run_serve_command"]
 

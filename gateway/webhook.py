@@ -49,7 +49,7 @@ from gateway.metrics import GatewayMetrics, Outcome
 from gateway.publisher import Publisher, PublishRefused
 from gateway.settings import GatewaySettings
 from gateway.signature import SignatureError, SignatureVerifier
-from service.store import AppendResult, StoreUnavailable
+from service.storage import AppendResult, StoreUnavailable
 
 __all__ = ["WebhookEndpoint", "json_response"]
 

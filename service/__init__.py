@@ -1,1 +1,1 @@
-"""clerk-relay's gRPC side: servicers, broadcaster, store backends and the entity projection."""
+"""clerk-relay's gRPC side: servicers, broadcaster, subscriptions; storage is `service.storage`."""

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Sequence
 
 from service.filters import EventFilter
-from service.store import Store, StoredEvent
+from service.storage import Store, StoredEvent
 
 __all__ = ["Broadcaster", "LiveBuffer"]
 

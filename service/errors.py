@@ -4,13 +4,13 @@ Servicers raise; they never call `context.abort`. `ErrorInterceptor` wraps
 every async behaviour (unary or streaming, coroutine or async generator, with
 or without serializers) and turns the exceptions below into the RPC's status:
 
-| exception                          | status             |
-|------------------------------------|--------------------|
-| `InvalidArgument`                  | INVALID_ARGUMENT   |
-| `NotFound`                         | NOT_FOUND          |
-| `service.store.BeforeRetention`    | OUT_OF_RANGE       |
-| `service.store.StoreUnavailable`   | UNAVAILABLE        |
-| any other `service.store.StoreError` | INTERNAL         |
+| exception                              | status           |
+|----------------------------------------|------------------|
+| `InvalidArgument`                      | INVALID_ARGUMENT |
+| `NotFound`                             | NOT_FOUND        |
+| `service.storage.BeforeRetention`      | OUT_OF_RANGE     |
+| `service.storage.StoreUnavailable`     | UNAVAILABLE      |
+| any other `service.storage.StoreError` | INTERNAL         |
 
 Other exceptions are left to grpc (UNKNOWN, logged by the server).
 """
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 import grpc
 
-from service.store import BeforeRetention, StoreError, StoreUnavailable
+from service.storage import BeforeRetention, StoreError, StoreUnavailable
 
 __all__ = [
     "ErrorInterceptor",

@@ -18,7 +18,7 @@ from clerkrelay.v1.event_service_pb2 import SubscribeRequest
 from service.broadcaster import Broadcaster
 from service.errors import InvalidArgument
 from service.filters import EventFilter, InvalidFilter
-from service.store import BeforeRetention, Store
+from service.storage import BeforeRetention, Store
 from service.subscription import StreamLimits, Subscription
 
 __all__ = ["EventServicer"]

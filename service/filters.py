@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 
 from service.errors import quoted
-from service.store import StoredEvent
+from service.storage import StoredEvent
 
 __all__ = ["EventFilter", "InvalidFilter"]
 

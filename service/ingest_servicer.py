@@ -25,7 +25,7 @@ from clerkrelay.limits import MAX_EVENT_BYTES, MAX_EVENT_TYPE_BYTES, MAX_WEBHOOK
 from clerkrelay.v1.event_pb2 import Event, PayloadOmission
 from clerkrelay.v1.ingest_service_pb2 import DESCRIPTOR, PublishRequest, PublishResponse
 from service.errors import InvalidArgument
-from service.store import Store
+from service.storage import Store
 
 __all__ = ["SERVICE_NAME", "IngestServicer", "validate"]
 

@@ -38,7 +38,7 @@ from service.ingest_servicer import IngestServicer
 from service.settings import ServiceSettings
 from service.state_servicer import SERVICE_NAME as STATE_SERVICE
 from service.state_servicer import StateServicer
-from service.store import Store
+from service.storage import Store
 
 __all__ = ["RelayServer", "RpcHandler", "ShutdownCallback"]
 

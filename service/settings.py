@@ -13,8 +13,7 @@ from pathlib import Path
 
 from clerkrelay.limits import MAX_MESSAGE_BYTES
 from service.auth import Role, load_tokens
-from service.store import Retention
-from service.stores import DEFAULT_DATABASE_URL
+from service.storage import DEFAULT_DATABASE_URL, Retention
 from service.subscription import StreamLimits
 
 __all__ = ["DEFAULT_GRPC_ADDR", "ServiceSettings", "from_env", "parse_duration"]

@@ -27,7 +27,6 @@ from google.protobuf.message_factory import GetMessageClass
 from clerkrelay.limits import MAX_MESSAGE_BYTES
 from clerkrelay.v1 import state_service_pb2
 from service.errors import InvalidArgument, NotFound, quoted
-from service.facts import ENTITY_KINDS
 from service.page_tokens import (
     ListFilters,
     PageToken,
@@ -35,8 +34,7 @@ from service.page_tokens import (
     encode_page_token,
     page_size,
 )
-from service.projection import STATE_TYPES
-from service.store import EntityQuery, EntityRecord, Store
+from service.storage import ENTITY_KINDS, STATE_TYPES, EntityQuery, EntityRecord, Store
 
 __all__ = ["FILTER_FIELDS", "SERVICE_NAME", "STATE_METHODS", "StateMethod", "StateServicer"]
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from service import wire
 from service.broadcaster import Broadcaster, LiveBuffer
 from service.filters import EventFilter
-from service.store import Store
+from service.storage import Store
 
 __all__ = ["StreamLimits", "Subscription"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from service.sqlite_store import SqliteStore
+from service.storage.sqlite import SqliteStore
 from tests.contract.conftest import POSTGRES_URL
 from tests.machine_postgres import Observation, Verdict, judge, observe
 from tests.pg_cluster import Cluster, unavailable

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from service.sqlite_store import SqliteStore
+from service.storage.sqlite import SqliteStore
 
 FULL = "database or disk is full"
 """SQLite's message for `SQLITE_FULL`."""
@@ -60,7 +60,7 @@ async def limit_pages(store: SqliteStore, pages: int) -> None:
     """Sets `max_page_count` on the store's writer connection (1: no page may be added)."""
 
     def run() -> None:
-        store._write_connection().execute(f"PRAGMA max_page_count = {pages}")
+        store._connections.writer().execute(f"PRAGMA max_page_count = {pages}")
 
     # On the writer's own thread, which owns that connection.
     await asyncio.get_running_loop().run_in_executor(store._writer, run)

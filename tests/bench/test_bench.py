@@ -85,7 +85,11 @@ def test_profile_summary_shares() -> None:
             "frames": [
                 {"name": "main", "file": f"{ROOT}/gateway/cli.py", "line": 1},
                 {"name": "verify", "file": f"{ROOT}/gateway/signature.py", "line": 2},
-                {"name": "_commit", "file": f"{ROOT}/service/sqlite_store.py", "line": 3},
+                {
+                    "name": "append_batch",
+                    "file": f"{ROOT}/service/storage/sqlite/transactions.py",
+                    "line": 3,
+                },
             ]
         },
         "profiles": [

@@ -25,7 +25,7 @@ import grpc
 from clerkrelay.v1.state_service_pb2 import ListUsersRequest
 from clerkrelay.v1.state_service_pb2_grpc import StateServiceStub
 from gateway.settings import DEFAULT_MAX_BODY_BYTES
-from service.stores import open_store
+from service.storage import open_store
 from tests.chaos import verify
 from tests.chaos.bad_requests import bad_requests, send_bad_requests
 from tests.chaos.scale import ChaosScale

@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 
 from clerkrelay.v1.event_pb2 import Event
-from service.store import StoredEvent
+from service.storage import StoredEvent
 from tests.chaos.bad_requests import BAD_MARKER
 from tests.chaos.sender import Answer, Message, MessageLog, SenderPolicy, SendReport, SvixSender
 from tests.chaos.subscribers import Segment, Subscriber, type_matches

@@ -16,9 +16,7 @@ from pathlib import Path
 import orjson
 
 from gateway.convert import convert
-from service.facts import ENTITY_KINDS
-from service.store import EntityQuery, Store, StoredEvent
-from service.stores import open_store
+from service.storage import ENTITY_KINDS, EntityQuery, Store, StoredEvent, open_store
 from tests.chaos.bad_requests import BAD_MARKER
 from tests.chaos.sender import Message, SendReport
 from tests.chaos.subscribers import Subscriber, type_matches

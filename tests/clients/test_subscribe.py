@@ -23,8 +23,8 @@ from service.broadcaster import Broadcaster
 from service.event_servicer import EventServicer
 from service.server import RelayServer
 from service.settings import ServiceSettings
-from service.sqlite_store import SqliteStore
-from service.store import Retention
+from service.storage import Retention
+from service.storage.sqlite import SqliteStore
 from service.subscription import StreamLimits
 from tests.clients.webhooks import WebhookSender
 from tests.history import event

@@ -16,8 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from service.store import Retention, Store
-from service.stores import open_store
+from service.storage import Retention, Store, open_store
 
 POSTGRES_URL = os.environ.get(
     "CLERK_RELAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.store import BeforeRetention, Retention, Store, StoredEvent
+from service.storage import BeforeRetention, Retention, Store, StoredEvent
 from tests.contract.conftest import StoreFactory
 from tests.history import copy_event, event
 

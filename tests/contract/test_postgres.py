@@ -11,10 +11,9 @@ from multiprocessing.synchronize import Barrier
 import psycopg
 import pytest
 
-from service.postgres_schema import MIGRATIONS, SCHEMA_VERSION
-from service.postgres_store import PostgresStore
-from service.store import EntityQuery, StoredEvent, StoreError, StoreUnavailable
-from service.stores import open_store
+from service.storage import EntityQuery, StoredEvent, StoreError, StoreUnavailable, open_store
+from service.storage.postgres import PostgresStore
+from service.storage.postgres.schema import MIGRATIONS, SCHEMA_VERSION
 from tests.contract.conftest import (
     POSTGRES_URL,
     drop_schema,

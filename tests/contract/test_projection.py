@@ -16,8 +16,7 @@ from clerkrelay.v1.organizations_pb2 import (
 )
 from clerkrelay.v1.sessions_pb2 import Session
 from clerkrelay.v1.users_pb2 import User
-from service.facts import ENTITY_KINDS
-from service.store import EntityQuery, Store
+from service.storage import ENTITY_KINDS, EntityQuery, Store
 from tests.contract.conftest import StoreFactory
 from tests.history import copy_event, event, membership
 

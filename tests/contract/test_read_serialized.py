@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.store import BeforeRetention, Retention, Store
+from service.storage import BeforeRetention, Retention, Store
 from tests.contract.conftest import StoreFactory
 from tests.history import event
 

@@ -9,7 +9,7 @@ from gateway.app import create_app
 from gateway.publisher import StorePublisher
 from gateway.samples import sample
 from gateway.settings import GatewaySettings
-from service.store import Store
+from service.storage import Store
 from tests.gateway.signing import SECRET, body_of, signed_headers
 
 BODY = body_of(sample("user.created"))

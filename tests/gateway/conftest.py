@@ -10,7 +10,7 @@ import pytest
 from gateway.app import GatewayApp, create_app
 from gateway.publisher import StorePublisher
 from gateway.settings import GatewaySettings
-from service.sqlite_store import SqliteStore
+from service.storage.sqlite import SqliteStore
 from tests.gateway.signing import SECRET
 
 BASE_URL = "http://relay.test"

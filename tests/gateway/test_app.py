@@ -30,8 +30,8 @@ from gateway.convert import convert
 from gateway.publisher import StorePublisher
 from gateway.samples import sample
 from gateway.settings import GatewaySettings
-from service.sqlite_store import SqliteStore
-from service.store import AppendResult, StoreUnavailable
+from service.storage import AppendResult, StoreUnavailable
+from service.storage.sqlite import SqliteStore
 from tests.gateway.conftest import BASE_URL
 from tests.gateway.signing import OTHER_SECRET, SECRET, body_of, signed_headers
 

@@ -21,7 +21,7 @@ import pytest
 from gateway.app import create_app
 from gateway.publisher import StorePublisher
 from gateway.settings import GatewaySettings
-from service.sqlite_store import SqliteStore
+from service.storage.sqlite import SqliteStore
 from tests.disks import FULL, NO_PAGE_LIMIT, fill, limit_pages, tmpfs
 from tests.gateway.conftest import BASE_URL
 from tests.gateway.signing import SECRET, signed_headers

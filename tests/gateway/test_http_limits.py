@@ -30,7 +30,7 @@ from gateway.app import GatewayApp
 from gateway.http_limits import FD_RESERVE, HttpLimits
 from gateway.runner import uvicorn_config
 from gateway.samples import sample
-from service.sqlite_store import SqliteStore
+from service.storage.sqlite import SqliteStore
 from tests.gateway.signing import SECRET, signed_headers
 from tests.processes import SOURCE_PATH, TEST_SECRET, running, serve
 

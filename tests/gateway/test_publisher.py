@@ -19,8 +19,8 @@ from gateway.app import create_app
 from gateway.publisher import GrpcPublisher, PublishRefused, StorePublisher
 from gateway.samples import sample
 from gateway.settings import GatewaySettings
-from service.sqlite_store import SqliteStore
-from service.store import AppendResult, StoreUnavailable
+from service.storage import AppendResult, StoreUnavailable
+from service.storage.sqlite import SqliteStore
 from tests.gateway.conftest import BASE_URL
 from tests.gateway.signing import SECRET, body_of, signed_headers
 

@@ -22,7 +22,7 @@ from gateway.app import create_app
 from gateway.publisher import StorePublisher
 from gateway.samples import sample
 from gateway.settings import GatewaySettings
-from service.sqlite_store import SqliteStore
+from service.storage.sqlite import SqliteStore
 from tests.gateway.conftest import BASE_URL
 from tests.gateway.signing import (
     OTHER_SECRET,

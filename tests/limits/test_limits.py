@@ -30,7 +30,7 @@ from service.broadcaster import Broadcaster
 from service.event_servicer import EventServicer
 from service.server import RelayServer
 from service.settings import ServiceSettings
-from service.sqlite_store import SqliteStore
+from service.storage.sqlite import SqliteStore
 from service.wire import event_batches
 from tests.gateway.signing import SECRET, body_of, signed_headers
 from tests.history import copy_event, event

@@ -11,7 +11,7 @@ import pytest
 
 from service.server import RelayServer
 from service.settings import ServiceSettings
-from service.sqlite_store import SqliteStore
+from service.storage.sqlite import SqliteStore
 
 StartServer = Callable[..., Awaitable[tuple[RelayServer, str]]]
 """`start(settings=None, **relay_server_kwargs)` → (the started server, its `host:port`)."""

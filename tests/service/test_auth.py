@@ -16,7 +16,7 @@ from clerkrelay.v1.state_service_pb2 import GetUserRequest, ListUsersRequest
 from clerkrelay.v1.state_service_pb2_grpc import StateServiceStub
 from service.auth import AuthInterceptor, Role, load_tokens, parse_tokens, read_token_file
 from service.settings import ServiceSettings
-from service.sqlite_store import SqliteStore
+from service.storage.sqlite import SqliteStore
 from tests.history import event
 from tests.service.conftest import OpenChannel, StartServer
 

@@ -11,7 +11,7 @@ import pytest
 
 import service.errors
 from service.errors import InvalidArgument, NotFound, status_of
-from service.store import BeforeRetention, StoreError, StoreUnavailable
+from service.storage import BeforeRetention, StoreError, StoreUnavailable
 from tests.service.conftest import OpenChannel, StartServer
 
 Context = grpc.aio.ServicerContext[bytes, bytes]

@@ -1,7 +1,7 @@
 import pytest
 
 from service.filters import EventFilter, InvalidFilter
-from service.store import StoredEvent
+from service.storage import StoredEvent
 
 
 def stored(

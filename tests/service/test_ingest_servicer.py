@@ -13,7 +13,7 @@ from clerkrelay.v1.event_pb2 import Event, PayloadOmission
 from clerkrelay.v1.ingest_service_pb2 import PublishRequest, PublishResponse
 from clerkrelay.v1.ingest_service_pb2_grpc import IngestServiceStub
 from service.settings import ServiceSettings
-from service.sqlite_store import SqliteStore
+from service.storage.sqlite import SqliteStore
 from tests.history import copy_event, event
 from tests.service.conftest import OpenChannel, StartServer
 

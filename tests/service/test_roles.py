@@ -15,8 +15,8 @@ from service.auth import AuthInterceptor, Role, is_local_peer
 from service.errors import ErrorInterceptor
 from service.ingest_servicer import IngestServicer
 from service.settings import ServiceSettings
-from service.sqlite_store import SqliteStore
 from service.state_servicer import StateServicer
+from service.storage.sqlite import SqliteStore
 from tests.history import event
 from tests.service.conftest import OpenChannel, StartServer
 

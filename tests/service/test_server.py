@@ -18,8 +18,8 @@ from clerkrelay.v1.state_service_pb2 import ListUsersRequest
 from clerkrelay.v1.state_service_pb2_grpc import StateServiceStub
 from service.server import RelayServer
 from service.settings import ServiceSettings
-from service.sqlite_store import SqliteStore
-from service.store import StoreUnavailable
+from service.storage import StoreUnavailable
+from service.storage.sqlite import SqliteStore
 from tests.disks import FULL, NO_PAGE_LIMIT, limit_pages
 from tests.history import event
 from tests.service.conftest import OpenChannel, StartServer

@@ -9,7 +9,7 @@ import pytest
 import service.settings
 from service.auth import Role
 from service.settings import ServiceSettings, from_env, parse_duration
-from service.store import Retention
+from service.storage import Retention
 
 
 def test_defaults() -> None:

@@ -20,10 +20,10 @@ from clerkrelay.v1.state_service_pb2 import (
 )
 from clerkrelay.v1.state_service_pb2_grpc import StateServiceStub
 from gateway.samples import sample_types
-from service.facts import ENTITY_KINDS
 from service.page_tokens import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from service.sqlite_store import SqliteStore
 from service.state_servicer import SERVICE_NAME, STATE_METHODS, StateMethod
+from service.storage import ENTITY_KINDS
+from service.storage.sqlite import SqliteStore
 from tests.history import event, membership
 
 T0 = 1_700_000_000_000

@@ -22,8 +22,8 @@ from service.event_servicer import EventServicer
 from service.filters import EventFilter
 from service.server import RelayServer
 from service.settings import ServiceSettings
-from service.sqlite_store import SqliteStore
-from service.store import Retention, Store
+from service.storage import Retention, Store
+from service.storage.sqlite import SqliteStore
 from service.subscription import StreamLimits
 from tests.history import event, membership
 from tests.service.conftest import OpenChannel, StartServer

@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from clerkrelay.v1.event_service_pb2 import SubscribeResponse
 from service.broadcaster import Broadcaster
 from service.filters import EventFilter
-from service.sqlite_store import SqliteStore
+from service.storage.sqlite import SqliteStore
 from service.subscription import StreamLimits, Subscription
 from tests.history import event
 

@@ -1,9 +1,10 @@
 """The PostgreSQL store's writer: group-committed appends and retention trims, on one connection.
 
-The transactions themselves are in `service.postgres_transactions`; why an
-append locks the `head` row, why it runs at READ COMMITTED, and how failures
-are answered is told in `service.postgres_store`. Each committed batch is
-reported through the store's `CommitTracker` (`service.postgres_listen`).
+The transactions themselves are in `service.storage.postgres.transactions`;
+why an append locks the `head` row, why it runs at READ COMMITTED, and how
+failures are answered is told in `service.storage.postgres.store`. Each
+committed batch is reported through the `CommitReports` given at construction
+(the store passes its `CommitTracker`, `service.storage.postgres.commit_tracker`).
 """
 
 from __future__ import annotations
@@ -11,29 +12,45 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 import psycopg
 
 from clerkrelay.v1.event_pb2 import Event
-from service.group_commit import GroupCommit, Waiting
-from service.postgres_connect import (
+from service.storage.group_commit import GroupCommit, Waiting
+from service.storage.interface import AppendResult, Retention, StoreUnavailable
+from service.storage.postgres.connections import (
     Connection,
     ConnectionLost,
     Unreachable,
     connect,
     one_line,
 )
-from service.postgres_listen import CommitTracker
-from service.postgres_transactions import append_batch, trim_log
-from service.projection import BatchPlan, Pending
-from service.retention_loop import trim_periodically
-from service.store import AppendResult, Retention, StoreUnavailable
-from service.write_health import WriteHealth
+from service.storage.postgres.transactions import append_batch, trim_log
+from service.storage.projection import BatchPlan, Pending
+from service.storage.retention_loop import trim_periodically
+from service.storage.write_health import WriteHealth
 
-__all__ = ["PostgresWriter"]
+__all__ = ["CommitReports", "PostgresWriter"]
 
 _log = logging.getLogger("clerk_relay.store")
+
+
+class CommitReports(Protocol):
+    """Where the writer announces and reports the batches it commits."""
+
+    def notification(self, head: int) -> tuple[str, str]:
+        """The channel and payload of the `NOTIFY` by which an append announces `head`."""
+        ...
+
+    def own_commit(self) -> AbstractContextManager[None]:
+        """Held while the writer runs a batch, which it then reports with `report_own`."""
+        ...
+
+    async def report_own(self, plan: BatchPlan, locked_head: int) -> None:
+        """Reports a committed batch, and the head its transaction found under the lock."""
+        ...
 
 
 class PostgresWriter:
@@ -49,7 +66,7 @@ class PostgresWriter:
         url: str,
         kwargs: dict[str, Any],
         connection: Connection,
-        commits: CommitTracker,
+        commits: CommitReports,
         retention: Retention,
         max_batch: int,
         operation_timeout_s: float,
@@ -87,7 +104,7 @@ class PostgresWriter:
     # -- appends --------------------------------------------------------------
 
     async def append(self, event: Event) -> AppendResult:
-        """Stores an event durably; see `service.store.Store.append`."""
+        """Stores an event durably; see `service.storage.Store.append`."""
         return await self._appends.append(event)
 
     async def _commit_or_split(self, batch: list[Waiting]) -> None:
@@ -179,7 +196,7 @@ class PostgresWriter:
         """Returns when appends can commit; after a failed one, a probe must commit first.
 
         Raises:
-            StoreUnavailable: The probe failed too (see `service.write_health`).
+            StoreUnavailable: The probe failed too (see `service.storage.write_health`).
         """
         await self._writes.check()
 

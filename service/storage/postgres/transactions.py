@@ -1,7 +1,7 @@
 """The PostgreSQL store's two write transactions: appending a batch, and trimming the log.
 
-Each is a function of the writer's connection; `service.postgres_writer`
-decides when they run, and `service.postgres_store` explains why an append
+Each is a function of the writer's connection; `service.storage.postgres.writer`
+decides when they run, and `service.storage.postgres.store` explains why an append
 locks the `head` row of `relay_meta` first.
 """
 
@@ -10,17 +10,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 
-from service.postgres_connect import Connection
-from service.postgres_queries import meta, sequence_at_or_zero
-from service.projection import BatchPlan, EntityRow, Pending, plan_batch
-from service.sql_rows import (
+from service.storage.interface import Retention, StoreError
+from service.storage.postgres.connections import Connection
+from service.storage.postgres.queries import meta, sequence_at_or_zero
+from service.storage.projection import BatchPlan, EntityRow, Pending, plan_batch
+from service.storage.sql_rows import (
     ENTITY_COLUMN_NAMES,
     ENTITY_COLUMNS,
     EVENT_COLUMNS,
     entity_from_row,
     entity_to_row,
 )
-from service.store import Retention, StoreError
 
 __all__ = ["append_batch", "trim_log"]
 
@@ -47,7 +47,7 @@ async def append_batch(
         The plan, and the head this transaction found under the lock.
     """
     async with conn.transaction():
-        # The cluster-wide append lock (see `service.postgres_store`): it
+        # The cluster-wide append lock (see `service.storage.postgres.store`): it
         # orders this batch after every batch already visible.
         cursor = await conn.execute("SELECT value FROM relay_meta WHERE key = 'head' FOR UPDATE")
         row = await cursor.fetchone()

@@ -28,11 +28,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from service.notifier import Notifier
-from service.postgres_connect import Connection, connect, one_line
-from service.postgres_queries import log_rows, meta
-from service.projection import BatchPlan
-from service.store import CommitListener, StoredEvent, StoreError
+from service.storage.interface import CommitListener, StoredEvent, StoreError
+from service.storage.notifier import Notifier
+from service.storage.postgres.connections import Connection, connect, one_line
+from service.storage.postgres.queries import log_rows, meta
+from service.storage.projection import BatchPlan
 
 __all__ = ["CommitTracker", "ReadEvents", "channel_name"]
 
@@ -60,7 +60,8 @@ class CommitTracker:
 
     Runs two tasks until `close`: one listens for notifications (reconnecting
     when cut off), the other reads from the log what the `Notifier` has not
-    been told yet.
+    been told yet. The store hands it to its writer as the writer's
+    `CommitReports`.
     """
 
     def __init__(
@@ -81,7 +82,7 @@ class CommitTracker:
             listener: A connection already listening on `channel`.
             channel: The channel the relay's appends notify.
             head: The head read after `listener` started listening.
-            read: Runs the catch-up reads.
+            read: Runs the catch-up reads (the store passes its readers' `read`).
         """
         self._url = url
         self._kwargs = kwargs

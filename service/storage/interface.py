@@ -104,7 +104,7 @@ class StoredEvent:
     Attributes:
         sequence: Its position in the log.
         type: Clerk's event type.
-        subject_ids: Ids the event is about (see `service.facts`).
+        subject_ids: Ids the event is about (see `service.storage.facts`).
         organization_id: The organization it belongs to, or "".
         receive_time_ns: When the relay received it.
         data: The serialized `Event`, with `sequence` and `stale` set.
@@ -291,7 +291,7 @@ class Store(Protocol):
         The store remembers whether its latest append committed. After a
         failed one (a full disk, say), `ping` runs a probe write and fails,
         with the probe's reason, until a write commits again (see
-        `service.write_health`).
+        `service.storage.write_health`).
         """
         ...
 

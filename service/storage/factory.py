@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service.store import Retention, Store, StoreError
+from service.storage.interface import Retention, Store, StoreError
 
 __all__ = ["DEFAULT_DATABASE_URL", "open_store", "sqlite_path"]
 
@@ -26,11 +26,11 @@ async def open_store(url: str, retention: Retention | None = None) -> Store:
             (corrupt, or written by a newer clerk-relay).
     """
     if url.startswith("sqlite:///"):
-        from service.sqlite_store import SqliteStore
+        from service.storage.sqlite import SqliteStore
 
         return await SqliteStore.open(sqlite_path(url), retention)
     if url.startswith(("postgresql://", "postgres://")):
-        from service.postgres_store import PostgresStore
+        from service.storage.postgres import PostgresStore
 
         return await PostgresStore.open(url, retention)
     raise StoreError(

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from service.store import StoreError
+from service.storage.interface import StoreError
 
 __all__ = ["trim_periodically"]
 

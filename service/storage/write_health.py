@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from service.store import StoreUnavailable
+from service.storage.interface import StoreUnavailable
 
 __all__ = ["WriteHealth"]
 

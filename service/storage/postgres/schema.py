@@ -9,13 +9,13 @@ from __future__ import annotations
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
-from service.store import StoreError
+from service.storage.interface import StoreError
 
 __all__ = ["MIGRATION_LOCK_KEY", "SCHEMA_VERSION", "migrate"]
 
 # Each entry takes the schema from version i to i + 1. Never edit one that has
 # shipped: append a new one. The tables mirror the SQLite backend's
-# (`service.sqlite_schema`), with PostgreSQL's types: bigint for sequences and
+# (`service.storage.sqlite.schema`), with PostgreSQL's types: bigint for sequences and
 # times, bytea for serialized messages, text[] for an event's subject ids.
 MIGRATIONS: tuple[str, ...] = (
     """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from service.store import StoreError
+from service.storage.interface import StoreError
 
 __all__ = ["SCHEMA_VERSION", "migrate"]
 

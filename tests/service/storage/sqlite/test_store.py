@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from service.sql_rows import entity_list_sql
-from service.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
-from service.sqlite_store import CHECKPOINT_PAGES, SqliteStore
-from service.store import EntityQuery, StoreError
-from service.stores import open_store
+from service.storage import EntityQuery, StoreError, open_store
+from service.storage.sql_rows import entity_list_sql
+from service.storage.sqlite import SqliteStore
+from service.storage.sqlite.connections import CHECKPOINT_PAGES
+from service.storage.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 from tests.history import event
 
 

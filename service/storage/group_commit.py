@@ -14,8 +14,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from clerkrelay.v1.event_pb2 import Event
-from service.projection import Pending, prepare
-from service.store import AppendResult, StoreUnavailable
+from service.storage.interface import AppendResult, StoreUnavailable
+from service.storage.projection import Pending, prepare
 
 __all__ = ["CommitBatch", "GroupCommit", "Waiting"]
 

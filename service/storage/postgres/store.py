@@ -28,8 +28,8 @@ statement after the lock takes a fresh snapshot that includes the previous
 writer's batch (REPEATABLE READ would keep the snapshot from before the wait).
 
 Notifications: the append transaction also sends `NOTIFY`, which PostgreSQL
-delivers only if it commits; `service.postgres_listen` tells how each process
-hears the other processes' commits and reports every event once, in sequence
+delivers only if it commits; `service.storage.postgres.commit_tracker` tells how
+each process hears the other processes' commits and reports every event once, in sequence
 order.
 
 Failures: an append that cannot reach the server, loses its connection twice,
@@ -40,45 +40,29 @@ retrying is safe even if the lost commit did happen, as dedup then answers
 listener reconnects with back-off and catches up, so the store recovers by
 itself when the server is back.
 
-Parts: `PostgresStore` opens the connections, answers the reads and delegates
-the rest to the writer (`service.postgres_writer`: appends and trims) and to
-the commit tracker (`service.postgres_listen`). Connecting and the errors it
-reports are in `service.postgres_connect`; the queries these parts share are in
-`service.postgres_queries`.
+Parts: `PostgresStore` opens the connections, answers the reads on its
+readers' pool (`service.storage.postgres.readers`) and delegates the rest to
+the writer (`service.storage.postgres.writer`: appends and trims) and to the
+commit tracker (`service.storage.postgres.commit_tracker`), which it wires
+together: the writer reports its commits to the tracker, and the tracker reads
+the events it catches up on from the readers' pool; neither knows the store.
+Connecting and the errors it reports are in
+`service.storage.postgres.connections`; the queries these parts share are in
+`service.storage.postgres.queries`; the schema is in
+`service.storage.postgres.schema`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg_pool import AsyncConnectionPool
 
 from clerkrelay.v1.event_pb2 import Event
-from service.postgres_connect import (
-    Connection,
-    Pool,
-    configure_reader,
-    connect,
-    connection_kwargs,
-    describe,
-    one_line,
-)
-from service.postgres_listen import CommitTracker, channel_name
-from service.postgres_queries import (
-    log_page,
-    log_rows,
-    meta,
-    require_retained,
-    sequence_at_or_zero,
-)
-from service.postgres_schema import migrate
-from service.postgres_writer import PostgresWriter
-from service.sql_rows import ENTITY_COLUMNS, entity_from_row, entity_list_sql
-from service.store import (
+from service.storage.interface import (
     AppendResult,
     BeforeRetention,
     CommitListener,
@@ -92,10 +76,28 @@ from service.store import (
     StoreError,
     StoreUnavailable,
 )
+from service.storage.postgres.commit_tracker import CommitTracker, channel_name
+from service.storage.postgres.connections import (
+    Connection,
+    Pool,
+    connect,
+    connection_kwargs,
+    describe,
+    one_line,
+)
+from service.storage.postgres.queries import (
+    log_page,
+    log_rows,
+    meta,
+    require_retained,
+    sequence_at_or_zero,
+)
+from service.storage.postgres.readers import Readers, reader_pool
+from service.storage.postgres.schema import migrate
+from service.storage.postgres.writer import PostgresWriter
+from service.storage.sql_rows import ENTITY_COLUMNS, entity_from_row, entity_list_sql
 
 __all__ = ["PostgresStore"]
-
-_T = TypeVar("_T")
 
 _MAX_SEQUENCE = 2**63 - 1
 _PING_WAIT_S = 2.0  # a readiness probe must answer promptly, even with the server down
@@ -118,9 +120,14 @@ class PostgresStore:
         channel: str,
         head: int,
     ) -> None:
-        self._pool = pool
+        self._readers = Readers(pool)
         self._commits = CommitTracker(
-            url=url, kwargs=kwargs, listener=listener, channel=channel, head=head, read=self._read
+            url=url,
+            kwargs=kwargs,
+            listener=listener,
+            channel=channel,
+            head=head,
+            read=self._readers.read,
         )
         self._writer = PostgresWriter(
             url=url,
@@ -186,20 +193,12 @@ class PostgresStore:
             await listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
             # Read after LISTEN: a commit in between is both counted and heard.
             head = await meta(writer, "head")
-            pool = AsyncConnectionPool(
+            pool = reader_pool(
                 url,
-                kwargs=kwargs,
-                min_size=1,
-                max_size=pool_size,
-                open=False,
-                configure=configure_reader,
-                check=AsyncConnectionPool.check_connection,
-                timeout=operation_timeout_s,
-                # Give up a failing reconnection soon: the next read then tries
-                # at once, instead of after a back-off that doubles for as long
-                # as the server was down (reads would lag behind its return).
-                reconnect_timeout=connect_timeout_s,
-                name="clerk-relay-readers",
+                kwargs,
+                size=pool_size,
+                operation_timeout_s=operation_timeout_s,
+                connect_timeout_s=connect_timeout_s,
             )
             await pool.open(wait=True, timeout=connect_timeout_s)
         except BaseException as error:
@@ -232,7 +231,7 @@ class PostgresStore:
     # -- writes ---------------------------------------------------------------
 
     async def append(self, event: Event) -> AppendResult:
-        """Stores an event durably; see `service.store.Store.append`."""
+        """Stores an event durably; see `service.storage.Store.append`."""
         return await self._writer.append(event)
 
     async def trim(self) -> int:
@@ -244,7 +243,7 @@ class PostgresStore:
     async def read(
         self, after_sequence: int, limit: int, matches: RowFilter | None = None
     ) -> ReadResult:
-        """Reads the log after a sequence; see `service.store.Store.read`."""
+        """Reads the log after a sequence; see `service.storage.Store.read`."""
 
         async def query(conn: Connection) -> ReadResult:
             await require_retained(conn, after_sequence)
@@ -256,10 +255,10 @@ class PostgresStore:
                 events = [e for e in events if matches(e)]
             return ReadResult(events, last)
 
-        return await self._read(query)
+        return await self._readers.read(query)
 
     async def read_serialized(self, after_sequence: int, limit: int) -> SerializedPage:
-        """Reads every event after a sequence; see `service.store.Store.read_serialized`."""
+        """Reads every event after a sequence; see `service.storage.Store.read_serialized`."""
 
         async def query(conn: Connection) -> SerializedPage:
             await require_retained(conn, after_sequence)
@@ -268,7 +267,7 @@ class PostgresStore:
                 return SerializedPage([], after_sequence)
             return SerializedPage([data for _, data in rows], rows[-1][0])
 
-        return await self._read(query)
+        return await self._readers.read(query)
 
     async def head(self) -> int:
         """The highest committed sequence, in any process.
@@ -276,11 +275,11 @@ class PostgresStore:
         Raises:
             StoreUnavailable: The database cannot be reached.
         """
-        return await self._read(lambda conn: meta(conn, "head"))
+        return await self._readers.read(lambda conn: meta(conn, "head"))
 
     async def oldest_retained(self) -> int:
         """The lowest sequence still in the log (head + 1 when it is empty)."""
-        return await self._read(lambda conn: meta(conn, "trimmed_through")) + 1
+        return await self._readers.read(lambda conn: meta(conn, "trimmed_through")) + 1
 
     async def sequence_before(self, time: datetime) -> int:
         """The highest sequence received before `time`."""
@@ -291,7 +290,7 @@ class PostgresStore:
             trimmed_time_ns = await meta(conn, "trimmed_time_ns")
             return trimmed, trimmed_time_ns, await sequence_at_or_zero(conn, cutoff)
 
-        trimmed, trimmed_time_ns, found = await self._read(query)
+        trimmed, trimmed_time_ns, found = await self._readers.read(query)
         if trimmed and cutoff <= trimmed_time_ns:
             raise BeforeRetention(found, trimmed + 1)
         return max(found, trimmed)
@@ -308,7 +307,7 @@ class PostgresStore:
             head = await meta(conn, "head")
             return (None if found is None else entity_from_row(found).record()), head
 
-        return await self._read(query)
+        return await self._readers.read(query)
 
     async def list_entities(self, query: EntityQuery) -> EntityPage:
         """Records of one kind in id order, filtered and paged."""
@@ -320,15 +319,7 @@ class PostgresStore:
             head = await meta(conn, "head")
             return EntityPage([entity_from_row(row).record() for row in rows], head)
 
-        return await self._read(run)
-
-    async def _read(self, query: Callable[[Connection], Awaitable[_T]]) -> _T:
-        """Runs `query` in one read-only snapshot on a pooled connection."""
-        try:
-            async with self._pool.connection() as conn:
-                return await query(conn)
-        except psycopg.Error as error:  # PoolTimeout is one too
-            raise StoreUnavailable(f"could not read from PostgreSQL: {one_line(error)}") from error
+        return await self._readers.read(run)
 
     # -- notifications ---------------------------------------------------------
 
@@ -348,13 +339,9 @@ class PostgresStore:
         Waits at most `_PING_WAIT_S` for a pooled connection (not the operation
         timeout): while the server is down, no connection will come. After a
         failed append, a probe write must commit first (see
-        `service.write_health`).
+        `service.storage.write_health`).
         """
-        try:
-            async with self._pool.connection(timeout=_PING_WAIT_S) as conn:
-                await conn.execute("SELECT 1")
-        except psycopg.Error as error:  # PoolTimeout is one too
-            raise StoreUnavailable(f"PostgreSQL does not answer: {one_line(error)}") from error
+        await self._readers.ping(_PING_WAIT_S)
         await self._writer.check_writable()
 
     async def close(self) -> None:
@@ -364,4 +351,4 @@ class PostgresStore:
         self._closing = True
         await self._writer.close()
         await self._commits.close()
-        await self._pool.close()
+        await self._readers.close()

@@ -36,8 +36,8 @@ from clerkrelay.v1.roles_pb2 import Permission, Role
 from clerkrelay.v1.sessions_pb2 import Session
 from clerkrelay.v1.users_pb2 import User
 from clerkrelay.v1.waitlist_pb2 import WaitlistEntry
-from service.facts import EntityChange, EntityIndex, EventFacts, facts_of
-from service.store import AppendResult, EntityRecord, StoredEvent
+from service.storage.facts import EntityChange, EntityIndex, EventFacts, facts_of
+from service.storage.interface import AppendResult, EntityRecord, StoredEvent
 
 __all__ = [
     "STATE_TYPES",

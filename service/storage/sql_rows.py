@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.facts import EntityIndex
-from service.projection import EntityRow
-from service.store import EntityQuery
+from service.storage.facts import EntityIndex
+from service.storage.interface import EntityQuery
+from service.storage.projection import EntityRow
 
 __all__ = [
     "ENTITY_COLUMNS",

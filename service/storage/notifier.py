@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
-from service.store import CommitListener, StoredEvent
+from service.storage.interface import CommitListener, StoredEvent
 
 __all__ = ["Notifier"]
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.postgres_connect import Connection
-from service.sql_rows import EVENT_COLUMNS
-from service.store import BeforeRetention, StoredEvent, StoreError
+from service.storage.interface import BeforeRetention, StoredEvent, StoreError
+from service.storage.postgres.connections import Connection
+from service.storage.sql_rows import EVENT_COLUMNS
 
 __all__ = ["log_page", "log_rows", "meta", "require_retained", "sequence_at_or_zero"]
 

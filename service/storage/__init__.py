@@ -1,0 +1,56 @@
+"""Storage: the event log and the entity projection, behind one interface, in SQLite or PostgreSQL.
+
+The rest of the relay uses only what this module exports: the `Store`
+interface and its value types and errors (`service.storage.interface`),
+`open_store`, which opens the backend a database URL names
+(`service.storage.factory`), and the names of the entity kinds and of their
+state messages (`service.storage.facts`, `service.storage.projection`).
+
+Inside, dependencies run one way (pinned by
+`tests/service/storage/test_dependencies.py`): the backends,
+`service.storage.sqlite` and `service.storage.postgres`, build on the modules
+beside this one and never import each other; nothing here imports the
+servers, the servicers, the gateway or the CLI.
+"""
+
+from service.storage.factory import DEFAULT_DATABASE_URL, open_store, sqlite_path
+from service.storage.facts import ENTITY_KINDS
+from service.storage.interface import (
+    AppendResult,
+    BeforeRetention,
+    CommitListener,
+    EntityPage,
+    EntityQuery,
+    EntityRecord,
+    ReadResult,
+    Retention,
+    RowFilter,
+    SerializedPage,
+    Store,
+    StoredEvent,
+    StoreError,
+    StoreUnavailable,
+)
+from service.storage.projection import STATE_TYPES
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "ENTITY_KINDS",
+    "STATE_TYPES",
+    "AppendResult",
+    "BeforeRetention",
+    "CommitListener",
+    "EntityPage",
+    "EntityQuery",
+    "EntityRecord",
+    "ReadResult",
+    "Retention",
+    "RowFilter",
+    "SerializedPage",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "StoredEvent",
+    "open_store",
+    "sqlite_path",
+]

@@ -1,0 +1,140 @@
+"""The SQLite store's reads: pages of the log and of the projection, each from one snapshot.
+
+Each is a function of a connection, run on a reader's thread (the write
+connection runs `sequence_at_or_zero` inside a trim too). A read that must see
+one snapshot wraps its statements in `BEGIN`…`COMMIT`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from service.storage.interface import (
+    BeforeRetention,
+    EntityPage,
+    EntityRecord,
+    ReadResult,
+    RowFilter,
+    SerializedPage,
+    StoredEvent,
+)
+from service.storage.sql_rows import ENTITY_COLUMNS, EVENT_COLUMNS, entity_from_row
+
+__all__ = [
+    "entity",
+    "entity_page",
+    "log_page",
+    "read_page",
+    "sequence_at_or_zero",
+    "sequence_before",
+    "serialized_page",
+]
+
+
+def _stored(row: tuple[int, str, str, str, int, bytes]) -> StoredEvent:
+    subjects = row[2]
+    return StoredEvent(
+        row[0], row[1], tuple(subjects.split(" ")) if subjects else (), row[3], row[4], row[5]
+    )
+
+
+def log_page(
+    conn: sqlite3.Connection, columns: str, after_sequence: int, limit: int
+) -> list[tuple[Any, ...]]:
+    """`columns` of up to `limit` events after a sequence, in order, from one snapshot.
+
+    Raises:
+        BeforeRetention: `after_sequence + 1` was trimmed away.
+    """
+    conn.execute("BEGIN")
+    try:
+        (trimmed,) = conn.execute(
+            "SELECT value FROM relay_meta WHERE key = 'trimmed_through'"
+        ).fetchone()
+        if after_sequence < trimmed:
+            raise BeforeRetention(after_sequence, trimmed + 1)
+        return conn.execute(
+            f"SELECT {columns} FROM events WHERE sequence > ? ORDER BY sequence LIMIT ?",
+            (after_sequence, limit),
+        ).fetchall()
+    finally:
+        conn.execute("COMMIT")
+
+
+def read_page(
+    conn: sqlite3.Connection, after_sequence: int, limit: int, matches: RowFilter | None
+) -> ReadResult:
+    """Up to `limit` events after a sequence, those `matches` accepts; see `Store.read`."""
+    rows = log_page(conn, EVENT_COLUMNS, after_sequence, limit)
+    if not rows:
+        return ReadResult([], after_sequence)
+    events = [_stored(row) for row in rows]
+    last = events[-1].sequence
+    if matches is not None:
+        events = [e for e in events if matches(e)]
+    return ReadResult(events, last)
+
+
+def serialized_page(conn: sqlite3.Connection, after_sequence: int, limit: int) -> SerializedPage:
+    """Up to `limit` serialized events after a sequence; see `Store.read_serialized`."""
+    rows = log_page(conn, "sequence, data", after_sequence, limit)
+    if not rows:
+        return SerializedPage([], after_sequence)
+    return SerializedPage([data for _, data in rows], rows[-1][0])
+
+
+def sequence_before(conn: sqlite3.Connection, cutoff_ns: int) -> int:
+    """The highest sequence received before `cutoff_ns`; see `Store.sequence_before`.
+
+    Raises:
+        BeforeRetention: Events received before `cutoff_ns` may have been trimmed.
+    """
+    conn.execute("BEGIN")
+    try:
+        meta: dict[str, int] = dict(conn.execute("SELECT key, value FROM relay_meta").fetchall())
+        trimmed = meta["trimmed_through"]
+        found = sequence_at_or_zero(conn, cutoff_ns)
+    finally:
+        conn.execute("COMMIT")
+    if trimmed and cutoff_ns <= meta["trimmed_time_ns"]:
+        raise BeforeRetention(found, trimmed + 1)
+    return max(found, trimmed)
+
+
+def sequence_at_or_zero(conn: sqlite3.Connection, cutoff_ns: int) -> int:
+    """The highest sequence received before `cutoff_ns` (0 when there is none)."""
+    (found,) = conn.execute(
+        "SELECT max(sequence) FROM events WHERE receive_time_ns < ?", (cutoff_ns,)
+    ).fetchone()
+    return int(found or 0)
+
+
+def entity(conn: sqlite3.Connection, kind: str, entity_id: str) -> tuple[EntityRecord | None, int]:
+    """One entity's record (None if never seen), and the head the read reflects."""
+    conn.execute("BEGIN")
+    try:
+        found = conn.execute(
+            f"SELECT {ENTITY_COLUMNS} FROM entities WHERE kind = ? AND id = ?",
+            (kind, entity_id),
+        ).fetchone()
+        head = _head_in(conn)
+    finally:
+        conn.execute("COMMIT")
+    return (None if found is None else entity_from_row(found).record()), head
+
+
+def entity_page(conn: sqlite3.Connection, sql: str, params: list[object]) -> EntityPage:
+    """The records an `entity_list_sql` statement selects, and the head the read reflects."""
+    conn.execute("BEGIN")
+    try:
+        rows = conn.execute(sql, params).fetchall()
+        head = _head_in(conn)
+    finally:
+        conn.execute("COMMIT")
+    return EntityPage([entity_from_row(row).record() for row in rows], head)
+
+
+def _head_in(conn: sqlite3.Connection) -> int:
+    (head,) = conn.execute("SELECT value FROM relay_meta WHERE key = 'head'").fetchone()
+    return int(head)

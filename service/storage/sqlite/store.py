@@ -1,0 +1,300 @@
+"""The SQLite store: the default, embedded backend (one file, WAL mode, one process).
+
+Durability: `journal_mode=WAL` with `synchronous=FULL`, so every commit is
+fsynced before `append` returns: an acknowledged webhook survives a power loss,
+not only a crash of the process (`NORMAL` would only survive the latter).
+
+Throughput: appends are group-committed (`service.storage.group_commit`): a single
+writer takes everything waiting (up to `max_batch`) and commits it in one
+transaction, so a burst costs one fsync, not one per webhook. Each caller is
+answered only after the transaction holding its event has committed.
+
+Sequence order equals commit order trivially: one writer assigns sequences in
+the order it commits them. Readers use their own connections (WAL lets them
+read while the writer writes), each in its own thread, with the file mapped
+into memory.
+
+Parts: `SqliteStore` owns the threads and the store's state (head, trim
+point), and runs the rest on them: the connections and their pragmas are in
+`service.storage.sqlite.connections`, the append and probe transactions in
+`service.storage.sqlite.transactions`, the reads in
+`service.storage.sqlite.queries`, the schema in `service.storage.sqlite.schema`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+from clerkrelay.v1.event_pb2 import Event
+from service.storage.group_commit import GroupCommit, Waiting
+from service.storage.interface import (
+    AppendResult,
+    CommitListener,
+    EntityPage,
+    EntityQuery,
+    EntityRecord,
+    ReadResult,
+    Retention,
+    RowFilter,
+    SerializedPage,
+    StoreUnavailable,
+)
+from service.storage.notifier import Notifier
+from service.storage.retention_loop import trim_periodically
+from service.storage.sql_rows import entity_list_sql
+from service.storage.sqlite import queries
+from service.storage.sqlite.connections import Connections, connect, guarded, rollback
+from service.storage.sqlite.schema import migrate
+from service.storage.sqlite.transactions import append_batch, probe_write
+from service.storage.write_health import WriteHealth
+
+__all__ = ["SqliteStore"]
+
+_log = logging.getLogger("clerk_relay.store")
+_T = TypeVar("_T")
+
+
+class SqliteStore:
+    """The event log and the entity projection in one SQLite file."""
+
+    def __init__(
+        self, path: Path, retention: Retention, max_batch: int, head: int, trimmed: tuple[int, int]
+    ) -> None:
+        self._path = path
+        self._retention = retention
+        self._head = head
+        self._trimmed_through, self._trimmed_time_ns = trimmed
+        self._notifier = Notifier(head)
+        self._closing = False
+        # One thread owns the write connection; readers get one connection per thread.
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._readers = ThreadPoolExecutor(4, thread_name_prefix="sqlite-reader")
+        self._connections = Connections(path)
+        self._appends = GroupCommit(self._commit_or_split, max_batch, "sqlite-writer")
+        self._writes = WriteHealth(self._probe)
+        self._trim_task = (
+            None
+            if retention.keeps_everything
+            else asyncio.create_task(
+                trim_periodically(self.trim, retention.interval_s), name="sqlite-trim"
+            )
+        )
+
+    @classmethod
+    async def open(
+        cls, path: str | Path, retention: Retention | None = None, max_batch: int = 512
+    ) -> SqliteStore:
+        """Opens (creating and migrating if needed) the store in `path`.
+
+        Raises:
+            StoreError: The file cannot be opened, is not a SQLite database, is
+                corrupt, or has a newer schema than this code.
+        """
+        file = Path(path)
+
+        def initialise() -> tuple[int, tuple[int, int]]:
+            conn = connect(file)
+            try:
+                migrate(conn, str(file))
+                meta = dict(conn.execute("SELECT key, value FROM relay_meta").fetchall())
+                return meta["head"], (meta["trimmed_through"], meta["trimmed_time_ns"])
+            finally:
+                conn.close()
+
+        head, trimmed = await asyncio.to_thread(guarded, file, initialise)
+        return cls(file, retention or Retention(), max_batch, head, trimmed)
+
+    # -- writes ---------------------------------------------------------------
+
+    async def append(self, event: Event) -> AppendResult:
+        """Stores an event durably; see `service.storage.Store.append`."""
+        return await self._appends.append(event)
+
+    async def _commit_or_split(self, batch: list[Waiting]) -> None:
+        """Commits a batch; if it fails, retries its events one by one.
+
+        One bad event must not fail the webhooks that happened to share its
+        transaction. When the database itself fails (a full disk, an I/O
+        error: SQLite's `OperationalError`), every event of the batch is
+        answered StoreUnavailable at once instead.
+        """
+        queued = [pending for pending, _ in batch]
+        try:
+            plan = await asyncio.get_running_loop().run_in_executor(
+                self._writer,
+                lambda: append_batch(self._connections.writer(), queued, self._head),
+            )
+        except Exception as error:
+            if len(batch) > 1 and not isinstance(error, sqlite3.OperationalError):
+                for single in batch:
+                    await self._commit_or_split([single])
+                return
+            _log.error("append failed: %s", error)
+            self._writes.failed(f"could not write to {self._path}: {error}")
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(StoreUnavailable(f"could not store the event: {error}"))
+            return
+        self._writes.succeeded()
+        self._head = plan.head
+        for (_, future), result in zip(batch, plan.results, strict=True):
+            if not future.done():
+                future.set_result(result)
+        await self._notifier.committed([row.stored for row in plan.log_rows], plan.head)
+
+    # -- reads ----------------------------------------------------------------
+
+    async def read(
+        self, after_sequence: int, limit: int, matches: RowFilter | None = None
+    ) -> ReadResult:
+        """Reads the log after a sequence; see `service.storage.Store.read`."""
+        return await self._read(
+            functools.partial(
+                queries.read_page, after_sequence=after_sequence, limit=limit, matches=matches
+            )
+        )
+
+    async def read_serialized(self, after_sequence: int, limit: int) -> SerializedPage:
+        """Reads every event after a sequence; see `service.storage.Store.read_serialized`."""
+        return await self._read(
+            functools.partial(queries.serialized_page, after_sequence=after_sequence, limit=limit)
+        )
+
+    async def head(self) -> int:
+        """The highest committed sequence."""
+        return self._head
+
+    async def oldest_retained(self) -> int:
+        """The lowest sequence still in the log (head + 1 when it is empty)."""
+        return self._trimmed_through + 1
+
+    async def sequence_before(self, time: datetime) -> int:
+        """The highest sequence received before `time`."""
+        cutoff = int(time.timestamp() * 1e9)
+        return await self._read(functools.partial(queries.sequence_before, cutoff_ns=cutoff))
+
+    async def get_entity(self, kind: str, entity_id: str) -> tuple[EntityRecord | None, int]:
+        """One entity's record and the head the read reflects."""
+        return await self._read(functools.partial(queries.entity, kind=kind, entity_id=entity_id))
+
+    async def list_entities(self, query: EntityQuery) -> EntityPage:
+        """Records of one kind in id order, filtered and paged."""
+        sql, params = entity_list_sql(query, "?")
+        return await self._read(functools.partial(queries.entity_page, sql=sql, params=params))
+
+    async def _read(self, query: Callable[[sqlite3.Connection], _T]) -> _T:
+        if self._closing:
+            raise StoreUnavailable(f"the store {self._path} is closed")
+
+        def run() -> _T:
+            try:
+                return query(self._connections.reader())
+            except sqlite3.Error as error:
+                raise StoreUnavailable(f"could not read {self._path}: {error}") from error
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+
+    # -- notifications ---------------------------------------------------------
+
+    def add_listener(self, listener: CommitListener) -> Callable[[], None]:
+        """Calls `listener` with every batch committed from now on."""
+        return self._notifier.add_listener(listener)
+
+    async def wait_for(self, sequence: int) -> None:
+        """Returns once the head has reached `sequence`."""
+        await self._notifier.wait_for(sequence)
+
+    # -- retention --------------------------------------------------------------
+
+    async def trim(self) -> int:
+        """Applies the retention policy now; returns how many events were removed.
+
+        Raises:
+            StoreUnavailable: The database failed.
+        """
+        if self._retention.keeps_everything:
+            return 0
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._writer, self._trim)
+        except sqlite3.Error as error:
+            raise StoreUnavailable(f"could not trim the log: {error}") from error
+
+    def _trim(self) -> int:
+        conn = self._connections.writer()
+        retention = self._retention
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            cutoff = 0
+            if retention.max_count is not None:
+                cutoff = max(cutoff, self._head - retention.max_count)
+            if retention.max_age_s is not None:
+                oldest_ns = time.time_ns() - int(retention.max_age_s * 1e9)
+                cutoff = max(cutoff, queries.sequence_at_or_zero(conn, oldest_ns))
+            removed = 0
+            if cutoff > self._trimmed_through:
+                (time_ns,) = conn.execute(
+                    "SELECT max(receive_time_ns) FROM events WHERE sequence <= ?", (cutoff,)
+                ).fetchone()
+                removed = conn.execute("DELETE FROM events WHERE sequence <= ?", (cutoff,)).rowcount
+                trimmed_time_ns = max(time_ns or 0, self._trimmed_time_ns)
+                conn.executemany(
+                    "UPDATE relay_meta SET value = ? WHERE key = ?",
+                    [(cutoff, "trimmed_through"), (trimmed_time_ns, "trimmed_time_ns")],
+                )
+                self._trimmed_through = cutoff
+                self._trimmed_time_ns = trimmed_time_ns
+            conn.execute("COMMIT")
+        except BaseException:
+            rollback(conn)
+            raise
+        return removed
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Raises StoreUnavailable unless the database answers and can append now.
+
+        After a failed append, a probe write must succeed first (see
+        `service.storage.write_health`).
+        """
+        await self._read(lambda conn: conn.execute("SELECT 1").fetchone())
+        await self._writes.check()
+
+    async def _probe(self) -> None:
+        """Commits a write about the size of an append, then takes it back in the same transaction.
+
+        Raises:
+            StoreUnavailable: It failed (SQLite's reason: "database or disk is full", …).
+        """
+        if self._closing:
+            raise StoreUnavailable(f"the store {self._path} is closed")
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                self._writer, lambda: probe_write(self._connections.writer())
+            )
+        except sqlite3.Error as error:
+            raise StoreUnavailable(f"could not write to {self._path}: {error}") from error
+
+    async def close(self) -> None:
+        """Finishes queued appends, then releases every connection."""
+        if self._closing:
+            return
+        self._closing = True
+        await self._appends.close()
+        if self._trim_task is not None:
+            self._trim_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._trim_task
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        self._connections.close()

@@ -1,0 +1,109 @@
+"""The SQLite store's write transactions: appending a batch, and the probe write.
+
+Each is a function of the write connection, run on the writer's thread;
+`service.storage.sqlite.store` decides when they run. A failed transaction is
+rolled back (unless SQLite already did) and its error raised.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping
+
+from service.storage.projection import BatchPlan, EntityRow, Pending, plan_batch
+from service.storage.sql_rows import ENTITY_COLUMNS, EVENT_COLUMNS, entity_from_row, entity_to_row
+from service.storage.sqlite.connections import rollback
+
+__all__ = ["PROBE_BYTES", "append_batch", "probe_write"]
+
+
+PROBE_BYTES = 64 << 10
+"""Size of the probe write that tells whether the store can append again after a
+failed append (`service.storage.write_health`): a few webhooks' worth, so that a disk
+with only a few free pages, which a batch would not fit in, is not taken for
+writable."""
+
+
+def append_batch(conn: sqlite3.Connection, batch: list[Pending], head: int) -> BatchPlan:
+    """One transaction: dedup, sequence, projection, commit.
+
+    Args:
+        conn: The write connection.
+        batch: The events to append, in order.
+        head: The log's head before this batch.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        ids = [pending.event.id for pending in batch]
+        known = dict(
+            conn.execute(
+                "SELECT webhook_id, sequence FROM deliveries WHERE webhook_id IN "
+                f"({','.join('?' * len(ids))})",
+                ids,
+            ).fetchall()
+        )
+        keys = {
+            (change.kind, change.id)
+            for pending in batch
+            if (change := pending.facts.change) is not None
+        }
+        rows = _load_entities(conn, keys)
+        plan = plan_batch(batch, head, known, rows)
+        conn.executemany(
+            "INSERT INTO deliveries (webhook_id, sequence) VALUES (?, ?)",
+            [(row.webhook_id, row.stored.sequence) for row in plan.log_rows],
+        )
+        conn.executemany(
+            f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    s.sequence,
+                    s.type,
+                    " ".join(s.subject_ids),
+                    s.organization_id,
+                    s.receive_time_ns,
+                    s.data,
+                )
+                for s in (row.stored for row in plan.log_rows)
+            ],
+        )
+        conn.executemany(
+            f"INSERT OR REPLACE INTO entities ({ENTITY_COLUMNS}) VALUES ({','.join('?' * 15)})",
+            [entity_to_row(e) for e in plan.entity_rows],
+        )
+        if plan.head != head:
+            conn.execute("UPDATE relay_meta SET value = ? WHERE key = 'head'", (plan.head,))
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+    return plan
+
+
+def _load_entities(
+    conn: sqlite3.Connection, keys: Iterable[tuple[str, str]]
+) -> Mapping[tuple[str, str], EntityRow]:
+    rows: dict[tuple[str, str], EntityRow] = {}
+    for kind, entity_id in keys:
+        found = conn.execute(
+            f"SELECT {ENTITY_COLUMNS} FROM entities WHERE kind = ? AND id = ?",
+            (kind, entity_id),
+        ).fetchone()
+        if found is not None:
+            rows[(kind, entity_id)] = entity_from_row(found)
+    return rows
+
+
+def probe_write(conn: sqlite3.Connection) -> None:
+    """Commits a write of `PROBE_BYTES`, taking it back in the same transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "INSERT INTO relay_meta (key, value) VALUES ('write_probe', zeroblob(?))",
+            (PROBE_BYTES,),
+        )
+        conn.execute("DELETE FROM relay_meta WHERE key = 'write_probe'")
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
