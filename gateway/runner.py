@@ -32,8 +32,6 @@ from gateway.app import create_app
 from gateway.http_limits import HttpLimits, fit_fd_limit, protocol_class
 from gateway.publisher import GrpcPublisher, Publisher, StorePublisher
 from gateway.settings import GatewaySettings
-from service.broadcaster import Broadcaster
-from service.event_servicer import EventServicer
 from service.server import RelayServer
 from service.settings import ServiceSettings
 from service.storage import Store, StoreUnavailable, open_store
@@ -190,13 +188,10 @@ async def _stop_http(server: _HttpServer, task: asyncio.Task[None]) -> None:
 
 async def _start_grpc(
     settings: ServiceSettings, store: Store
-) -> tuple[RelayServer, EventServicer, asyncio.Task[None]]:
-    events = EventServicer(store, Broadcaster(store), settings.stream_limits())
-    server = RelayServer(
-        settings, store, extra_handlers=[events.handler()], on_shutdown=[events.close]
-    )
+) -> tuple[RelayServer, asyncio.Task[None]]:
+    server = RelayServer(settings, store)
     await server.start()
-    return server, events, asyncio.create_task(server.wait_for_termination(), name="grpc")
+    return server, asyncio.create_task(server.wait_for_termination(), name="grpc")
 
 
 async def run_serve(
@@ -212,7 +207,7 @@ async def run_serve(
             _log.info("stopped before the store could be opened")
             return
         try:
-            server, _, grpc_task = await _start_grpc(replace(service, expose_ingest=False), store)
+            server, grpc_task = await _start_grpc(replace(service, expose_ingest=False), store)
 
             async def grpc_serving() -> None:
                 if not server.is_serving:
@@ -238,7 +233,7 @@ async def run_grpc(service: ServiceSettings, banner: Callable[[RelayServer], Non
             _log.info("stopped before the store could be opened")
             return
         try:
-            server, _, grpc_task = await _start_grpc(replace(service, expose_ingest=True), store)
+            server, grpc_task = await _start_grpc(replace(service, expose_ingest=True), store)
             banner(server)
             await _wait_for_stop(stop, grpc_task)
             _log.info("shutting down")

@@ -1,8 +1,11 @@
 """`EventService.Subscribe`: translates the request, then streams a `Subscription`.
 
-The handler is registered with `response_serializer=None`: it yields
-`SubscribeResponse` messages already encoded (see `service.wire`), so stored
-events go to the wire without being parsed.
+Subscribe yields `SubscribeResponse` messages already encoded (see
+`service.wire`), so stored events go to the wire without being parsed. The
+generated `add_EventServiceServicer_to_server` would serialize each response
+with `SubscribeResponse.SerializeToString`, which takes a message, not bytes;
+`add_to_server` registers the same method under the same name, with the
+generated request deserializer and no response serializer.
 """
 
 from __future__ import annotations
@@ -10,46 +13,48 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from clerkrelay.v1.event_service_pb2 import SubscribeRequest
+from clerkrelay.v1 import event_service_pb2_grpc
+from clerkrelay.v1.event_service_pb2 import DESCRIPTOR, SubscribeRequest
 from service.broadcaster import Broadcaster
 from service.errors import InvalidArgument
 from service.filters import EventFilter, InvalidFilter
 from service.storage import BeforeRetention, Store
 from service.subscription import StreamLimits, Subscription
 
-__all__ = ["EventServicer"]
+__all__ = ["SERVICE_NAME", "EventServicer", "add_to_server"]
 
-_SERVICE = "clerkrelay.v1.EventService"
+SERVICE_NAME: str = DESCRIPTOR.services_by_name["EventService"].full_name
+"""`clerkrelay.v1.EventService`."""
+
 _MAX_SEQUENCE = 2**63 - 1  # the stores keep sequences as signed 64-bit integers
 
+if TYPE_CHECKING:
+    _Context = grpc.aio.ServicerContext[SubscribeRequest, bytes]
 
-class EventServicer:
-    """Serves Subscribe streams from a store and its broadcaster."""
+
+class EventServicer(event_service_pb2_grpc.EventServiceServicer):
+    """Serves Subscribe streams from a store and its broadcaster.
+
+    Args:
+        store: The store; its lifetime belongs to the caller.
+        broadcaster: The store's broadcaster; `close` closes it.
+        limits: How streams batch and pace their messages.
+    """
 
     def __init__(self, store: Store, broadcaster: Broadcaster, limits: StreamLimits) -> None:
         self._store = store
         self._broadcaster = broadcaster
         self._limits = limits
 
-    def handler(self) -> grpc.GenericRpcHandler[Any, Any]:
-        """The generic handler to add to a server."""
-        return grpc.method_handlers_generic_handler(
-            _SERVICE,
-            {
-                "Subscribe": grpc.unary_stream_rpc_method_handler(
-                    self.Subscribe,
-                    request_deserializer=SubscribeRequest.FromString,
-                    response_serializer=None,
-                )
-            },
-        )
-
-    async def Subscribe(  # noqa: N802 - gRPC method name
-        self, request: SubscribeRequest, context: grpc.aio.ServicerContext[bytes, bytes]
+    # The base declares an iterator of `SubscribeResponse`; this one yields them
+    # encoded (`add_to_server` sends them as they are). The ignore is on the line
+    # mypy reports the return type on: the arguments below are still checked.
+    async def Subscribe(  # type: ignore[override]  # noqa: N802 - gRPC method name
+        self, request: SubscribeRequest, context: _Context
     ) -> AsyncIterator[bytes]:
         """Streams the matching history, then live events."""
         try:
@@ -63,14 +68,10 @@ class EventServicer:
             limits = replace(
                 limits, max_batch_events=min(request.max_batch_size, limits.max_batch_events)
             )
-        subscription = Subscription(self._store, self._broadcaster, event_filter, limits)
-        subscription.register()
-        try:
+        async with Subscription(self._store, self._broadcaster, event_filter, limits) as stream:
             after = await self._start(request)
-            async for message in subscription.messages(after):
+            async for message in stream.messages(after):
                 yield message
-        finally:
-            subscription.close()
 
     async def _start(self, request: SubscribeRequest) -> int:
         """The sequence the stream starts after (registration has already happened)."""
@@ -94,6 +95,19 @@ class EventServicer:
             return await self._store.sequence_before(since)
         return await self._store.head()
 
-    async def close(self) -> None:
+    def close(self) -> None:
         """Ends every open stream after its buffered events (for graceful shutdown)."""
         self._broadcaster.close()
+
+
+def add_to_server(servicer: EventServicer, server: grpc.aio.Server) -> None:
+    """`add_EventServiceServicer_to_server`, but responses go out as the bytes yielded."""
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
+        "Subscribe": grpc.unary_stream_rpc_method_handler(
+            servicer.Subscribe,
+            request_deserializer=SubscribeRequest.FromString,
+            response_serializer=None,
+        )
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+    server.add_registered_method_handlers(SERVICE_NAME, handlers)  # type: ignore[attr-defined]  # newer than grpc-stubs

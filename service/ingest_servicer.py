@@ -15,13 +15,14 @@ case or about another entity, or whose ids and size exceed the limits
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import grpc
 import orjson
 
 from clerkrelay.catalog import payload_case
 from clerkrelay.limits import MAX_EVENT_BYTES, MAX_EVENT_TYPE_BYTES, MAX_WEBHOOK_ID_BYTES
+from clerkrelay.v1 import ingest_service_pb2_grpc
 from clerkrelay.v1.event_pb2 import Event, PayloadOmission
 from clerkrelay.v1.ingest_service_pb2 import DESCRIPTOR, PublishRequest, PublishResponse
 from service.errors import InvalidArgument
@@ -94,8 +95,8 @@ def _check_consistent(event: Event) -> None:
         raise InvalidArgument("the payload's id is not the raw body's data.id")
 
 
-class IngestServicer:
-    """Appends published events to a store.
+class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
+    """Appends published events to a store (register with `add_IngestServiceServicer_to_server`).
 
     Args:
         store: The store; its lifetime belongs to the caller.
@@ -105,19 +106,6 @@ class IngestServicer:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-
-    def handler(self) -> grpc.GenericRpcHandler[Any, Any]:
-        """The generic handler to add to a server."""
-        return grpc.method_handlers_generic_handler(
-            SERVICE_NAME,
-            {
-                "Publish": grpc.unary_unary_rpc_method_handler(
-                    self.Publish,
-                    request_deserializer=PublishRequest.FromString,
-                    response_serializer=PublishResponse.SerializeToString,
-                )
-            },
-        )
 
     async def Publish(  # noqa: N802 - gRPC method name
         self, request: PublishRequest, context: _Context

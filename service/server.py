@@ -1,9 +1,12 @@
 """`RelayServer`: the grpc.aio server with every servicer, health, reflection and access control.
 
 Interceptors run in this order: bearer tokens (when configured), then the
-mapping of domain errors to statuses. Services: `StateService`,
-`IngestService` (when `settings.expose_ingest`), the handlers passed in
-(`EventService`), the standard health service and server reflection.
+mapping of domain errors to statuses. Every servicer is built here, from the
+settings and the store, and registered the way the generated code does it:
+`EventService` (`service.event_servicer`, over a `Broadcaster` of the store's
+commits), `StateService`, `IngestService` (when `settings.expose_ingest`),
+the standard health service and server reflection, plus any extra handlers
+passed in (tests use them for probe services).
 
 Health follows the store: every `health_interval_s` the server pings it
 (`Store.ping`, which fails while appends fail, e.g. on a full disk) and turns
@@ -13,9 +16,10 @@ whole, so it stops taking webhooks it could not store. `StateService` and
 `EventService` stay SERVING: their reads may still work.
 
 Shutdown follows the project's order: health reports NOT_SERVING for every
-service (load balancers stop sending new calls), the `on_shutdown` callbacks
-end open streams cleanly (they finish with OK after their last buffered
-event), then `server.stop(grace)` lets in-flight unary calls finish.
+service (load balancers stop sending new calls), the broadcaster closes so
+every open stream ends cleanly (with OK after its last buffered event), the
+`on_shutdown` callbacks run, then `server.stop(grace)` lets in-flight calls
+finish.
 """
 
 from __future__ import annotations
@@ -31,14 +35,20 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
 
+from clerkrelay.v1 import ingest_service_pb2_grpc, state_service_pb2_grpc
+from service import event_servicer
 from service.auth import AuthInterceptor, server_credentials
+from service.broadcaster import Broadcaster
 from service.errors import ErrorInterceptor
+from service.event_servicer import SERVICE_NAME as EVENT_SERVICE
+from service.event_servicer import EventServicer
 from service.ingest_servicer import SERVICE_NAME as INGEST_SERVICE
 from service.ingest_servicer import IngestServicer
 from service.settings import ServiceSettings
 from service.state_servicer import SERVICE_NAME as STATE_SERVICE
 from service.state_servicer import StateServicer
 from service.storage import Store
+from service.subscription import StreamLimits
 
 __all__ = ["RelayServer", "RpcHandler", "ShutdownCallback"]
 
@@ -54,7 +64,8 @@ else:
 """A generic handler of any request and response types (bytes included)."""
 
 ShutdownCallback = Callable[[], Awaitable[None]]
-"""Awaited during `RelayServer.stop`, after health turns NOT_SERVING, before the server stops."""
+"""Awaited during `RelayServer.stop`, after health turns NOT_SERVING and streams are
+told to end, before the server stops."""
 
 
 class _HealthServicer(Protocol):
@@ -69,13 +80,16 @@ class RelayServer:
     """The gRPC listener of clerk-relay.
 
     Args:
-        settings: Address, TLS, tokens, grace period, whether to serve ingest.
-        store: The store the state and ingest services use; owned by the caller.
-        extra_handlers: More services (the EventService's handler). Those built
-            with `grpc.method_handlers_generic_handler` are also reported by
-            health and reflection under their service name.
-        on_shutdown: Awaited in order during `stop`, between health turning
-            NOT_SERVING and the server stopping (e.g. `EventServicer.close`).
+        settings: Address, TLS, tokens, grace period, whether to serve ingest,
+            and the Subscribe stream limits.
+        store: The store every service uses; owned by the caller.
+        stream_limits: Overrides `settings.stream_limits()` (tests set limits
+            the settings do not expose).
+        extra_handlers: More services besides the relay's own (tests add probe
+            services). Those built with `grpc.method_handlers_generic_handler`
+            are also reported by health and reflection under their service name.
+        on_shutdown: Awaited in order during `stop`, after health turns
+            NOT_SERVING and streams are told to end, before the server stops.
         health_interval_s: How often health asks the store whether it can append.
     """
 
@@ -84,16 +98,19 @@ class RelayServer:
         settings: ServiceSettings,
         store: Store,
         *,
+        stream_limits: StreamLimits | None = None,
         extra_handlers: Sequence[RpcHandler] = (),
         on_shutdown: Sequence[ShutdownCallback] = (),
         health_interval_s: float = 1.0,
     ) -> None:
         self._settings = settings
         self._store = store
+        self._stream_limits = stream_limits or settings.stream_limits()
         self._extra_handlers = tuple(extra_handlers)
         self._on_shutdown = tuple(on_shutdown)
         self._health_interval_s = health_interval_s
         self._server: grpc.aio.Server | None = None
+        self._broadcaster: Broadcaster | None = None
         self._health: _HealthServicer | None = None
         self._store_watch: asyncio.Task[None] | None = None
         self._port: int | None = None
@@ -115,13 +132,18 @@ class RelayServer:
         return self._server is not None and not self._stopping
 
     @property
+    def subscriber_count(self) -> int:
+        """How many Subscribe streams are open (0 before `start`)."""
+        return 0 if self._broadcaster is None else self._broadcaster.subscriber_count
+
+    @property
     def port(self) -> int | None:
         """The port bound by `start` (useful with port 0); None before."""
         return self._port
 
     def service_names(self) -> tuple[str, ...]:
         """Every service this server answers, as health and reflection report them."""
-        names = [STATE_SERVICE]
+        names = [EVENT_SERVICE, STATE_SERVICE]
         if self._settings.expose_ingest:
             names.append(INGEST_SERVICE)
         names += [
@@ -151,23 +173,47 @@ class RelayServer:
             interceptors.append(AuthInterceptor(settings.tokens))
         interceptors.append(ErrorInterceptor())
 
-        handlers: list[RpcHandler] = [StateServicer(self._store).handler()]
-        if settings.expose_ingest:
-            handlers.append(IngestServicer(self._store).handler())
-        handlers += self._extra_handlers
-
         server = grpc.aio.server(
-            handlers=handlers,
+            handlers=self._extra_handlers,
             interceptors=interceptors,
             # Refuse to share the port with another process (a second relay by mistake).
             options=[("grpc.so_reuseport", 0)],
         )
+        store = self._store
+        broadcaster = Broadcaster(store)
+        event_servicer.add_to_server(EventServicer(store, broadcaster, self._stream_limits), server)
+        state_service_pb2_grpc.add_StateServiceServicer_to_server(
+            # mypy sees no GetUser, ListUsers, …: they are set on the class from
+            # the service descriptor when service.state_servicer loads.
+            StateServicer(store),  # type: ignore[abstract]
+            server,
+        )
+        if settings.expose_ingest:
+            ingest_service_pb2_grpc.add_IngestServiceServicer_to_server(
+                IngestServicer(store), server
+            )
         health_servicer: _HealthServicer = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(self.service_names(), server)
         for name in ("", *self.service_names()):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
 
+        try:
+            port = self._bind(server)
+            await server.start()
+        except BaseException:
+            broadcaster.close()  # stops listening to the store
+            raise
+        self._server, self._health, self._port = server, health_servicer, port
+        self._broadcaster = broadcaster
+        self._store_watch = asyncio.create_task(
+            self._follow_store(health_servicer), name="grpc-health-store"
+        )
+        return port
+
+    def _bind(self, server: grpc.aio.Server) -> int:
+        """Adds the listening port (TLS when configured) and returns its number."""
+        settings = self._settings
         try:
             if settings.tls_cert_file is not None and settings.tls_key_file is not None:
                 credentials = server_credentials(settings.tls_cert_file, settings.tls_key_file)
@@ -178,11 +224,6 @@ class RelayServer:
             raise OSError(f"cannot listen on {settings.grpc_addr}: {error}") from error
         if port == 0:
             raise OSError(f"cannot listen on {settings.grpc_addr}")
-        await server.start()
-        self._server, self._health, self._port = server, health_servicer, port
-        self._store_watch = asyncio.create_task(
-            self._follow_store(health_servicer), name="grpc-health-store"
-        )
         return port
 
     async def _follow_store(self, health_servicer: _HealthServicer) -> None:
@@ -217,7 +258,7 @@ class RelayServer:
                 await health_servicer.set(name, status)
 
     async def stop(self) -> None:
-        """Graceful shutdown: health NOT_SERVING, `on_shutdown` callbacks, then `server.stop`.
+        """Graceful shutdown: health NOT_SERVING, streams end, callbacks, `server.stop`.
 
         A failing callback is logged and does not prevent the rest. Calling
         `stop` again, or before `start`, does nothing.
@@ -230,6 +271,8 @@ class RelayServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._store_watch
         await self._health.enter_graceful_shutdown()
+        if self._broadcaster is not None:
+            self._broadcaster.close()  # each stream ends with OK after its buffered events
         for callback in self._on_shutdown:
             try:
                 await callback()

@@ -4,7 +4,9 @@ Nothing here is written per entity. `STATE_METHODS` is read from the service
 descriptor: each `Get<X>`/`List<Xs>` method, its request and response classes,
 the `<X>Record` message, the entity kind (`<X>` in snake_case) and the state
 message, checked against the projection's `STATE_TYPES` when the module loads.
-`StateServicer.handler()` serves the whole table through one generic handler.
+`StateServicer` gets one method per entry, named as in the generated
+`StateServiceServicer` it subclasses, so `add_StateServiceServicer_to_server`
+registers it like any generated servicer.
 
 Get: an unknown id is NOT_FOUND; a deleted entity is returned with
 `deleted = true` and its last state. List: pages in id order with opaque
@@ -17,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import grpc
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
@@ -25,7 +27,7 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
 from clerkrelay.limits import MAX_MESSAGE_BYTES
-from clerkrelay.v1 import state_service_pb2
+from clerkrelay.v1 import state_service_pb2, state_service_pb2_grpc
 from service.errors import InvalidArgument, NotFound, quoted
 from service.page_tokens import (
     ListFilters,
@@ -48,7 +50,6 @@ FILTER_FIELDS: tuple[str, ...] = ("organization_id", "user_id", "subscription_id
 
 if TYPE_CHECKING:
     _Context = grpc.aio.ServicerContext[Message, Message]
-    _Behaviour = Callable[[Message, _Context], Awaitable[Message]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,8 +183,12 @@ def _list_filters(method: StateMethod, request: Message) -> ListFilters:
     )
 
 
-class StateServicer:
+class StateServicer(state_service_pb2_grpc.StateServiceServicer):
     """Serves every StateService RPC from a store's projection.
+
+    Register it with `add_StateServiceServicer_to_server`. Its methods
+    (`GetUser`, `ListUsers`, …) are not written out: each is made from its
+    `StateMethod` by `_rpc` and set on the class when the module loads.
 
     Args:
         store: The store; its lifetime belongs to the caller.
@@ -194,69 +199,71 @@ class StateServicer:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def handler(self) -> grpc.GenericRpcHandler[Any, Any]:
-        """One generic handler for the whole service, built from `STATE_METHODS`."""
-        handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
-            name: grpc.unary_unary_rpc_method_handler(
-                self._list(method) if method.is_list else self._get(method),
-                request_deserializer=method.request_class.FromString,
-                response_serializer=method.response_class.SerializeToString,
-            )
-            for name, method in STATE_METHODS.items()
-        }
-        return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
 
-    def _get(self, method: StateMethod) -> _Behaviour:
-        """The behaviour of one Get RPC."""
-        store = self._store
+async def _get(store: Store, method: StateMethod, request: Message) -> Message:
+    """Answers one Get RPC."""
+    entity_id = _string_field(request, "id")
+    if not entity_id:
+        raise InvalidArgument("id is required")
+    entity, snapshot = await store.get_entity(method.kind, entity_id)
+    if entity is None:
+        raise NotFound(f"no {method.kind} with id {quoted(entity_id)} has been seen")
+    return method.response_class(
+        **{method.records_field: _record(method, entity)}, snapshot_sequence=snapshot
+    )
 
-        async def get(request: Message, context: _Context) -> Message:
-            entity_id = _string_field(request, "id")
-            if not entity_id:
-                raise InvalidArgument("id is required")
-            entity, snapshot = await store.get_entity(method.kind, entity_id)
-            if entity is None:
-                raise NotFound(f"no {method.kind} with id {quoted(entity_id)} has been seen")
-            return method.response_class(
-                **{method.records_field: _record(method, entity)}, snapshot_sequence=snapshot
-            )
 
-        return get
+async def _list(store: Store, method: StateMethod, request: Message) -> Message:
+    """Answers one List RPC."""
+    filters = _list_filters(method, request)
+    requested = getattr(request, "page_size")  # noqa: B009 - generic over requests
+    assert isinstance(requested, int)
+    limit = page_size(requested)
+    text = _string_field(request, "page_token")
+    token = decode_page_token(text, filters) if text else None
+    page = await store.list_entities(
+        EntityQuery(
+            kind=filters.kind,
+            organization_id=filters.organization_id,
+            user_id=filters.user_id,
+            subscription_id=filters.subscription_id,
+            payer_id=filters.payer_id,
+            show_deleted=filters.show_deleted,
+            after_id="" if token is None else token.after_id,
+            limit=limit + 1,  # one more than asked, to know whether a next page exists
+        )
+    )
+    entities = page.records[:limit]
+    records = _fitting([_record(method, entity) for entity in entities])
+    snapshot = page.snapshot_sequence if token is None else token.snapshot_sequence
+    next_token = ""
+    if len(page.records) > len(records):
+        last_id = entities[len(records) - 1].id
+        next_token = encode_page_token(PageToken(filters, last_id, snapshot))
+    return method.response_class(
+        **{method.records_field: records},
+        next_page_token=next_token,
+        snapshot_sequence=snapshot,
+    )
 
-    def _list(self, method: StateMethod) -> _Behaviour:
-        """The behaviour of one List RPC."""
-        store = self._store
 
-        async def list_(request: Message, context: _Context) -> Message:
-            filters = _list_filters(method, request)
-            requested = getattr(request, "page_size")  # noqa: B009 - generic over requests
-            assert isinstance(requested, int)
-            limit = page_size(requested)
-            text = _string_field(request, "page_token")
-            token = decode_page_token(text, filters) if text else None
-            page = await store.list_entities(
-                EntityQuery(
-                    kind=filters.kind,
-                    organization_id=filters.organization_id,
-                    user_id=filters.user_id,
-                    subscription_id=filters.subscription_id,
-                    payer_id=filters.payer_id,
-                    show_deleted=filters.show_deleted,
-                    after_id="" if token is None else token.after_id,
-                    limit=limit + 1,  # one more than asked, to know whether a next page exists
-                )
-            )
-            entities = page.records[:limit]
-            records = _fitting([_record(method, entity) for entity in entities])
-            snapshot = page.snapshot_sequence if token is None else token.snapshot_sequence
-            next_token = ""
-            if len(page.records) > len(records):
-                last_id = entities[len(records) - 1].id
-                next_token = encode_page_token(PageToken(filters, last_id, snapshot))
-            return method.response_class(
-                **{method.records_field: records},
-                next_page_token=next_token,
-                snapshot_sequence=snapshot,
-            )
+if TYPE_CHECKING:
+    _Method = Callable[[StateServicer, Message, _Context], Awaitable[Message]]
 
-        return list_
+
+def _rpc(method: StateMethod) -> _Method:
+    """The `StateServicer` method serving one RPC."""
+    answer = _list if method.is_list else _get
+
+    async def rpc(self: StateServicer, request: Message, context: _Context) -> Message:
+        return await answer(self._store, method, request)
+
+    rpc.__name__ = method.name
+    rpc.__qualname__ = f"StateServicer.{method.name}"
+    what = "a page of" if method.is_list else "one"
+    rpc.__doc__ = f"Answers {what} `{method.record_class.DESCRIPTOR.name}` from the projection."
+    return rpc
+
+
+for _method in STATE_METHODS.values():
+    setattr(StateServicer, _method.name, _rpc(_method))

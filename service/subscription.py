@@ -47,7 +47,16 @@ class StreamLimits:
 
 
 class Subscription:
-    """Produces the serialized `SubscribeResponse` messages of one stream."""
+    """Produces the serialized `SubscribeResponse` messages of one stream.
+
+    An async context manager: entering registers the live buffer with the
+    broadcaster, leaving unregisters it, once, however the stream ends::
+
+        async with Subscription(store, broadcaster, event_filter, limits) as stream:
+            after = ...  # resolve the start only now
+            async for message in stream.messages(after):
+                ...
+    """
 
     def __init__(
         self,
@@ -66,36 +75,34 @@ class Subscription:
         self._reported = 0  # the last sequence the client was told about
         self._last_sent = time.monotonic()
 
-    def register(self) -> None:
-        """Starts buffering live events; call before resolving the start."""
+    async def __aenter__(self) -> Subscription:
+        """Starts buffering live events; resolve the start only after this."""
         self._buffer = self._broadcaster.register(self._filter, self._limits.live_buffer_events)
+        return self
 
-    def close(self) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         """Stops buffering (the stream ended, was cancelled, or failed)."""
         if self._buffer is not None:
             self._broadcaster.unregister(self._buffer)
             self._buffer = None
 
     async def messages(self, after_sequence: int) -> AsyncGenerator[bytes, None]:
-        """The stream's messages, history after `after_sequence` first."""
+        """The stream's messages, history after `after_sequence` first (inside `async with`)."""
         buffer = self._buffer
-        assert buffer is not None, "register() first"
+        assert buffer is not None, "async with the subscription first"
         self.position = self._reported = after_sequence
-        try:
-            while True:
-                async for message in self._catch_up(buffer):
-                    yield message
-                if buffer.closed:
-                    return
-                yield self._sent(wire.caught_up(self.position))
-                async for message in self._live(buffer):
-                    yield message
-                if buffer.closed:
-                    return
-                yield self._sent(wire.fell_behind(self.position))
-                buffer.reset()
-        finally:
-            self.close()
+        while True:
+            async for message in self._catch_up(buffer):
+                yield message
+            if buffer.closed:
+                return
+            yield self._sent(wire.caught_up(self.position))
+            async for message in self._live(buffer):
+                yield message
+            if buffer.closed:
+                return
+            yield self._sent(wire.fell_behind(self.position))
+            buffer.reset()
 
     async def _catch_up(self, buffer: LiveBuffer) -> AsyncIterator[bytes]:
         """Reads the log from `position` until a read finds nothing new."""

@@ -19,13 +19,10 @@ from clerkrelay import (
     UnauthenticatedError,
     UnavailableError,
 )
-from service.broadcaster import Broadcaster
-from service.event_servicer import EventServicer
 from service.server import RelayServer
 from service.settings import ServiceSettings
 from service.storage import Retention
 from service.storage.sqlite import SqliteStore
-from service.subscription import StreamLimits
 from tests.clients.webhooks import WebhookSender
 from tests.history import event
 from tests.processes import RelayProcess, free_port, relay_env, running, serve
@@ -192,12 +189,9 @@ async def test_start_before_retention_raises_out_of_range(tmp_path: Path) -> Non
         for i in range(6):
             await store.append(event("user.created", f"user_{i}"))
         await store.trim()  # keeps 4, 5, 6
-        servicer = EventServicer(store, Broadcaster(store), StreamLimits())
         server = RelayServer(
             ServiceSettings(grpc_addr="127.0.0.1:0", shutdown_grace_s=1.0),
             store,
-            extra_handlers=[servicer.handler()],
-            on_shutdown=[servicer.close],
         )
         port = await server.start()
         try:

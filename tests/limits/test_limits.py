@@ -26,8 +26,6 @@ from gateway.app import create_app
 from gateway.publisher import GrpcPublisher, StorePublisher
 from gateway.samples import sample
 from gateway.settings import GatewaySettings
-from service.broadcaster import Broadcaster
-from service.event_servicer import EventServicer
 from service.server import RelayServer
 from service.settings import ServiceSettings
 from service.storage.sqlite import SqliteStore
@@ -55,10 +53,7 @@ async def deliver(app: Any, body: bytes, webhook_id: str) -> tuple[int, Any]:
 async def relay(store: SqliteStore) -> AsyncIterator[str]:
     """A real relay gRPC server (events, state, ingest) over the test's store."""
     settings = ServiceSettings(grpc_addr="127.0.0.1:0", shutdown_grace_s=1.0)
-    events = EventServicer(store, Broadcaster(store), settings.stream_limits())
-    server = RelayServer(
-        settings, store, extra_handlers=[events.handler()], on_shutdown=[events.close]
-    )
+    server = RelayServer(settings, store)
     port = await server.start()
     yield f"127.0.0.1:{port}"
     await server.stop()

@@ -8,9 +8,15 @@ import grpc
 import pytest
 
 from clerkrelay.v1.ingest_service_pb2 import PublishRequest
-from clerkrelay.v1.ingest_service_pb2_grpc import IngestServiceStub
+from clerkrelay.v1.ingest_service_pb2_grpc import (
+    IngestServiceStub,
+    add_IngestServiceServicer_to_server,
+)
 from clerkrelay.v1.state_service_pb2 import ListUsersRequest
-from clerkrelay.v1.state_service_pb2_grpc import StateServiceStub
+from clerkrelay.v1.state_service_pb2_grpc import (
+    StateServiceStub,
+    add_StateServiceServicer_to_server,
+)
 from service.auth import AuthInterceptor, Role, is_local_peer
 from service.errors import ErrorInterceptor
 from service.ingest_servicer import IngestServicer
@@ -121,9 +127,11 @@ async def remote_server(store: SqliteStore) -> AsyncIterator[RemoteServer]:
 
     async def start(tokens: dict[str, Role]) -> grpc.aio.Channel:
         server = grpc.aio.server(
-            handlers=[IngestServicer(store).handler(), StateServicer(store).handler()],
             interceptors=[AuthInterceptor(tokens, is_local=lambda peer: False), ErrorInterceptor()],
         )
+        add_IngestServiceServicer_to_server(IngestServicer(store), server)
+        # Its methods are set from the descriptor at import: mypy cannot see them.
+        add_StateServiceServicer_to_server(StateServicer(store), server)  # type: ignore[abstract]
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         servers.append(server)

@@ -1,11 +1,9 @@
-"""RelayServer: port 0, reflection, health, the shutdown order, extra handlers."""
+"""RelayServer: port 0, reflection, health, the shutdown order."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
 
 import grpc
 import pytest
@@ -13,7 +11,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 import service.server
-from clerkrelay.v1 import event_service_pb2
 from clerkrelay.v1.state_service_pb2 import ListUsersRequest
 from clerkrelay.v1.state_service_pb2_grpc import StateServiceStub
 from service.server import RelayServer
@@ -24,26 +21,12 @@ from tests.disks import FULL, NO_PAGE_LIMIT, limit_pages
 from tests.history import event
 from tests.service.conftest import OpenChannel, StartServer
 
-EVENT_SERVICE = event_service_pb2.DESCRIPTOR.services_by_name["EventService"].full_name
 CLERKRELAY_SERVICES = [
     "clerkrelay.v1.EventService",
     "clerkrelay.v1.IngestService",
     "clerkrelay.v1.StateService",
 ]
 STANDARD_SERVICES = ["grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"]
-
-
-def event_service_stand_in() -> grpc.GenericRpcHandler[Any, Any]:
-    """An EventService handler that streams nothing (the real one is tested on its own)."""
-
-    async def subscribe(request: bytes, context: object) -> AsyncIterator[bytes]:
-        await asyncio.sleep(0)
-        return
-        yield b""  # an async generator that yields nothing
-
-    return grpc.method_handlers_generic_handler(
-        EVENT_SERVICE, {"Subscribe": grpc.unary_stream_rpc_method_handler(subscribe)}
-    )
 
 
 async def listed_services(channel: grpc.aio.Channel) -> list[str]:
@@ -77,7 +60,7 @@ async def test_busy_address_is_an_error(start_server: StartServer, store: Sqlite
 async def test_reflection_lists_the_services(
     start_server: StartServer, open_channel: OpenChannel
 ) -> None:
-    _, target = await start_server(extra_handlers=[event_service_stand_in()])
+    _, target = await start_server()
     channel = open_channel(target)
     assert await listed_services(channel) == CLERKRELAY_SERVICES + STANDARD_SERVICES
 
@@ -97,6 +80,7 @@ async def test_ingest_is_not_listed_when_not_exposed(
 ) -> None:
     _, target = await start_server(ServiceSettings(expose_ingest=False))
     assert await listed_services(open_channel(target)) == [
+        "clerkrelay.v1.EventService",
         "clerkrelay.v1.StateService",
         *STANDARD_SERVICES,
     ]
@@ -105,7 +89,7 @@ async def test_ingest_is_not_listed_when_not_exposed(
 async def test_health_serving_for_the_server_and_every_service(
     start_server: StartServer, open_channel: OpenChannel
 ) -> None:
-    _, target = await start_server(extra_handlers=[event_service_stand_in()])
+    _, target = await start_server()
     channel = open_channel(target)
     for name in ["", *CLERKRELAY_SERVICES, *STANDARD_SERVICES]:
         assert await health_of(channel, name) == health_pb2.HealthCheckResponse.SERVING, name

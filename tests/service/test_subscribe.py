@@ -17,8 +17,6 @@ from hypothesis import strategies as st
 
 from clerkrelay.v1.event_service_pb2 import SubscribeRequest, SubscribeResponse
 from clerkrelay.v1.event_service_pb2_grpc import EventServiceStub
-from service.broadcaster import Broadcaster
-from service.event_servicer import EventServicer
 from service.filters import EventFilter
 from service.server import RelayServer
 from service.settings import ServiceSettings
@@ -39,7 +37,6 @@ class Relay:
     """A real server with the Subscribe side wired in, and a stub to it."""
 
     store: Store
-    broadcaster: Broadcaster
     server: RelayServer
     stub: EventServiceAsyncStub
     channel: grpc.aio.Channel
@@ -56,15 +53,9 @@ async def make_relay(
     store: SqliteStore, start_server: StartServer, open_channel: OpenChannel
 ) -> AsyncIterator[MakeRelay]:
     async def make(limits: StreamLimits | None = None) -> Relay:
-        broadcaster = Broadcaster(store)
-        servicer = EventServicer(store, broadcaster, limits or StreamLimits())
-        server, target = await start_server(
-            extra_handlers=[servicer.handler()], on_shutdown=[servicer.close]
-        )
+        server, target = await start_server(stream_limits=limits or StreamLimits())
         channel = open_channel(target)
-        return Relay(
-            store, broadcaster, server, EventServiceStub(channel), channel, open_channel, target
-        )
+        return Relay(store, server, EventServiceStub(channel), channel, open_channel, target)
 
     yield make
 
@@ -242,11 +233,9 @@ async def test_start_before_retention_is_out_of_range(
     trimmed = await SqliteStore.open(
         tmp_path / "trimmed.db", Retention(max_count=3, interval_s=3600)
     )
-    servicer = EventServicer(trimmed, Broadcaster(trimmed), StreamLimits())
     server = RelayServer(
         ServiceSettings(grpc_addr="127.0.0.1:0", shutdown_grace_s=1.0),
         trimmed,
-        extra_handlers=[servicer.handler()],
     )
     try:
         await append_users(trimmed, 10)
@@ -317,14 +306,14 @@ async def test_cancel_frees_the_subscription(make_relay: MakeRelay) -> None:
     calls = [relay.stub.Subscribe(SubscribeRequest()) for _ in range(5)]
     for call in calls:
         await collect(call, Received(), caught_up)
-    assert relay.broadcaster.subscriber_count == 5
+    assert relay.server.subscriber_count == 5
     for call in calls:
         call.cancel()
     for _ in range(100):
-        if relay.broadcaster.subscriber_count == 0:
+        if relay.server.subscriber_count == 0:
             break
         await asyncio.sleep(0.02)
-    assert relay.broadcaster.subscriber_count == 0
+    assert relay.server.subscriber_count == 0
 
 
 async def test_sparse_filter_gets_checkpoints_and_idle_stream_heartbeats(
@@ -379,13 +368,10 @@ async def test_every_subscriber_gets_exactly_its_events_in_order(
 ) -> None:
     """Publishes and subscriptions interleaved at random, each from a random start."""
     store = await SqliteStore.open(tmp_path_factory.mktemp("prop") / "relay.db")
-    broadcaster = Broadcaster(store)
-    servicer = EventServicer(store, broadcaster, StreamLimits(max_batch_events=7))
     server = RelayServer(
         ServiceSettings(grpc_addr="127.0.0.1:0", shutdown_grace_s=1.0),
         store,
-        extra_handlers=[servicer.handler()],
-        on_shutdown=[servicer.close],
+        stream_limits=StreamLimits(max_batch_events=7),
     )
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{await server.start()}")
     stub = EventServiceStub(channel)

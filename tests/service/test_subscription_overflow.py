@@ -30,22 +30,22 @@ async def test_overflow_while_the_stream_is_not_reading_loses_nothing(
         subscription = Subscription(
             store, broadcaster, EventFilter(pattern), StreamLimits(live_buffer_events=2)
         )
-        subscription.register()
-        start = await store.head()
-        messages: AsyncGenerator[bytes, None] = subscription.messages(start)
-        assert (await next_response(messages)).WhichOneof("response") == "caught_up"
-        for n in range(5):  # one commit each: the third overflows the buffer of 2
-            await store.append(event("user.created", f"user_{start + n}"))
-        kinds: list[str] = []
-        sequences: list[int] = []
-        async with asyncio.timeout(10):
-            while kinds[-1:] != ["caught_up"]:  # fell behind, reread the log, live again
-                response = await next_response(messages)
-                kind = response.WhichOneof("response")
-                assert kind is not None
-                kinds.append(kind)
-                sequences += [e.sequence for e in response.events.events]
-        assert (kinds[0], kinds[-1]) == ("fell_behind", "caught_up")
-        assert sequences == list(range(start + 1, start + 6))
-        await messages.aclose()
+        async with subscription:
+            start = await store.head()
+            messages: AsyncGenerator[bytes, None] = subscription.messages(start)
+            assert (await next_response(messages)).WhichOneof("response") == "caught_up"
+            for n in range(5):  # one commit each: the third overflows the buffer of 2
+                await store.append(event("user.created", f"user_{start + n}"))
+            kinds: list[str] = []
+            sequences: list[int] = []
+            async with asyncio.timeout(10):
+                while kinds[-1:] != ["caught_up"]:  # fell behind, reread the log, live again
+                    response = await next_response(messages)
+                    kind = response.WhichOneof("response")
+                    assert kind is not None
+                    kinds.append(kind)
+                    sequences += [e.sequence for e in response.events.events]
+            assert (kinds[0], kinds[-1]) == ("fell_behind", "caught_up")
+            assert sequences == list(range(start + 1, start + 6))
+            await messages.aclose()
         broadcaster.close()
