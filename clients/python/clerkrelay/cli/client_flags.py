@@ -25,7 +25,7 @@ from clerkrelay import (
     UnauthenticatedError,
     UnavailableError,
 )
-from gateway.cli_error import EXIT_FAILURE, CliError
+from clerkrelay.cli.cli_error import EXIT_FAILURE, CliError
 
 __all__ = ["add_client_flags", "cli_error", "positive_int", "relay_client", "run_async"]
 

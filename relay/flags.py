@@ -1,4 +1,8 @@
-"""Flags of the server commands (`serve`, `grpc`, `gateway`); light to import."""
+"""Flags of the server commands (`serve`, `grpc`, `gateway`); light to import.
+
+`clerkrelay.cli.main` adds them to `clerk-relay` when this package is installed, and
+runs a command with the function `COMMANDS` names.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,14 @@ from pathlib import Path
 
 from gateway.settings import DEFAULT_MAX_BODY_BYTES
 
-__all__ = ["add_parsers"]
+__all__ = ["COMMANDS", "add_parsers"]
+
+COMMANDS = {
+    "serve": "relay.commands:run_serve_command",
+    "grpc": "relay.commands:run_grpc_command",
+    "gateway": "relay.commands:run_gateway_command",
+}
+"""Each server command, and the function (`module:name`) that runs it."""
 
 
 def _add_store_flags(parser: argparse.ArgumentParser) -> None:

@@ -10,19 +10,20 @@ import argparse
 import base64
 import secrets
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import replace
+from typing import Any
 
 import grpc
 
-from gateway import runner
-from gateway.cli_error import CliError
-from gateway.client_flags import ca_certificate, run_async
+from clerkrelay.cli.cli_error import EXIT_FAILURE, CliError
+from clerkrelay.cli.client_flags import ca_certificate, run_async
 from gateway.settings import DEFAULT_MAX_BODY_BYTES, GatewaySettings, parse_secrets
+from relay import runner
 from service.auth import Role, load_tokens
 from service.server import RelayServer
 from service.settings import ServiceSettings, from_env, parse_duration
-from service.store import Retention
+from service.store import Retention, StoreError
 
 __all__ = ["run_gateway_command", "run_grpc_command", "run_serve_command"]
 
@@ -31,6 +32,14 @@ _SECRET_HELP = (
     "(Clerk dashboard → Webhooks → your endpoint → Signing Secret), pass --signing-secret, "
     "or run `clerk-relay serve --dev` to generate one for local testing"
 )
+
+
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    """Runs a server; a store that cannot be opened or fails is one line and exit 1."""
+    try:
+        run_async(main)
+    except StoreError as error:
+        raise CliError(str(error), EXIT_FAILURE) from None
 
 
 def _env(environ: Mapping[str, str], name: str, default: str = "") -> str:
@@ -159,7 +168,7 @@ def run_serve_command(args: argparse.Namespace, environ: Mapping[str, str]) -> N
         ]
         runner.print_lines(lines, sys.stdout)
 
-    run_async(runner.run_serve(gateway, service, http, banner))
+    _run(runner.run_serve(gateway, service, http, banner))
 
 
 def run_grpc_command(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
@@ -170,7 +179,7 @@ def run_grpc_command(args: argparse.Namespace, environ: Mapping[str, str]) -> No
     def banner(server: RelayServer) -> None:
         runner.print_lines(["clerk-relay gRPC service is running", *grpc_lines(server)], sys.stdout)
 
-    run_async(runner.run_grpc(service, banner))
+    _run(runner.run_grpc(service, banner))
 
 
 def run_gateway_command(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
@@ -190,4 +199,4 @@ def run_gateway_command(args: argparse.Namespace, environ: Mapping[str, str]) ->
             sys.stdout,
         )
 
-    run_async(runner.run_gateway(gateway, http, credentials, banner))
+    _run(runner.run_gateway(gateway, http, credentials, banner))

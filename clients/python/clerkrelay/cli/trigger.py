@@ -1,6 +1,6 @@
 """`clerk-relay trigger <event-type>`: post correctly signed sample webhooks to a gateway.
 
-Each delivery is Clerk's own example of the type (`gateway.samples`) made
+Each delivery is Clerk's own example of the type (`clerkrelay.cli.samples`) made
 fresh: a new `svix-id`, a new `data.id` (same prefix, random rest), and the
 current time as the envelope's `timestamp` and as `data.created_at` /
 `data.updated_at` when the example has them, so the relay takes it as the
@@ -34,11 +34,11 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import orjson
 
-from gateway.cli_error import EXIT_FAILURE, CliError
-from gateway.client_flags import positive_int, run_async
-from gateway.progress import progress_bar
-from gateway.samples import sample, sample_types
-from gateway.settings import parse_secrets
+from clerkrelay.cli.cli_error import EXIT_FAILURE, CliError
+from clerkrelay.cli.client_flags import positive_int, run_async
+from clerkrelay.cli.progress import progress_bar
+from clerkrelay.cli.samples import sample, sample_types
+from clerkrelay.webhook_secrets import parse_secrets
 
 if TYPE_CHECKING:
     from svix.webhooks import Webhook  # imported when signing: svix is slow to import
