@@ -24,6 +24,7 @@ from types import ModuleType
 
 from clerkrelay.cli import query, tail, trigger
 from clerkrelay.cli.cli_error import CliError
+from clerkrelay.cli.settings import LOG_LEVEL
 
 __all__ = ["main"]
 
@@ -56,11 +57,7 @@ def _parser(server: ModuleType | None) -> argparse.ArgumentParser:
         prog="clerk-relay",
         description="Clerk webhooks as a durable, typed, replayable gRPC event stream.",
     )
-    parser.add_argument(
-        "--log-level",
-        default=None,
-        help="debug, info (default), warning, error [CLERK_RELAY_LOG_LEVEL]",
-    )
+    LOG_LEVEL.add_to(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     if server is not None:
         server.add_parsers(commands)
@@ -84,9 +81,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     environ = os.environ if environ is None else environ
     server = _server_flags()
     args = _parser(server).parse_args(argv)
-    level = (args.log_level or environ.get("CLERK_RELAY_LOG_LEVEL", "").strip() or "info").upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
+        level = LOG_LEVEL.value(args, environ)
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
         _command(args.command, server)(args, environ)
     except CliError as error:
         print(f"clerk-relay: {error}", file=sys.stderr)
