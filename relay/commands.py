@@ -1,7 +1,9 @@
 """The server commands: `serve` (all in one), `grpc` and `gateway` (split deployment).
 
 Imported only when one of them runs, so that the developer's commands (`tail`,
-`get`, …) start fast.
+`get`, …) start fast. Each command resolves its settings (`relay.settings`:
+flag, else variable, else default) and builds the settings objects of its
+processes from them: `ServiceSettings`, `GatewaySettings`, `runner.HttpSettings`.
 """
 
 from __future__ import annotations
@@ -66,12 +68,12 @@ def gateway_settings(
         generated = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
         found = (generated,)
     try:
-        settings = GatewaySettings(
+        gateway = GatewaySettings(
             found, tolerance_s=values["tolerance"], max_body_bytes=values["max_body_bytes"]
         )
     except ValueError as error:
         raise CliError(str(error)) from error
-    return settings, generated
+    return gateway, generated
 
 
 def service_settings(values: Mapping[str, Any]) -> ServiceSettings:

@@ -42,9 +42,13 @@ __all__ = [
     "duration",
     "file_bytes",
     "host_port",
+    "int_between",
+    "log_level",
     "non_negative_int",
     "parse_duration",
+    "path",
     "resolve",
+    "signing_secrets",
     "text",
 ]
 
