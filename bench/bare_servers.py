@@ -5,7 +5,7 @@ pinned to the server CPU, as the relay is.
 
 - `http`: one Starlette route, `POST /webhooks/clerk`, that reads the body and
   answers 204 — served by uvicorn with the relay's own configuration
-  (`gateway.runner.uvicorn_config`) and its default connection limits.
+  (`relay.runner.uvicorn_config`) and its default connection limits.
 - `grpc`: `clerkrelay.v1.EventService/Subscribe` on a generic handler with
   `response_serializer=None`; each stream has a bounded queue
   (`asyncio.Queue(1024)`) and yields one pre-built `SubscribeResponse` (one
@@ -41,7 +41,7 @@ from clerkrelay.v1.event_pb2 import EventBatch
 from clerkrelay.v1.event_service_pb2 import SubscribeResponse
 from gateway.convert import convert
 from gateway.http_limits import HttpLimits
-from gateway.runner import uvicorn_config
+from relay.runner import uvicorn_config
 from tests.gateway.signing import body_of
 
 __all__ = ["bare_app", "prebuilt_message"]

@@ -21,9 +21,9 @@ from bench.payloads import typical_user_created
 from bench.procs import pinned
 from bench.stats import Figure
 from clerkrelay.catalog import payload_case
+from clerkrelay.cli.samples import sample, sample_types
 from clerkrelay.v1.event_pb2 import Event
 from gateway.convert import convert
-from gateway.samples import sample, sample_types
 from tests.gateway.signing import body_of
 
 __all__ = ["TYPICAL", "cases", "measure", "measure_all", "run"]

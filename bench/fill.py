@@ -1,6 +1,6 @@
 """Filling a store quickly, through the store API, with a realistic mix of events.
 
-The mix is Clerk's example of every event type (`gateway.samples`), converted
+The mix is Clerk's example of every event type (`clerkrelay.cli.samples`), converted
 once: about 2.1 KB per stored event on average. Appends are issued in large
 concurrent batches so that the store group-commits them (the SQLite store is
 opened with a larger `max_batch` for this; that only changes how many waiting
@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from clerkrelay.cli.samples import sample, sample_types
 from clerkrelay.v1.event_pb2 import Event
 from gateway.convert import convert
-from gateway.samples import sample, sample_types
 from service.storage import Store
 from service.storage.postgres import PostgresStore
 from service.storage.sqlite import SqliteStore

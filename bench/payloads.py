@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from gateway.samples import sample
+from clerkrelay.cli.samples import sample
 
 
 def typical_user_created() -> dict[str, Any]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from clerkrelay.limits import DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES_CEILING
+from clerkrelay.webhook_secrets import parse_secrets
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "GatewaySettings", "parse_secrets"]
 
@@ -40,18 +40,3 @@ class GatewaySettings:
             raise ValueError(f"max_body_bytes must be between 1 and {MAX_BODY_BYTES_CEILING}")
         if self.publish_timeout_s <= 0:
             raise ValueError("publish_timeout_s must be positive")
-
-
-_SECRET_SEPARATORS = re.compile(r"[\s,]+")
-
-
-def parse_secrets(text: str) -> tuple[str, ...]:
-    """Splits a list of signing secrets, as `CLERK_WEBHOOK_SIGNING_SECRET` may hold it.
-
-    Args:
-        text: Secrets separated by spaces, commas or both.
-
-    Returns:
-        The secrets in order, without empties or repeats.
-    """
-    return tuple(dict.fromkeys(s for s in _SECRET_SEPARATORS.split(text) if s))

@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 
+from clerkrelay.cli.samples import sample
 from clerkrelay.v1.event_pb2 import Event
 from gateway.convert import convert
-from gateway.samples import sample
 
 _webhook_ids = itertools.count(1)
 

@@ -76,7 +76,7 @@ class RelayProcess:
         """Starts the process, without waiting for anything."""
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", self.command, *self.args],
+                [sys.executable, "-m", "clerkrelay.cli", self.command, *self.args],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

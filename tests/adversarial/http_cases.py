@@ -19,9 +19,9 @@ import orjson
 from google.protobuf.message import Message
 
 from clerkrelay import to_clerk_dict
+from clerkrelay.cli.samples import sample
 from clerkrelay.limits import DEFAULT_MAX_BODY_BYTES
 from clerkrelay.v1.event_pb2 import Event, PayloadOmission
-from gateway.samples import sample
 from tests.adversarial.cases import NEXT, Answer, Case, SequenceOf, nothing, one
 from tests.adversarial.relay import Relay
 from tests.gateway.signing import OTHER_SECRET, sign, signed_headers

@@ -7,6 +7,7 @@ every webhook answered 2xx exactly once) and that the results are written.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -24,7 +25,7 @@ from clerkrelay.v1.event_pb2 import Event, EventBatch
 from clerkrelay.v1.event_service_pb2 import CaughtUp, FellBehind, SubscribeResponse
 from service import wire
 from tests.gateway.signing import sign
-from tests.processes import TEST_SECRET
+from tests.processes import SOURCE_PATH, TEST_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -137,6 +138,8 @@ def test_quick_run_of_ingest_and_fanout(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--only", "ingest,fanout", "--out", tmp_path],
         cwd=ROOT,
+        # This checkout's client package first, not an installed one (the CLI moved into it).
+        env={**os.environ, "PYTHONPATH": SOURCE_PATH},
         capture_output=True,
         timeout=100,
     )

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import orjson
 
-from gateway.samples import sample
+from clerkrelay.cli.samples import sample
 from tests.gateway.signing import OTHER_SECRET, signed_headers
 
 __all__ = ["BAD_MARKER", "BadKind", "BadOutcome", "BadRequest", "bad_requests", "send_bad_requests"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from gateway.samples import sample
+from clerkrelay.cli.samples import sample
 from tests.chaos.sender import Message
 from tests.history import sample_envelope
 

@@ -15,7 +15,7 @@ def clerk_relay(
 ) -> subprocess.CompletedProcess[str]:
     """Runs `clerk-relay ARGS…` to completion; stdout and stderr are captured as text."""
     return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args],
+        [sys.executable, "-m", "clerkrelay.cli", *args],
         env=relay_env() if env is None else env,
         capture_output=True,
         text=True,

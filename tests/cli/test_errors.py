@@ -33,7 +33,7 @@ def test_trigger_with_an_invalid_secret() -> None:
     result = clerk_relay("trigger", "user.created", "--signing-secret", "whsec_!!!")
     assert result.returncode == 2
     assert _one_line(result.stderr) == (
-        "clerk-relay: the webhook signing secret is not a valid whsec_ secret"
+        "clerk-relay: --signing-secret: secret #1 is not a valid whsec_ secret"
     )
 
 

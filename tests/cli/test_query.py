@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 
-from gateway.samples import sample
+from clerkrelay.cli.samples import sample
 from tests.cli.conftest import clerk_relay
 from tests.processes import RelayProcess, relay_env, running, serve
 from tests.service.test_auth import self_signed

@@ -5,12 +5,12 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from clerkrelay.cli.cli_error import CliError
+from clerkrelay.cli.rendering import event_json, event_line, record_json, subject_id
+from clerkrelay.cli.samples import sample
+from clerkrelay.cli.trigger import fresh_envelope, webhook_url
 from clerkrelay.v1.state_service_pb2 import UserRecord
-from gateway.cli_error import CliError
 from gateway.convert import convert
-from gateway.rendering import event_json, event_line, record_json, subject_id
-from gateway.samples import sample
-from gateway.trigger import fresh_envelope, webhook_url
 from tests.history import event
 
 

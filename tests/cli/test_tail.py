@@ -53,7 +53,7 @@ def test_human_lines_after_a_sequence(relay: RelayProcess, env: dict[str, str]) 
 def test_follows_live_events(relay: RelayProcess, env: dict[str, str]) -> None:
     (first,) = _trigger(relay, env, "user.created", 1)
     tail = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "tail", "--after", "0", "--count", "2"],
+        [sys.executable, "-m", "clerkrelay.cli", "tail", "--after", "0", "--count", "2"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -91,7 +91,7 @@ def test_checkpoint_file_resumes(relay: RelayProcess, env: dict[str, str], tmp_p
 def test_ends_quietly_when_the_reader_goes_away(relay: RelayProcess, env: dict[str, str]) -> None:
     _trigger(relay, env, "user.created", 2)
     tail = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "tail", "--from-beginning"],  # follows for ever
+        [sys.executable, "-m", "clerkrelay.cli", "tail", "--from-beginning"],  # follows for ever
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

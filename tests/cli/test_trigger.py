@@ -10,7 +10,7 @@ import sys
 
 import orjson
 
-from gateway.samples import sample_types
+from clerkrelay.cli.samples import sample_types
 from tests.cli.conftest import clerk_relay
 from tests.processes import RelayProcess
 
@@ -92,7 +92,7 @@ def _read_all(fd: int) -> bytes:
 def test_progress_bar_only_when_stderr_is_a_terminal(
     relay: RelayProcess, env: dict[str, str]
 ) -> None:
-    args = [sys.executable, "-m", "gateway.cli", "trigger", "user.updated", "--count", "40"]
+    args = [sys.executable, "-m", "clerkrelay.cli", "trigger", "user.updated", "--count", "40"]
     args += ["--url", relay.http_url]
     terminal_env = dict(env, TERM="xterm", COLUMNS="120")
     controller, terminal = os.openpty()

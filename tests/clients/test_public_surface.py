@@ -97,13 +97,18 @@ def test_installs_on_its_own() -> None:
     top = tomllib.loads((root / "pyproject.toml").read_text())
     assert own["project"]["name"] == "clerkrelay"
     floors = {re.split(r"[<>=;\[ ]", d, maxsplit=1)[0]: d for d in top["project"]["dependencies"]}
-    assert own["project"]["dependencies"] == [floors["grpcio"], floors["protobuf"]]
+    # The library needs grpcio and protobuf; its command line (`clerkrelay.cli`) the rest.
+    library = ["grpcio", "protobuf"]
+    cli = ["rich", "orjson", "uvloop", "httpx", "svix"]
+    assert own["project"]["dependencies"] == [floors[name] for name in library + cli]
+    assert own["project"]["scripts"] == top["project"]["scripts"]
 
 
 def test_imports_nothing_of_the_server(tmp_path: Path) -> None:
     code = (
         "import sys, clerkrelay, clerkrelay.v1.state_service_pb2_grpc\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'gateway', 'service'}))"
+        "import clerkrelay.cli.main\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'gateway', 'service', 'relay'}))"
     )
     root = Path(__file__).resolve().parents[2]
     result = subprocess.run(

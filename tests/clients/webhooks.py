@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import orjson
 
-from gateway.samples import sample
+from clerkrelay.cli.samples import sample
 from tests.gateway.signing import signed_headers
 from tests.history import envelope
 from tests.processes import TEST_SECRET

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 
+from clerkrelay.cli.samples import sample
 from clerkrelay.limits import MAX_WEBHOOK_ID_BYTES
 from gateway.app import create_app
 from gateway.publisher import StorePublisher
-from gateway.samples import sample
 from gateway.settings import GatewaySettings
 from service.storage import Store
 from tests.gateway.signing import SECRET, body_of, signed_headers

@@ -9,9 +9,9 @@ import grpc
 import httpx
 import orjson
 
+from clerkrelay.cli.samples import sample
 from clerkrelay.v1.event_service_pb2 import SubscribeRequest, SubscribeResponse
 from clerkrelay.v1.event_service_pb2_grpc import EventServiceStub
-from gateway.samples import sample
 from tests.gateway.signing import signed_headers
 from tests.processes import TEST_SECRET, running, serve
 

@@ -19,7 +19,7 @@ import httpx
 import orjson
 import pytest
 
-from gateway.samples import sample
+from clerkrelay.cli.samples import sample
 from tests.gateway.signing import signed_headers
 from tests.processes import TEST_SECRET, RelayProcess, running, serve
 

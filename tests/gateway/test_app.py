@@ -24,11 +24,11 @@ import gateway.publisher
 import gateway.settings
 import gateway.signature
 import gateway.webhook
+from clerkrelay.cli.samples import sample
 from clerkrelay.v1.event_pb2 import Event
 from gateway.app import GatewayApp, create_app
 from gateway.convert import convert
 from gateway.publisher import StorePublisher
-from gateway.samples import sample
 from gateway.settings import GatewaySettings
 from service.storage import AppendResult, StoreUnavailable
 from service.storage.sqlite import SqliteStore

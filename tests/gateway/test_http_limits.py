@@ -1,7 +1,7 @@
 """The HTTP server's connection limits, on a real uvicorn serving the real gateway app.
 
 Each limit is set small here so that its test is quick; the server is the
-relay's own configuration (`gateway.runner.uvicorn_config`) on 127.0.0.1,
+relay's own configuration (`relay.runner.uvicorn_config`) on 127.0.0.1,
 port 0, in this process. The exhaustion test at the end runs a real
 `clerk-relay serve` instead, so that the RSS it measures is the gateway's own.
 """
@@ -26,10 +26,10 @@ import orjson
 import pytest
 import uvicorn
 
+from clerkrelay.cli.samples import sample
 from gateway.app import GatewayApp
 from gateway.http_limits import FD_RESERVE, HttpLimits
-from gateway.runner import uvicorn_config
-from gateway.samples import sample
+from relay.runner import uvicorn_config
 from service.storage.sqlite import SqliteStore
 from tests.gateway.signing import SECRET, signed_headers
 from tests.processes import SOURCE_PATH, TEST_SECRET, running, serve

@@ -12,12 +12,12 @@ import pytest
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from clerkrelay.cli.samples import sample
 from clerkrelay.v1 import ingest_service_pb2_grpc
 from clerkrelay.v1.event_pb2 import Event
 from clerkrelay.v1.ingest_service_pb2 import PublishRequest, PublishResponse
 from gateway.app import create_app
 from gateway.publisher import GrpcPublisher, PublishRefused, StorePublisher
-from gateway.samples import sample
 from gateway.settings import GatewaySettings
 from service.storage import AppendResult, StoreUnavailable
 from service.storage.sqlite import SqliteStore

@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
+from clerkrelay.cli.samples import sample
 from clerkrelay.v1.event_pb2 import Event
 from gateway.app import create_app
 from gateway.publisher import StorePublisher
-from gateway.samples import sample
 from gateway.settings import GatewaySettings
 from service.storage.sqlite import SqliteStore
 from tests.gateway.conftest import BASE_URL

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 import clerkrelay.limits as limits
+from clerkrelay.cli.samples import sample
 from clerkrelay.v1.event_pb2 import Event, PayloadOmission
 from clerkrelay.v1.event_service_pb2 import SubscribeRequest, SubscribeResponse
 from clerkrelay.v1.event_service_pb2_grpc import EventServiceStub
@@ -24,7 +25,6 @@ from clerkrelay.v1.state_service_pb2 import ListUsersRequest
 from clerkrelay.v1.state_service_pb2_grpc import StateServiceStub
 from gateway.app import create_app
 from gateway.publisher import GrpcPublisher, StorePublisher
-from gateway.samples import sample
 from gateway.settings import GatewaySettings
 from service.server import RelayServer
 from service.settings import ServiceSettings

@@ -11,6 +11,7 @@ import pytest
 from google.protobuf.message import Message
 
 import service.state_servicer
+from clerkrelay.cli.samples import sample_types
 from clerkrelay.v1.event_pb2 import Event
 from clerkrelay.v1.state_service_pb2 import (
     GetUserRequest,
@@ -19,7 +20,6 @@ from clerkrelay.v1.state_service_pb2 import (
     ListUsersRequest,
 )
 from clerkrelay.v1.state_service_pb2_grpc import StateServiceStub
-from gateway.samples import sample_types
 from service.page_tokens import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from service.state_servicer import SERVICE_NAME, STATE_METHODS, StateMethod
 from service.storage import ENTITY_KINDS

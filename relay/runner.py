@@ -28,6 +28,7 @@ import grpc
 import uvicorn
 
 from clerkrelay import Backoff
+from clerkrelay.cli.settings import GRPC_TARGET, HTTP_ADDR
 from gateway.app import create_app
 from gateway.http_limits import HttpLimits, fit_fd_limit, protocol_class
 from gateway.publisher import GrpcPublisher, Publisher, StorePublisher
@@ -57,8 +58,8 @@ class HttpSettings:
             (`gateway.http_limits.HttpLimits`, where the defaults are explained).
     """
 
-    http_addr: str = "127.0.0.1:8080"
-    grpc_target: str = "127.0.0.1:50051"
+    http_addr: str = HTTP_ADDR.default
+    grpc_target: str = GRPC_TARGET.default
     grpc_token: str = ""
     limits: HttpLimits = HttpLimits()
 

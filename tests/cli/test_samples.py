@@ -1,5 +1,5 @@
 from clerkrelay.catalog import EVENT_TYPES
-from gateway.samples import sample, sample_types
+from clerkrelay.cli.samples import sample, sample_types
 
 
 def test_a_sample_is_bundled_for_every_event_type() -> None:

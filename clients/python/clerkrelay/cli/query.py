@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from google.protobuf.message import Message
 
 from clerkrelay import Listing, RelayClient, RelayError
-from gateway.cli_error import EXIT_FAILURE, CliError
-from gateway.client_flags import add_client_flags, cli_error, relay_client, run_async
-from gateway.rendering import record_json
+from clerkrelay.cli.cli_error import EXIT_FAILURE, CliError
+from clerkrelay.cli.client_flags import add_client_flags, cli_error, relay_client, run_async
+from clerkrelay.cli.rendering import record_json
 
 __all__ = ["KINDS", "Kind", "add_parsers", "run_get", "run_list"]
 

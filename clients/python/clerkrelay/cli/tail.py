@@ -1,7 +1,7 @@
 """`clerk-relay tail`: subscribe through the Python client and print one line per event.
 
 Lines are human-readable by default (time, sequence, type, subject id) and
-JSON with `--json` (see `gateway.rendering`). The subscription reconnects and
+JSON with `--json` (see `clerkrelay.cli.rendering`). The subscription reconnects and
 resumes by itself when the server restarts. A replay (`--after`,
 `--from-beginning`) written to a file or a pipe shows a progress bar on
 stderr when stderr is a terminal; it goes away once the stream is live.
@@ -22,10 +22,16 @@ from typing import TextIO
 from rich.progress import Progress
 
 from clerkrelay import EventStream, FileCheckpoint, RelayClient, RelayError
-from gateway.cli_error import CliError
-from gateway.client_flags import add_client_flags, cli_error, positive_int, relay_client, run_async
-from gateway.progress import is_terminal, progress_bar
-from gateway.rendering import event_json, event_line
+from clerkrelay.cli.cli_error import CliError
+from clerkrelay.cli.client_flags import (
+    add_client_flags,
+    cli_error,
+    positive_int,
+    relay_client,
+    run_async,
+)
+from clerkrelay.cli.progress import is_terminal, progress_bar
+from clerkrelay.cli.rendering import event_json, event_line
 
 __all__ = ["add_parser", "run"]
 

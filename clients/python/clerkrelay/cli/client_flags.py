@@ -1,8 +1,9 @@
 """What the client commands (`tail`, `get`, `list`) share: connection flags, errors, the loop.
 
-Flags and their variables are the ones `clerk-relay gateway` already uses to
-reach the gRPC service: `--target` [CLERK_RELAY_GRPC_TARGET], `--token`
-[CLERK_RELAY_TOKEN], `--tls-ca` [CLERK_RELAY_TLS_CA]. A failed RPC becomes a
+Flags and their variables are the ones `clerk-relay gateway` also uses to
+reach the gRPC service (`clerkrelay.cli.settings`): `--target`
+[CLERK_RELAY_GRPC_TARGET], `--token` [CLERK_RELAY_TOKEN], `--tls-ca`
+[CLERK_RELAY_TLS_CA]. A failed RPC becomes a
 one-line `CliError` that says what to check.
 """
 
@@ -11,13 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Coroutine, Mapping
-from pathlib import Path
 from typing import Any
 
 import uvloop
 
 from clerkrelay import (
-    DEFAULT_TARGET,
     InvalidArgumentError,
     OutOfRangeError,
     RelayClient,
@@ -25,9 +24,25 @@ from clerkrelay import (
     UnauthenticatedError,
     UnavailableError,
 )
-from gateway.cli_error import EXIT_FAILURE, CliError
+from clerkrelay.cli.cli_error import EXIT_FAILURE, CliError
+from clerkrelay.cli.settings import (
+    GRPC_TARGET,
+    TLS,
+    TLS_CA,
+    TLS_SERVER_NAME,
+    TOKEN,
+    add_flags,
+    resolve,
+)
 
-__all__ = ["add_client_flags", "cli_error", "positive_int", "relay_client", "run_async"]
+__all__ = [
+    "CONNECTION",
+    "add_client_flags",
+    "cli_error",
+    "positive_int",
+    "relay_client",
+    "run_async",
+]
 
 
 def positive_int(text: str) -> int:
@@ -38,68 +53,33 @@ def positive_int(text: str) -> int:
     return value
 
 
+CONNECTION = (GRPC_TARGET, TOKEN, TLS, TLS_CA, TLS_SERVER_NAME)
+"""The settings of a connection to the gRPC service."""
+
+
 def add_client_flags(parser: argparse.ArgumentParser) -> None:
     """Adds `--target`, `--token`, `--tls`, `--tls-ca` and `--tls-server-name`."""
-    group = parser.add_argument_group("connection")
-    group.add_argument(
-        "--target",
-        metavar="HOST:PORT",
-        help=f"the gRPC service, host:port (default {DEFAULT_TARGET}) [CLERK_RELAY_GRPC_TARGET]",
-    )
-    group.add_argument(
-        "--token", metavar="TOKEN", help="bearer token for the gRPC service [CLERK_RELAY_TOKEN]"
-    )
-    group.add_argument(
-        "--tls", action="store_true", help="use TLS, verified with the system's CA certificates"
-    )
-    group.add_argument(
-        "--tls-ca",
-        type=Path,
-        metavar="FILE",
-        help="CA certificate (PEM) to verify the service with; implies --tls [CLERK_RELAY_TLS_CA]",
-    )
-    group.add_argument(
-        "--tls-server-name",
-        metavar="NAME",
-        help="the name the service's certificate is issued to, if not host",
-    )
-
-
-def _env(environ: Mapping[str, str], name: str) -> str:
-    return environ.get(name, "").strip()
+    add_flags(parser.add_argument_group("connection"), CONNECTION)
 
 
 def relay_client(args: argparse.Namespace, environ: Mapping[str, str]) -> RelayClient:
     """A (not yet open) client configured from the flags, then the environment.
 
     Raises:
-        CliError: The CA file cannot be read, or the token is malformed.
+        CliError: A setting is malformed (the CA file cannot be read), or the
+            token is malformed.
     """
-    target = args.target or _env(environ, "CLERK_RELAY_GRPC_TARGET") or DEFAULT_TARGET
-    token = args.token or _env(environ, "CLERK_RELAY_TOKEN") or None
+    values = resolve(CONNECTION, args, environ)
     try:
         return RelayClient(
-            target,
-            token=token,
-            tls=args.tls,
-            root_certificates=ca_certificate(args, environ),
-            tls_server_name=args.tls_server_name,
+            values["grpc_target"],
+            token=values["token"],
+            tls=values["tls"],
+            root_certificates=values["tls_ca"],
+            tls_server_name=values["tls_server_name"],
         )
     except ValueError as error:
         raise CliError(str(error)) from error
-
-
-def ca_certificate(args: argparse.Namespace, environ: Mapping[str, str]) -> bytes | None:
-    """The CA certificate `--tls-ca` (or `CLERK_RELAY_TLS_CA`) names; None when neither does.
-
-    Raises:
-        CliError: The file cannot be read.
-    """
-    path = args.tls_ca or (Path(v) if (v := _env(environ, "CLERK_RELAY_TLS_CA")) else None)
-    try:
-        return path.read_bytes() if path else None
-    except OSError as error:
-        raise CliError(f"cannot read the CA certificate: {error}") from error
 
 
 def cli_error(error: RelayError, target: str) -> CliError:

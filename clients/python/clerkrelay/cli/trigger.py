@@ -1,6 +1,6 @@
 """`clerk-relay trigger <event-type>`: post correctly signed sample webhooks to a gateway.
 
-Each delivery is Clerk's own example of the type (`gateway.samples`) made
+Each delivery is Clerk's own example of the type (`clerkrelay.cli.samples`) made
 fresh: a new `svix-id`, a new `data.id` (same prefix, random rest), and the
 current time as the envelope's `timestamp` and as `data.created_at` /
 `data.updated_at` when the example has them, so the relay takes it as the
@@ -34,11 +34,11 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import orjson
 
-from gateway.cli_error import EXIT_FAILURE, CliError
-from gateway.client_flags import positive_int, run_async
-from gateway.progress import progress_bar
-from gateway.samples import sample, sample_types
-from gateway.settings import parse_secrets
+from clerkrelay.cli.cli_error import EXIT_FAILURE, CliError
+from clerkrelay.cli.client_flags import positive_int, run_async
+from clerkrelay.cli.progress import progress_bar
+from clerkrelay.cli.samples import sample, sample_types
+from clerkrelay.cli.settings import HTTP_ADDR, SIGNING_SECRET
 
 if TYPE_CHECKING:
     from svix.webhooks import Webhook  # imported when signing: svix is slow to import
@@ -90,11 +90,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="N",
         help="deliveries in flight at once with --count (default 8)",
     )
-    parser.add_argument(
-        "--signing-secret",
-        metavar="SECRET",
-        help="the secret to sign with (whsec_…) [CLERK_WEBHOOK_SIGNING_SECRET; the first one]",
-    )
+    SIGNING_SECRET.add_to(parser)
 
 
 def webhook_url(url: str) -> str:
@@ -179,9 +175,7 @@ def _check_type(event_type: str | None) -> str:
 
 
 def _signer(args: argparse.Namespace, environ: Mapping[str, str]) -> Webhook:
-    found = parse_secrets(args.signing_secret or "") or parse_secrets(
-        environ.get("CLERK_WEBHOOK_SIGNING_SECRET", "")
-    )
+    found = SIGNING_SECRET.value(args, environ)
     if not found:
         raise CliError(_NO_SECRET)
     try:
@@ -199,7 +193,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
         return
     event_type = _check_type(args.event_type)
     signer = _signer(args, environ)
-    http_addr = environ.get("CLERK_RELAY_HTTP_ADDR", "").strip() or "127.0.0.1:8080"
+    http_addr = HTTP_ADDR.value(args, environ)  # trigger has no --http-addr: the variable
     url = webhook_url(args.url or f"http://{http_addr}")
     run_async(_trigger(event_type, signer, url, args.count, args.concurrency))
 

@@ -1,7 +1,9 @@
 """The server commands: `serve` (all in one), `grpc` and `gateway` (split deployment).
 
 Imported only when one of them runs, so that the developer's commands (`tail`,
-`get`, …) start fast.
+`get`, …) start fast. Each command resolves its settings (`relay.settings`:
+flag, else variable, else default) and builds the settings objects of its
+processes from them: `ServiceSettings`, `GatewaySettings`, `runner.HttpSettings`.
 """
 
 from __future__ import annotations
@@ -10,21 +12,30 @@ import argparse
 import base64
 import secrets
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import replace
+from typing import Any
 
 import grpc
 
-from gateway import runner
-from gateway.cli_error import CliError
-from gateway.client_flags import ca_certificate, run_async
-from gateway.settings import DEFAULT_MAX_BODY_BYTES, GatewaySettings, parse_secrets
+from clerkrelay.cli.cli_error import EXIT_FAILURE, CliError
+from clerkrelay.cli.client_flags import run_async
+from clerkrelay.cli.settings import GRPC_TARGET, resolve
+from gateway.settings import GatewaySettings
+from relay import runner, settings
 from service.auth import Role, load_tokens
 from service.server import RelayServer
-from service.settings import ServiceSettings, from_env, parse_duration
-from service.storage import Retention
+from service.settings import ServiceSettings
+from service.storage import Retention, StoreError
 
-__all__ = ["run_gateway_command", "run_grpc_command", "run_serve_command"]
+__all__ = [
+    "gateway_settings",
+    "http_settings",
+    "run_gateway_command",
+    "run_grpc_command",
+    "run_serve_command",
+    "service_settings",
+]
 
 _SECRET_HELP = (
     "no webhook signing secret: set CLERK_WEBHOOK_SIGNING_SECRET to the endpoint's secret "
@@ -33,82 +44,81 @@ _SECRET_HELP = (
 )
 
 
-def _env(environ: Mapping[str, str], name: str, default: str = "") -> str:
-    return environ.get(name, "").strip() or default
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    """Runs a server; a store that cannot be opened or fails is one line and exit 1."""
+    try:
+        run_async(main)
+    except StoreError as error:
+        raise CliError(str(error), EXIT_FAILURE) from None
 
 
-def _gateway_settings(
-    args: argparse.Namespace, environ: Mapping[str, str], dev: bool
+def gateway_settings(
+    values: Mapping[str, Any], *, dev: bool = False
 ) -> tuple[GatewaySettings, str | None]:
-    """The gateway's settings, and the secret generated for --dev (if one was)."""
-    found = tuple(s for value in args.signing_secret for s in parse_secrets(value))
-    found = found or parse_secrets(_env(environ, "CLERK_WEBHOOK_SIGNING_SECRET"))
+    """The gateway's settings from resolved settings, and the secret generated for --dev.
+
+    Raises:
+        CliError: No signing secret (and not `dev`), or the settings do not fit together.
+    """
+    found: tuple[str, ...] = values["signing_secret"]
     generated = None
     if not found:
         if not dev:
             raise CliError(_SECRET_HELP)
         generated = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
         found = (generated,)
-    tolerance = args.tolerance
-    if tolerance is None:
-        tolerance = int(_env(environ, "CLERK_RELAY_TIMESTAMP_TOLERANCE", "300"))
-    max_body = args.max_body_bytes
-    if max_body is None:
-        max_body = int(_env(environ, "CLERK_RELAY_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES)))
     try:
-        settings = GatewaySettings(found, tolerance_s=tolerance, max_body_bytes=max_body)
+        gateway = GatewaySettings(
+            found, tolerance_s=values["tolerance"], max_body_bytes=values["max_body_bytes"]
+        )
     except ValueError as error:
         raise CliError(str(error)) from error
-    return settings, generated
+    return gateway, generated
 
 
-def _service_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> ServiceSettings:
+def service_settings(values: Mapping[str, Any]) -> ServiceSettings:
+    """The gRPC service's settings from resolved settings.
+
+    Raises:
+        CliError: The tokens or the TLS files do not fit together.
+    """
     try:
-        settings = from_env(environ)
-        changes: dict[str, object] = {}
-        if args.grpc_addr:
-            changes["grpc_addr"] = args.grpc_addr
-        if args.database_url:
-            changes["database_url"] = args.database_url
-        if args.tokens_file:
-            changes["tokens"] = load_tokens(
-                args.tokens_file,
-                _env(environ, "CLERK_RELAY_TOKENS"),
-                ingest=_env(environ, "CLERK_RELAY_INGEST_TOKENS"),
-                admin=_env(environ, "CLERK_RELAY_ADMIN_TOKENS"),
-            )
-        if args.tls_cert:
-            changes["tls_cert_file"] = args.tls_cert
-        if args.tls_key:
-            changes["tls_key_file"] = args.tls_key
-        if args.heartbeat_interval:
-            changes["heartbeat_interval_s"] = parse_duration(args.heartbeat_interval)
-        if args.live_buffer is not None:
-            changes["live_buffer_events"] = args.live_buffer
-        if args.retention_max_age or args.retention_max_count:
-            retention = settings.retention
-            changes["retention"] = Retention(
-                max_age_s=parse_duration(args.retention_max_age)
-                if args.retention_max_age
-                else retention.max_age_s,
-                max_count=args.retention_max_count or retention.max_count,
-            )
-        return replace(settings, **changes)  # type: ignore[arg-type]
+        tokens = load_tokens(
+            values["tokens_file"],
+            " ".join(values["tokens"]),
+            ingest=" ".join(values["ingest_tokens"]),
+            admin=" ".join(values["admin_tokens"]),
+        )
+    except ValueError as error:
+        raise CliError(f"bearer tokens: {error}") from error
+    if (values["tls_cert"] is None) != (values["tls_key"] is None):
+        raise CliError(
+            f"{settings.TLS_CERT.label}, {settings.TLS_KEY.label}: TLS needs both a certificate "
+            "file and a key file"
+        )
+    try:
+        return ServiceSettings(
+            grpc_addr=values["grpc_addr"],
+            database_url=values["database_url"],
+            tokens=tokens,
+            tls_cert_file=values["tls_cert"],
+            tls_key_file=values["tls_key"],
+            heartbeat_interval_s=values["heartbeat_interval"],
+            live_buffer_events=values["live_buffer"],
+            retention=Retention(
+                max_age_s=values["retention_max_age"], max_count=values["retention_max_count"]
+            ),
+        )
     except ValueError as error:
         raise CliError(str(error)) from error
 
 
-def _http_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> runner.HttpSettings:
-    http_addr = args.http_addr or _env(environ, "CLERK_RELAY_HTTP_ADDR", "127.0.0.1:8080")
-    try:
-        runner.split_addr(http_addr)
-    except ValueError as error:
-        raise CliError(str(error)) from error
+def http_settings(values: Mapping[str, Any]) -> runner.HttpSettings:
+    """The HTTP side's settings from resolved settings (`grpc_target` and `token`: a gateway's)."""
     return runner.HttpSettings(
-        http_addr=http_addr,
-        grpc_target=getattr(args, "grpc_target", None)
-        or _env(environ, "CLERK_RELAY_GRPC_TARGET", "127.0.0.1:50051"),
-        grpc_token=getattr(args, "token", None) or _env(environ, "CLERK_RELAY_TOKEN"),
+        http_addr=values["http_addr"],
+        grpc_target=values.get("grpc_target") or GRPC_TARGET.default,
+        grpc_token=values.get("token") or "",
     )
 
 
@@ -137,9 +147,10 @@ def _grpc_banner(service: ServiceSettings) -> Callable[[RelayServer], list[str]]
 
 def run_serve_command(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
     """Runs `serve`: the gateway, the gRPC service and the store in this process."""
-    gateway, generated = _gateway_settings(args, environ, args.dev)
-    service = _service_settings(args, environ)
-    http = _http_settings(args, environ)
+    values = resolve(settings.SERVE, args, environ)
+    gateway, generated = gateway_settings(values, dev=values["dev"])
+    service = service_settings(values)
+    http = http_settings(values)
     grpc_lines = _grpc_banner(replace(service, expose_ingest=False))  # serve publishes in-process
 
     def banner(server: RelayServer) -> None:
@@ -159,25 +170,26 @@ def run_serve_command(args: argparse.Namespace, environ: Mapping[str, str]) -> N
         ]
         runner.print_lines(lines, sys.stdout)
 
-    run_async(runner.run_serve(gateway, service, http, banner))
+    _run(runner.run_serve(gateway, service, http, banner))
 
 
 def run_grpc_command(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
     """Runs `grpc`: the gRPC service (with IngestService for gateways) alone."""
-    service = _service_settings(args, environ)
+    service = service_settings(resolve(settings.GRPC, args, environ))
     grpc_lines = _grpc_banner(service)
 
     def banner(server: RelayServer) -> None:
         runner.print_lines(["clerk-relay gRPC service is running", *grpc_lines(server)], sys.stdout)
 
-    run_async(runner.run_grpc(service, banner))
+    _run(runner.run_grpc(service, banner))
 
 
 def run_gateway_command(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
     """Runs `gateway`: the HTTP gateway alone, publishing to a gRPC service."""
-    gateway, _ = _gateway_settings(args, environ, dev=False)
-    http = _http_settings(args, environ)
-    ca = ca_certificate(args, environ)
+    values = resolve(settings.GATEWAY, args, environ)
+    gateway, _ = gateway_settings(values)
+    http = http_settings(values)
+    ca: bytes | None = values["tls_ca"]
     credentials = grpc.ssl_channel_credentials(ca) if ca is not None else None
 
     def banner() -> None:
@@ -190,4 +202,4 @@ def run_gateway_command(args: argparse.Namespace, environ: Mapping[str, str]) ->
             sys.stdout,
         )
 
-    run_async(runner.run_gateway(gateway, http, credentials, banner))
+    _run(runner.run_gateway(gateway, http, credentials, banner))

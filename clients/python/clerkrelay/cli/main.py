@@ -1,0 +1,96 @@
+"""The `clerk-relay` command line: the client's commands, and the server's when installed.
+
+The client's commands (`tail`, `get`, `list`, `trigger`) live here, one module
+each. The server's (`serve`, `gateway`, `grpc`) live in the `relay` package,
+which is installed with the server (the top-level `clerk-relay` project) and
+not with this client alone: when `relay` can be imported, its flags join the
+parser, and the module that runs a server command is imported only when one
+runs, so that the client's commands start quickly.
+
+Every flag has an environment variable; a flag wins over its variable.
+Start-up problems (no secret, a store that cannot be opened, an address in
+use) print one clear line and exit non-zero, without a stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from types import ModuleType
+
+from clerkrelay.cli import query, tail, trigger
+from clerkrelay.cli.cli_error import CliError
+from clerkrelay.cli.settings import LOG_LEVEL
+
+__all__ = ["main"]
+
+_Command = Callable[[argparse.Namespace, Mapping[str, str]], None]
+
+_TOOLS: dict[str, _Command] = {
+    "tail": tail.run,
+    "trigger": trigger.run,
+    "get": query.run_get,
+    "list": query.run_list,
+}
+
+_SERVER_FLAGS = "relay.flags"
+"""The server commands' flags: `add_parsers(commands)`, and `COMMANDS`, which maps each
+command to the `module:function` that runs it."""
+
+
+def _server_flags() -> ModuleType | None:
+    """The server commands' flags module; None when only the client is installed."""
+    try:
+        return importlib.import_module(_SERVER_FLAGS)
+    except ModuleNotFoundError as error:
+        if error.name in ("relay", _SERVER_FLAGS):
+            return None
+        raise
+
+
+def _parser(server: ModuleType | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clerk-relay",
+        description="Clerk webhooks as a durable, typed, replayable gRPC event stream.",
+    )
+    LOG_LEVEL.add_to(parser)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    if server is not None:
+        server.add_parsers(commands)
+    tail.add_parser(commands)
+    trigger.add_parser(commands)
+    query.add_parsers(commands)
+    return parser
+
+
+def _command(name: str, server: ModuleType | None) -> _Command:
+    if name in _TOOLS:
+        return _TOOLS[name]
+    assert server is not None  # argparse knows the command only when the server is installed
+    module, _, function = str(server.COMMANDS[name]).partition(":")
+    run: _Command = getattr(importlib.import_module(module), function)
+    return run
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Runs the command line; returns the process exit code."""
+    environ = os.environ if environ is None else environ
+    server = _server_flags()
+    args = _parser(server).parse_args(argv)
+    try:
+        level = LOG_LEVEL.value(args, environ)
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        _command(args.command, server)(args, environ)
+    except CliError as error:
+        print(f"clerk-relay: {error}", file=sys.stderr)
+        return error.exit_code
+    except OSError as error:
+        print(f"clerk-relay: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
