@@ -20,14 +20,11 @@ why: every stored event stays decodable by every reader with default limits.
 from __future__ import annotations
 
 import enum
-import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
@@ -35,15 +32,13 @@ from clerkrelay.catalog import payload_case
 from clerkrelay.clerk_json import JSON_SUFFIX, is_json_text
 from clerkrelay.limits import MAX_EVENT_BYTES
 from clerkrelay.v1.event_pb2 import Event, PayloadOmission
+from gateway.json_text import TooDeep, json_text
 
-__all__ = ["Conversion", "InvalidEnvelope", "convert", "parse_body"]
+__all__ = ["Conversion", "InvalidEnvelope", "convert"]
 
 JsonObject = dict[str, Any]
 Filler = Callable[[Any, JsonObject, list[str]], None]
 
-# A number of 19 digits or more may not fit in 64 bits, where orjson turns it
-# into a float: such a body is parsed again by the standard library, exactly.
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
 _ENVELOPE_KEYS = frozenset(
     {"data", "object", "type", "timestamp", "instance_id", "event_attributes"}
 )
@@ -51,14 +46,6 @@ _ENVELOPE_KEYS = frozenset(
 
 class InvalidEnvelope(ValueError):
     """The body is JSON but not a Clerk event envelope (no object, no type)."""
-
-
-class InvalidJson(ValueError):
-    """The body is not JSON this relay can keep exactly (the message says why)."""
-
-
-class _TooDeep(Exception):
-    """Free-form JSON too deeply nested to write back as text (not a wrong-type error)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,24 +87,6 @@ def _json_key(field: FieldDescriptor) -> str:
     return field.name
 
 
-def _json_text(value: Any) -> str:
-    """Free-form JSON written back as compact text, every number as it was parsed.
-
-    Raises:
-        _TooDeep: It nests deeper than the serializers allow.
-    """
-    if value.__class__ is dict and not value:
-        return "{}"
-    try:
-        return orjson.dumps(value).decode()
-    except orjson.JSONEncodeError:  # nested over 255 deep, or an integer over 64 bits
-        pass
-    try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except RecursionError:
-        raise _TooDeep() from None
-
-
 def _nested(field: FieldDescriptor) -> Descriptor:
     assert field.message_type is not None, field.full_name
     return field.message_type
@@ -136,7 +105,7 @@ _FAST_BODY: dict[_Kind, str] = {
         "        add = m.{key}.add\n"
         "        for x in v: {sub}(add(), x, drift)"
     ),
-    _Kind.JSON: "        m.{key} = _json_text(v)",
+    _Kind.JSON: "        m.{key} = json_text(v)",
 }
 
 
@@ -146,7 +115,7 @@ class _Compiler:
     def __init__(self) -> None:
         self.fast: dict[str, Filler] = {}
         self.careful: dict[str, Filler] = {}
-        self._namespace: dict[str, Any] = {"_wrong_type": _wrong_type, "_json_text": _json_text}
+        self._namespace: dict[str, Any] = {"_wrong_type": _wrong_type, "json_text": json_text}
 
     def filler(self, descriptor: Descriptor) -> Filler:
         """The fast filler of a message type, compiled on first use."""
@@ -242,7 +211,7 @@ def _assign(
         if kind is _Kind.SCALAR:
             setattr(m, field.name, value)
         elif kind is _Kind.JSON:
-            setattr(m, field.name, _json_text(value))
+            setattr(m, field.name, json_text(value))
         elif kind is _Kind.SCALARS:
             if not isinstance(value, list):
                 return False
@@ -278,31 +247,6 @@ _ENVELOPE_SCALARS: tuple[tuple[str, type], ...] = (
 )
 
 
-def parse_body(body: bytes) -> Any:
-    """Parses a verified body, keeping every number exact.
-
-    orjson parses almost every body; one with a number of 19 digits or more is
-    parsed again by the standard library, whose integers have no size limit
-    (orjson would have turned one over 64 bits into a float).
-
-    Raises:
-        InvalidJson: The body is not JSON, or not JSON that can be kept
-            exactly (nested over 1,024 deep, a number out of a double's range
-            (orjson's check, which also keeps integers under Python's 4,300-digit
-            limit), an unpaired surrogate).
-    """
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise InvalidJson(f"invalid JSON: {error.msg}") from None
-    if _LONG_NUMBER.search(body) is None:
-        return value
-    try:
-        return json.loads(body)
-    except RecursionError:
-        raise InvalidJson("invalid JSON: nested too deeply") from None
-
-
 def convert(
     envelope: JsonObject,
     body: bytes,
@@ -313,7 +257,7 @@ def convert(
     """Builds the typed `Event` for one verified webhook.
 
     Args:
-        envelope: The body parsed as JSON (`parse_body`).
+        envelope: The body parsed as JSON (`gateway.json_text.parse_body`).
         body: The exact body bytes that were verified; kept in `raw_body`.
         webhook_id: The `svix-id` header; becomes `Event.id`.
         receive_time_ns: When the webhook arrived (ns since the epoch); now if None.
@@ -379,7 +323,7 @@ def _fill_payload(
             payload.Clear()
             payload.SetInParent()
             careful(payload, data, drift)
-    except _TooDeep:
+    except TooDeep:
         _omit(event, PayloadOmission.PAYLOAD_OMISSION_TOO_DEEP, drift, mark)
         return
     if event.ByteSize() > max_event_bytes:

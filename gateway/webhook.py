@@ -43,7 +43,8 @@ from starlette.types import Receive, Scope, Send
 
 from clerkrelay.limits import MAX_EVENT_TYPE_BYTES, MAX_WEBHOOK_ID_BYTES
 from clerkrelay.v1.event_pb2 import Event
-from gateway.convert import Conversion, InvalidEnvelope, InvalidJson, convert, parse_body
+from gateway.convert import Conversion, InvalidEnvelope, convert
+from gateway.json_text import InvalidJson, parse_body
 from gateway.logfmt import logfmt_value
 from gateway.metrics import GatewayMetrics, Outcome
 from gateway.publisher import Publisher, PublishRefused

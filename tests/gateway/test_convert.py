@@ -13,7 +13,8 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from clerkrelay.catalog import EVENT_TYPES, case_name
 from clerkrelay.clerk_json import is_json_text, to_clerk_dict
 from clerkrelay.v1.event_pb2 import Event, PayloadOmission
-from gateway.convert import InvalidEnvelope, InvalidJson, convert, parse_body
+from gateway.convert import InvalidEnvelope, convert
+from gateway.json_text import InvalidJson, parse_body
 from tests.examples import Example, example, load_examples
 
 EXAMPLES = load_examples()
