@@ -30,9 +30,8 @@ from clerkrelay.limits import DEFAULT_CLIENT_RECEIVE_BYTES
 from clerkrelay.listing import Listing, Snapshot
 from clerkrelay.state import StateQueries
 from clerkrelay.stream import EventStream
-from clerkrelay.v1.event_service_pb2 import SubscribeRequest
+from clerkrelay.v1.event_service_pb2 import GetHeadRequest, SubscribeRequest
 from clerkrelay.v1.event_service_pb2_grpc import EventServiceStub
-from clerkrelay.v1.state_service_pb2 import ListRolesRequest
 from clerkrelay.v1.state_service_pb2_grpc import StateServiceStub
 
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "DEFAULT_TARGET", "RelayClient"]
@@ -211,16 +210,15 @@ class RelayClient(StateQueries):
     async def head_sequence(self) -> int:
         """The sequence of the newest event in the relay's log (0 when it is empty).
 
-        Read from a one-record List call (every state read reports the log's
-        head). Also a cheap way to check that the server is reachable and
-        accepts the token.
+        Read with `EventService.GetHead`. Also a cheap way to check that the
+        server is reachable and accepts the token.
 
         Raises:
             RelayError: The call failed (UnavailableError: unreachable).
         """
-        stub = self._state_stub()
-        response = await self._unary(stub.ListRoles, ListRolesRequest(page_size=1))
-        return response.snapshot_sequence
+        stub = self._event_stub()
+        response = await self._unary(stub.GetHead, GetHeadRequest())
+        return response.head_sequence
 
     def subscribe(
         self,
