@@ -10,6 +10,7 @@ BIN    := $(VENV)/bin
 TS     := clients/typescript
 PROTO_INCLUDE = $$($(BIN)/python -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')
 PY_GEN := clients/python/clerkrelay/v1
+STATE_HELPERS := clients/python/clerkrelay/state.py
 
 .PHONY: setup run test check lint typecheck gen check-gen bench chaos clean
 
@@ -51,11 +52,15 @@ gen: setup $(TS)/node_modules/.installed
 		--plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc \
 		--grpc_python_out=clients/python --mypy_grpc_out=clients/python \
 		protos/clerkrelay/v1/*_service.proto
+	$(BIN)/python clients/python/codegen/state_queries.py > $(STATE_HELPERS).tmp
+	$(BIN)/ruff format --quiet - --stdin-filename $(STATE_HELPERS) \
+		< $(STATE_HELPERS).tmp > $(STATE_HELPERS)
+	rm -f $(STATE_HELPERS).tmp
 	$(BIN)/buf generate
 
 check-gen: gen
-	@git add -N $(PY_GEN) $(TS)/src/gen
-	@git diff --exit-code --stat -- $(PY_GEN) $(TS)/src/gen \
+	@git add -N $(PY_GEN) $(STATE_HELPERS) $(TS)/src/gen
+	@git diff --exit-code --stat -- $(PY_GEN) $(STATE_HELPERS) $(TS)/src/gen \
 		|| (echo "generated code is stale: run 'make gen' and commit the result" && exit 1)
 
 check: lint typecheck check-gen test

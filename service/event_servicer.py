@@ -1,4 +1,4 @@
-"""`EventService.Subscribe`: translates the request, then streams a `Subscription`.
+"""`EventService`: Subscribe (translates the request, then streams a `Subscription`) and GetHead.
 
 Subscribe yields `SubscribeResponse` messages already encoded (see
 `service.wire`), so stored events go to the wire without being parsed. The
@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from clerkrelay.v1 import event_service_pb2_grpc
-from clerkrelay.v1.event_service_pb2 import DESCRIPTOR, SubscribeRequest
+from clerkrelay.v1.event_service_pb2 import (
+    DESCRIPTOR,
+    GetHeadRequest,
+    GetHeadResponse,
+    SubscribeRequest,
+)
 from service.broadcaster import Broadcaster
 from service.errors import InvalidArgument
 from service.filters import EventFilter, InvalidFilter
@@ -34,10 +39,11 @@ _MAX_SEQUENCE = 2**63 - 1  # the stores keep sequences as signed 64-bit integers
 
 if TYPE_CHECKING:
     _Context = grpc.aio.ServicerContext[SubscribeRequest, bytes]
+    _HeadContext = grpc.aio.ServicerContext[GetHeadRequest, GetHeadResponse]
 
 
 class EventServicer(event_service_pb2_grpc.EventServiceServicer):
-    """Serves Subscribe streams from a store and its broadcaster.
+    """Serves Subscribe streams from a store and its broadcaster, and GetHead from the store.
 
     Args:
         store: The store; its lifetime belongs to the caller.
@@ -73,6 +79,16 @@ class EventServicer(event_service_pb2_grpc.EventServiceServicer):
             async for message in stream.messages(after):
                 yield message
 
+    async def GetHead(  # noqa: N802 - gRPC method name
+        self, request: GetHeadRequest, context: _HeadContext
+    ) -> GetHeadResponse:
+        """The log's head and oldest retained sequence."""
+        # The oldest first: the head can only grow after it, so the answer
+        # never has `oldest_retained_sequence > head_sequence + 1`.
+        oldest = await self._store.oldest_retained()
+        head = await self._store.head()
+        return GetHeadResponse(head_sequence=head, oldest_retained_sequence=oldest)
+
     async def _start(self, request: SubscribeRequest) -> int:
         """The sequence the stream starts after (registration has already happened)."""
         start = request.WhichOneof("start")
@@ -101,13 +117,18 @@ class EventServicer(event_service_pb2_grpc.EventServiceServicer):
 
 
 def add_to_server(servicer: EventServicer, server: grpc.aio.Server) -> None:
-    """`add_EventServiceServicer_to_server`, but responses go out as the bytes yielded."""
+    """`add_EventServiceServicer_to_server`, but Subscribe sends the bytes it yields as they are."""
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
         "Subscribe": grpc.unary_stream_rpc_method_handler(
             servicer.Subscribe,
             request_deserializer=SubscribeRequest.FromString,
             response_serializer=None,
-        )
+        ),
+        "GetHead": grpc.unary_unary_rpc_method_handler(
+            servicer.GetHead,
+            request_deserializer=GetHeadRequest.FromString,
+            response_serializer=GetHeadResponse.SerializeToString,
+        ),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     server.add_registered_method_handlers(SERVICE_NAME, handlers)  # type: ignore[attr-defined]  # newer than grpc-stubs

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+from pathlib import Path
 
+import grpc
 import pytest
 
 from clerkrelay import Event, InvalidArgumentError, RelayClient
+from clerkrelay.calls import UnaryCalls
+from clerkrelay.state import StateQueries
 from clerkrelay.v1.organizations_pb2 import OrganizationMembership
+from clerkrelay.v1.state_service_pb2_grpc import StateServiceStub
 from tests.clients.webhooks import WebhookSender
 from tests.processes import RelayProcess
 
@@ -140,3 +147,44 @@ async def test_snapshot_then_subscribe_misses_nothing_under_concurrent_writes(
         r.organization_membership.id: r.organization_membership.role for r in final.records
     }
     assert len(state) == 48  # every org_1 membership
+
+
+async def test_state_helpers_need_no_relay_client(
+    relay: RelayProcess, sender: WebhookSender
+) -> None:
+    """`StateQueries` is given a stub and a `UnaryCalls`; it calls back into nothing else."""
+    await sender.send("user.created", "user_a")
+    channel = grpc.aio.insecure_channel(relay.grpc_target)
+    try:
+        stub = StateServiceStub(channel)
+        queries = StateQueries(lambda: stub, UnaryCalls((), 10.0))
+        record = await queries.get_user("user_a")
+        assert record is not None and record.user.id == "user_a"
+        assert await queries.get_user("user_never_seen") is None
+        snapshot = await queries.list_users().collect()
+        assert ([r.user.id for r in snapshot.records], snapshot.sequence) == (["user_a"], 1)
+    finally:
+        await channel.close(None)
+
+
+def test_generated_state_helpers_are_fresh() -> None:
+    """`clerkrelay/state.py` is what `make gen`'s generator writes from the contract."""
+    root = Path(__file__).resolve().parents[2]
+    source = subprocess.run(
+        [sys.executable, str(root / "clients/python/codegen/state_queries.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    ruff = Path(sys.executable).with_name("ruff")
+    formatted = subprocess.run(
+        [str(ruff), "format", "-", "--stdin-filename", "clients/python/clerkrelay/state.py"],
+        input=source,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd=root,
+    ).stdout
+    assert formatted == (root / "clients/python/clerkrelay/state.py").read_text()

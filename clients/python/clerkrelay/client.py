@@ -24,15 +24,14 @@ from typing import TYPE_CHECKING, TypeVar
 import grpc
 
 from clerkrelay.backoff import Backoff
+from clerkrelay.calls import UnaryCalls
 from clerkrelay.checkpoint import Checkpoint
-from clerkrelay.errors import error_from_rpc
 from clerkrelay.limits import DEFAULT_CLIENT_RECEIVE_BYTES
 from clerkrelay.listing import Listing, Snapshot
 from clerkrelay.state import StateQueries
 from clerkrelay.stream import EventStream
-from clerkrelay.v1.event_service_pb2 import SubscribeRequest
+from clerkrelay.v1.event_service_pb2 import GetHeadRequest, SubscribeRequest
 from clerkrelay.v1.event_service_pb2_grpc import EventServiceStub
-from clerkrelay.v1.state_service_pb2 import ListRolesRequest
 from clerkrelay.v1.state_service_pb2_grpc import StateServiceStub
 
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "DEFAULT_TARGET", "RelayClient"]
@@ -48,8 +47,6 @@ DEFAULT_MAX_MESSAGE_BYTES = DEFAULT_CLIENT_RECEIVE_BYTES
 """Largest message the client accepts: gRPC's default, 4 MiB, which every message the relay
 sends fits (`clerkrelay.limits`)."""
 
-_Request = TypeVar("_Request")
-_Response = TypeVar("_Response")
 _Record = TypeVar("_Record")
 
 _ChannelOption = tuple[str, str | int]
@@ -76,13 +73,13 @@ class RelayClient(StateQueries):
 
     __slots__ = (
         "_channel",
+        "_calls",
         "_channel_options",
         "_credentials",
         "_events",
         "_metadata",
         "_state",
         "_target",
-        "_timeout_s",
     )
 
     def __init__(
@@ -135,10 +132,11 @@ class RelayClient(StateQueries):
             options["grpc.ssl_target_name_override"] = tls_server_name
         options.update(dict(channel_options))
         self._channel_options = tuple(options.items())
-        self._timeout_s = timeout_s
+        self._calls = UnaryCalls(self._metadata, timeout_s)
         self._channel: grpc.aio.Channel | None = None
         self._events: EventServiceAsyncStub | None = None
         self._state: StateServiceAsyncStub | None = None
+        super().__init__(self._state_stub, self._calls)
 
     def __repr__(self) -> str:
         state = "open" if self._channel is not None else "closed"
@@ -198,29 +196,18 @@ class RelayClient(StateQueries):
             raise RuntimeError(_NOT_OPEN)
         return self._state
 
-    async def _unary(
-        self,
-        rpc: grpc.aio.UnaryUnaryMultiCallable[_Request, _Response],
-        request: _Request,
-    ) -> _Response:
-        try:
-            return await rpc(request, timeout=self._timeout_s, metadata=self._metadata)
-        except grpc.aio.AioRpcError as error:
-            raise error_from_rpc(error) from None
-
     async def head_sequence(self) -> int:
         """The sequence of the newest event in the relay's log (0 when it is empty).
 
-        Read from a one-record List call (every state read reports the log's
-        head). Also a cheap way to check that the server is reachable and
-        accepts the token.
+        Read with `EventService.GetHead`. Also a cheap way to check that the
+        server is reachable and accepts the token.
 
         Raises:
             RelayError: The call failed (UnavailableError: unreachable).
         """
-        stub = self._state_stub()
-        response = await self._unary(stub.ListRoles, ListRolesRequest(page_size=1))
-        return response.snapshot_sequence
+        stub = self._event_stub()
+        response = await self._calls.call(stub.GetHead, GetHeadRequest())
+        return response.head_sequence
 
     def subscribe(
         self,

@@ -1,3 +1,5 @@
+# Generated from protos/clerkrelay/v1/state_service.proto by clients/python/codegen/
+# state_queries.py. Do not edit: change the contract or the generator, then run `make gen`.
 """Typed helpers for every StateService RPC: `get_<kind>` and `list_<kinds>`.
 
 `get_<kind>(id)` returns the entity's `<Kind>Record` (its last-known state,
@@ -15,15 +17,11 @@ Every other failure raises a `RelayError` subclass (see `clerkrelay.errors`).
 
 from __future__ import annotations
 
-import abc
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import grpc
-from google.protobuf.message import Message
-
-from clerkrelay.errors import NotFoundError
-from clerkrelay.listing import Listing, Page
+from clerkrelay.calls import UnaryCalls
+from clerkrelay.listing import Listing
 from clerkrelay.v1.state_service_pb2 import (
     GetOrganizationDomainRequest,
     GetOrganizationInvitationRequest,
@@ -69,61 +67,19 @@ if TYPE_CHECKING:  # the async stub type exists only in the .pyi
     from clerkrelay.v1.state_service_pb2_grpc import StateServiceAsyncStub
 
 
-class _ListResponse(Protocol):
-    next_page_token: str
-    snapshot_sequence: int
+class StateQueries:
+    """The StateService helpers of `RelayClient` (see the module docstring).
 
+    Args:
+        stub: The StateService stub of the open channel (RuntimeError when closed).
+        calls: Makes each call with the client's metadata and deadline.
+    """
 
-_Request = TypeVar("_Request", bound=Message)
-_Response = TypeVar("_Response")
-_ListResponseT = TypeVar("_ListResponseT", bound=_ListResponse)
-_Record = TypeVar("_Record")
+    __slots__ = ("_calls", "_stub")
 
-
-class StateQueries(abc.ABC):
-    """The StateService half of `RelayClient` (see the module docstring)."""
-
-    __slots__ = ()
-
-    @abc.abstractmethod
-    def _state_stub(self) -> StateServiceAsyncStub:
-        """The StateService stub of the open channel."""
-
-    @abc.abstractmethod
-    async def _unary(
-        self,
-        rpc: grpc.aio.UnaryUnaryMultiCallable[_Request, _Response],
-        request: _Request,
-    ) -> _Response:
-        """Makes one unary call with the client's metadata and timeout.
-
-        Raises:
-            RelayError: The call failed.
-        """
-
-    async def _get(
-        self,
-        rpc: grpc.aio.UnaryUnaryMultiCallable[_Request, _Response],
-        request: _Request,
-    ) -> _Response | None:
-        try:
-            return await self._unary(rpc, request)
-        except NotFoundError:
-            return None
-
-    def _listing(
-        self,
-        rpc: grpc.aio.UnaryUnaryMultiCallable[_Request, _ListResponseT],
-        request: Callable[[str], _Request],
-        records: Callable[[_ListResponseT], Sequence[_Record]],
-    ) -> Listing[_Record]:
-        async def fetch(token: str) -> Page[_Record]:
-            response = await self._unary(rpc, request(token))
-            return Page(
-                list(records(response)), response.next_page_token, response.snapshot_sequence
-            )
-
-        return Listing(fetch)
+    def __init__(self, stub: Callable[[], StateServiceAsyncStub], calls: UnaryCalls) -> None:
+        self._stub = stub
+        self._calls = calls
 
     async def get_user(self, id: str, /) -> UserRecord | None:
         """The last-known state of a user.
@@ -138,7 +94,7 @@ class StateQueries(abc.ABC):
         Raises:
             RelayError: The call failed (InvalidArgumentError for an empty id).
         """
-        response = await self._get(self._state_stub().GetUser, GetUserRequest(id=id))
+        response = await self._calls.get(self._stub().GetUser, GetUserRequest(id=id))
         return None if response is None else response.record
 
     def list_users(self, *, show_deleted: bool = False, page_size: int = 0) -> Listing[UserRecord]:
@@ -151,8 +107,8 @@ class StateQueries(abc.ABC):
         Returns:
             A `Listing` of `UserRecord`s; nothing is fetched until it is iterated.
         """
-        return self._listing(
-            self._state_stub().ListUsers,
+        return self._calls.listing(
+            self._stub().ListUsers,
             lambda token: ListUsersRequest(
                 page_size=page_size, page_token=token, show_deleted=show_deleted
             ),
@@ -172,8 +128,8 @@ class StateQueries(abc.ABC):
         Raises:
             RelayError: The call failed (InvalidArgumentError for an empty id).
         """
-        response = await self._get(
-            self._state_stub().GetOrganization, GetOrganizationRequest(id=id)
+        response = await self._calls.get(
+            self._stub().GetOrganization, GetOrganizationRequest(id=id)
         )
         return None if response is None else response.record
 
@@ -189,8 +145,8 @@ class StateQueries(abc.ABC):
         Returns:
             A `Listing` of `OrganizationRecord`s; nothing is fetched until it is iterated.
         """
-        return self._listing(
-            self._state_stub().ListOrganizations,
+        return self._calls.listing(
+            self._stub().ListOrganizations,
             lambda token: ListOrganizationsRequest(
                 page_size=page_size, page_token=token, show_deleted=show_deleted
             ),
@@ -210,8 +166,8 @@ class StateQueries(abc.ABC):
         Raises:
             RelayError: The call failed (InvalidArgumentError for an empty id).
         """
-        response = await self._get(
-            self._state_stub().GetOrganizationMembership, GetOrganizationMembershipRequest(id=id)
+        response = await self._calls.get(
+            self._stub().GetOrganizationMembership, GetOrganizationMembershipRequest(id=id)
         )
         return None if response is None else response.record
 
@@ -234,8 +190,8 @@ class StateQueries(abc.ABC):
         Returns:
             A `Listing` of `OrganizationMembershipRecord`s; nothing is fetched until it is iterated.
         """
-        return self._listing(
-            self._state_stub().ListOrganizationMemberships,
+        return self._calls.listing(
+            self._stub().ListOrganizationMemberships,
             lambda token: ListOrganizationMembershipsRequest(
                 page_size=page_size,
                 page_token=token,
@@ -259,8 +215,8 @@ class StateQueries(abc.ABC):
         Raises:
             RelayError: The call failed (InvalidArgumentError for an empty id).
         """
-        response = await self._get(
-            self._state_stub().GetOrganizationInvitation, GetOrganizationInvitationRequest(id=id)
+        response = await self._calls.get(
+            self._stub().GetOrganizationInvitation, GetOrganizationInvitationRequest(id=id)
         )
         return None if response is None else response.record
 
@@ -277,8 +233,8 @@ class StateQueries(abc.ABC):
         Returns:
             A `Listing` of `OrganizationInvitationRecord`s; nothing is fetched until it is iterated.
         """
-        return self._listing(
-            self._state_stub().ListOrganizationInvitations,
+        return self._calls.listing(
+            self._stub().ListOrganizationInvitations,
             lambda token: ListOrganizationInvitationsRequest(
                 page_size=page_size,
                 page_token=token,
@@ -301,8 +257,8 @@ class StateQueries(abc.ABC):
         Raises:
             RelayError: The call failed (InvalidArgumentError for an empty id).
         """
-        response = await self._get(
-            self._state_stub().GetOrganizationDomain, GetOrganizationDomainRequest(id=id)
+        response = await self._calls.get(
+            self._stub().GetOrganizationDomain, GetOrganizationDomainRequest(id=id)
         )
         return None if response is None else response.record
 
@@ -319,8 +275,8 @@ class StateQueries(abc.ABC):
         Returns:
             A `Listing` of `OrganizationDomainRecord`s; nothing is fetched until it is iterated.
         """
-        return self._listing(
-            self._state_stub().ListOrganizationDomains,
+        return self._calls.listing(
+            self._stub().ListOrganizationDomains,
             lambda token: ListOrganizationDomainsRequest(
                 page_size=page_size,
                 page_token=token,
@@ -343,7 +299,7 @@ class StateQueries(abc.ABC):
         Raises:
             RelayError: The call failed (InvalidArgumentError for an empty id).
         """
-        response = await self._get(self._state_stub().GetSession, GetSessionRequest(id=id))
+        response = await self._calls.get(self._stub().GetSession, GetSessionRequest(id=id))
         return None if response is None else response.record
 
     def list_sessions(
@@ -359,8 +315,8 @@ class StateQueries(abc.ABC):
         Returns:
             A `Listing` of `SessionRecord`s; nothing is fetched until it is iterated.
         """
-        return self._listing(
-            self._state_stub().ListSessions,
+        return self._calls.listing(
+            self._stub().ListSessions,
             lambda token: ListSessionsRequest(
                 page_size=page_size, page_token=token, show_deleted=show_deleted, user_id=user_id
             ),
@@ -380,7 +336,7 @@ class StateQueries(abc.ABC):
         Raises:
             RelayError: The call failed (InvalidArgumentError for an empty id).
         """
-        response = await self._get(self._state_stub().GetRole, GetRoleRequest(id=id))
+        response = await self._calls.get(self._stub().GetRole, GetRoleRequest(id=id))
         return None if response is None else response.record
 
     def list_roles(self, *, show_deleted: bool = False, page_size: int = 0) -> Listing[RoleRecord]:
@@ -393,8 +349,8 @@ class StateQueries(abc.ABC):
         Returns:
             A `Listing` of `RoleRecord`s; nothing is fetched until it is iterated.
         """
-        return self._listing(
-            self._state_stub().ListRoles,
+        return self._calls.listing(
+            self._stub().ListRoles,
             lambda token: ListRolesRequest(
                 page_size=page_size, page_token=token, show_deleted=show_deleted
             ),
@@ -414,7 +370,7 @@ class StateQueries(abc.ABC):
         Raises:
             RelayError: The call failed (InvalidArgumentError for an empty id).
         """
-        response = await self._get(self._state_stub().GetPermission, GetPermissionRequest(id=id))
+        response = await self._calls.get(self._stub().GetPermission, GetPermissionRequest(id=id))
         return None if response is None else response.record
 
     def list_permissions(
@@ -429,8 +385,8 @@ class StateQueries(abc.ABC):
         Returns:
             A `Listing` of `PermissionRecord`s; nothing is fetched until it is iterated.
         """
-        return self._listing(
-            self._state_stub().ListPermissions,
+        return self._calls.listing(
+            self._stub().ListPermissions,
             lambda token: ListPermissionsRequest(
                 page_size=page_size, page_token=token, show_deleted=show_deleted
             ),
@@ -450,8 +406,8 @@ class StateQueries(abc.ABC):
         Raises:
             RelayError: The call failed (InvalidArgumentError for an empty id).
         """
-        response = await self._get(
-            self._state_stub().GetWaitlistEntry, GetWaitlistEntryRequest(id=id)
+        response = await self._calls.get(
+            self._stub().GetWaitlistEntry, GetWaitlistEntryRequest(id=id)
         )
         return None if response is None else response.record
 
@@ -467,8 +423,8 @@ class StateQueries(abc.ABC):
         Returns:
             A `Listing` of `WaitlistEntryRecord`s; nothing is fetched until it is iterated.
         """
-        return self._listing(
-            self._state_stub().ListWaitlistEntries,
+        return self._calls.listing(
+            self._stub().ListWaitlistEntries,
             lambda token: ListWaitlistEntriesRequest(
                 page_size=page_size, page_token=token, show_deleted=show_deleted
             ),
@@ -488,8 +444,8 @@ class StateQueries(abc.ABC):
         Raises:
             RelayError: The call failed (InvalidArgumentError for an empty id).
         """
-        response = await self._get(
-            self._state_stub().GetSubscription, GetSubscriptionRequest(id=id)
+        response = await self._calls.get(
+            self._stub().GetSubscription, GetSubscriptionRequest(id=id)
         )
         return None if response is None else response.record
 
@@ -506,8 +462,8 @@ class StateQueries(abc.ABC):
         Returns:
             A `Listing` of `SubscriptionRecord`s; nothing is fetched until it is iterated.
         """
-        return self._listing(
-            self._state_stub().ListSubscriptions,
+        return self._calls.listing(
+            self._stub().ListSubscriptions,
             lambda token: ListSubscriptionsRequest(
                 page_size=page_size, page_token=token, show_deleted=show_deleted, payer_id=payer_id
             ),
@@ -527,8 +483,8 @@ class StateQueries(abc.ABC):
         Raises:
             RelayError: The call failed (InvalidArgumentError for an empty id).
         """
-        response = await self._get(
-            self._state_stub().GetSubscriptionItem, GetSubscriptionItemRequest(id=id)
+        response = await self._calls.get(
+            self._stub().GetSubscriptionItem, GetSubscriptionItemRequest(id=id)
         )
         return None if response is None else response.record
 
@@ -551,8 +507,8 @@ class StateQueries(abc.ABC):
         Returns:
             A `Listing` of `SubscriptionItemRecord`s; nothing is fetched until it is iterated.
         """
-        return self._listing(
-            self._state_stub().ListSubscriptionItems,
+        return self._calls.listing(
+            self._stub().ListSubscriptionItems,
             lambda token: ListSubscriptionItemsRequest(
                 page_size=page_size,
                 page_token=token,
@@ -576,8 +532,8 @@ class StateQueries(abc.ABC):
         Raises:
             RelayError: The call failed (InvalidArgumentError for an empty id).
         """
-        response = await self._get(
-            self._state_stub().GetPaymentAttempt, GetPaymentAttemptRequest(id=id)
+        response = await self._calls.get(
+            self._stub().GetPaymentAttempt, GetPaymentAttemptRequest(id=id)
         )
         return None if response is None else response.record
 
@@ -594,8 +550,8 @@ class StateQueries(abc.ABC):
         Returns:
             A `Listing` of `PaymentAttemptRecord`s; nothing is fetched until it is iterated.
         """
-        return self._listing(
-            self._state_stub().ListPaymentAttempts,
+        return self._calls.listing(
+            self._stub().ListPaymentAttempts,
             lambda token: ListPaymentAttemptsRequest(
                 page_size=page_size, page_token=token, show_deleted=show_deleted, payer_id=payer_id
             ),

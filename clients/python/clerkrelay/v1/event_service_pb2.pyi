@@ -21,6 +21,51 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class GetHeadRequest(_message.Message):
+    """Request for GetHead (it takes no parameters)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetHeadRequest: _TypeAlias = GetHeadRequest  # noqa: Y015
+
+@_typing.final
+class GetHeadResponse(_message.Message):
+    """The range of sequences the log holds when the call is answered."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEAD_SEQUENCE_FIELD_NUMBER: _builtins.int
+    OLDEST_RETAINED_SEQUENCE_FIELD_NUMBER: _builtins.int
+    head_sequence: _builtins.int
+    """Sequence of the newest stored event; 0 when nothing was ever stored."""
+    oldest_retained_sequence: _builtins.int
+    """Sequence of the oldest event still retained; `head_sequence + 1` when the
+    log holds no event (empty, or every event trimmed by retention).
+    """
+    def __init__(
+        self,
+        *,
+        head_sequence: _builtins.int = ...,
+        oldest_retained_sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["head_sequence", b"head_sequence", "oldest_retained_sequence", b"oldest_retained_sequence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetHeadResponse: _TypeAlias = GetHeadResponse  # noqa: Y015
+
+@_typing.final
 class SubscribeRequest(_message.Message):
     """What to subscribe to, and from where."""
 

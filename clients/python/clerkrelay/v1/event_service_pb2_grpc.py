@@ -41,6 +41,11 @@ class EventServiceStub:
                 request_serializer=clerkrelay_dot_v1_dot_event__service__pb2.SubscribeRequest.SerializeToString,
                 response_deserializer=clerkrelay_dot_v1_dot_event__service__pb2.SubscribeResponse.FromString,
                 _registered_method=True)
+        self.GetHead = channel.unary_unary(
+                '/clerkrelay.v1.EventService/GetHead',
+                request_serializer=clerkrelay_dot_v1_dot_event__service__pb2.GetHeadRequest.SerializeToString,
+                response_deserializer=clerkrelay_dot_v1_dot_event__service__pb2.GetHeadResponse.FromString,
+                _registered_method=True)
 
 
 class EventServiceServicer:
@@ -66,6 +71,17 @@ class EventServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetHead(self, request, context):
+        """Returns the range of sequences the log holds: its head (the newest
+        stored event) and the oldest event still retained. A subscriber can
+        check whether a saved position can still be resumed (a Subscribe with
+        `after_sequence` below `oldest_retained_sequence - 1` is OUT_OF_RANGE),
+        or how far behind it is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EventServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +89,11 @@ def add_EventServiceServicer_to_server(servicer, server):
                     servicer.Subscribe,
                     request_deserializer=clerkrelay_dot_v1_dot_event__service__pb2.SubscribeRequest.FromString,
                     response_serializer=clerkrelay_dot_v1_dot_event__service__pb2.SubscribeResponse.SerializeToString,
+            ),
+            'GetHead': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHead,
+                    request_deserializer=clerkrelay_dot_v1_dot_event__service__pb2.GetHeadRequest.FromString,
+                    response_serializer=clerkrelay_dot_v1_dot_event__service__pb2.GetHeadResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -104,6 +125,33 @@ class EventService:
             '/clerkrelay.v1.EventService/Subscribe',
             clerkrelay_dot_v1_dot_event__service__pb2.SubscribeRequest.SerializeToString,
             clerkrelay_dot_v1_dot_event__service__pb2.SubscribeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHead(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clerkrelay.v1.EventService/GetHead',
+            clerkrelay_dot_v1_dot_event__service__pb2.GetHeadRequest.SerializeToString,
+            clerkrelay_dot_v1_dot_event__service__pb2.GetHeadResponse.FromString,
             options,
             channel_credentials,
             insecure,

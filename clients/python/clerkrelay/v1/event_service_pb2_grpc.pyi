@@ -49,6 +49,13 @@ class EventServiceStub:
     before the oldest retained event, UNAUTHENTICATED for a missing or wrong
     token.
     """
+    GetHead: _grpc.UnaryUnaryMultiCallable[_event_service_pb2.GetHeadRequest, _event_service_pb2.GetHeadResponse]
+    """Returns the range of sequences the log holds: its head (the newest
+    stored event) and the oldest event still retained. A subscriber can
+    check whether a saved position can still be resumed (a Subscribe with
+    `after_sequence` below `oldest_retained_sequence - 1` is OUT_OF_RANGE),
+    or how far behind it is.
+    """
 
 @_typing.type_check_only
 class EventServiceAsyncStub(EventServiceStub):
@@ -70,6 +77,13 @@ class EventServiceAsyncStub(EventServiceStub):
     Errors: INVALID_ARGUMENT for a bad pattern, OUT_OF_RANGE for a start
     before the oldest retained event, UNAUTHENTICATED for a missing or wrong
     token.
+    """
+    GetHead: _aio.UnaryUnaryMultiCallable[_event_service_pb2.GetHeadRequest, _event_service_pb2.GetHeadResponse]  # type: ignore[assignment]
+    """Returns the range of sequences the log holds: its head (the newest
+    stored event) and the oldest event still retained. A subscriber can
+    check whether a saved position can still be resumed (a Subscribe with
+    `after_sequence` below `oldest_retained_sequence - 1` is OUT_OF_RANGE),
+    or how far behind it is.
     """
 
 class EventServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -95,6 +109,19 @@ class EventServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: INVALID_ARGUMENT for a bad pattern, OUT_OF_RANGE for a start
         before the oldest retained event, UNAUTHENTICATED for a missing or wrong
         token.
+        """
+
+    @_abc_1.abstractmethod
+    def GetHead(
+        self,
+        request: _event_service_pb2.GetHeadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_event_service_pb2.GetHeadResponse, _abc.Awaitable[_event_service_pb2.GetHeadResponse]]:
+        """Returns the range of sequences the log holds: its head (the newest
+        stored event) and the oldest event still retained. A subscriber can
+        check whether a saved position can still be resumed (a Subscribe with
+        `after_sequence` below `oldest_retained_sequence - 1` is OUT_OF_RANGE),
+        or how far behind it is.
         """
 
 def add_EventServiceServicer_to_server(servicer: EventServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

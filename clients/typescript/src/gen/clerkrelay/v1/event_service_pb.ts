@@ -16,7 +16,51 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file clerkrelay/v1/event_service.proto.
  */
 export const file_clerkrelay_v1_event_service: GenFile = /*@__PURE__*/
-  fileDesc("CiFjbGVya3JlbGF5L3YxL2V2ZW50X3NlcnZpY2UucHJvdG8SDWNsZXJrcmVsYXkudjEivAEKEFN1YnNjcmliZVJlcXVlc3QSEwoLZXZlbnRfdHlwZXMYASADKAkSEgoKZW50aXR5X2lkcxgCIAMoCRIXCg9vcmdhbml6YXRpb25faWQYAyABKAkSGAoOYWZ0ZXJfc2VxdWVuY2UYBCABKARIABIrCgVzaW5jZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABIWCg5tYXhfYmF0Y2hfc2l6ZRgGIAEoDUIHCgVzdGFydCKMAgoRU3Vic2NyaWJlUmVzcG9uc2USKwoGZXZlbnRzGAEgASgLMhkuY2xlcmtyZWxheS52MS5FdmVudEJhdGNoSAASLwoKY2hlY2twb2ludBgCIAEoCzIZLmNsZXJrcmVsYXkudjEuQ2hlY2twb2ludEgAEiwKCWNhdWdodF91cBgDIAEoCzIXLmNsZXJrcmVsYXkudjEuQ2F1Z2h0VXBIABIwCgtmZWxsX2JlaGluZBgEIAEoCzIZLmNsZXJrcmVsYXkudjEuRmVsbEJlaGluZEgAEi0KCWhlYXJ0YmVhdBgFIAEoCzIYLmNsZXJrcmVsYXkudjEuSGVhcnRiZWF0SABCCgoIcmVzcG9uc2UiHgoKQ2hlY2twb2ludBIQCghzZXF1ZW5jZRgBIAEoBCIcCghDYXVnaHRVcBIQCghzZXF1ZW5jZRgBIAEoBCIeCgpGZWxsQmVoaW5kEhAKCHNlcXVlbmNlGAEgASgEIkwKCUhlYXJ0YmVhdBIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1oZWFkX3NlcXVlbmNlGAIgASgEMmUKDEV2ZW50U2VydmljZRJVCglTdWJzY3JpYmUSHy5jbGVya3JlbGF5LnYxLlN1YnNjcmliZVJlcXVlc3QaIC5jbGVya3JlbGF5LnYxLlN1YnNjcmliZVJlc3BvbnNlIgOQAgEwAUJGWkRnaXRodWIuY29tL2NsZXJrLXJlbGF5L2NsZXJrLXJlbGF5L2dlbi9nby9jbGVya3JlbGF5L3YxO2NsZXJrcmVsYXl2MWIGcHJvdG8z", [file_clerkrelay_v1_event, file_google_protobuf_timestamp]);
+  fileDesc("CiFjbGVya3JlbGF5L3YxL2V2ZW50X3NlcnZpY2UucHJvdG8SDWNsZXJrcmVsYXkudjEiEAoOR2V0SGVhZFJlcXVlc3QiSgoPR2V0SGVhZFJlc3BvbnNlEhUKDWhlYWRfc2VxdWVuY2UYASABKAQSIAoYb2xkZXN0X3JldGFpbmVkX3NlcXVlbmNlGAIgASgEIrwBChBTdWJzY3JpYmVSZXF1ZXN0EhMKC2V2ZW50X3R5cGVzGAEgAygJEhIKCmVudGl0eV9pZHMYAiADKAkSFwoPb3JnYW5pemF0aW9uX2lkGAMgASgJEhgKDmFmdGVyX3NlcXVlbmNlGAQgASgESAASKwoFc2luY2UYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAASFgoObWF4X2JhdGNoX3NpemUYBiABKA1CBwoFc3RhcnQijAIKEVN1YnNjcmliZVJlc3BvbnNlEisKBmV2ZW50cxgBIAEoCzIZLmNsZXJrcmVsYXkudjEuRXZlbnRCYXRjaEgAEi8KCmNoZWNrcG9pbnQYAiABKAsyGS5jbGVya3JlbGF5LnYxLkNoZWNrcG9pbnRIABIsCgljYXVnaHRfdXAYAyABKAsyFy5jbGVya3JlbGF5LnYxLkNhdWdodFVwSAASMAoLZmVsbF9iZWhpbmQYBCABKAsyGS5jbGVya3JlbGF5LnYxLkZlbGxCZWhpbmRIABItCgloZWFydGJlYXQYBSABKAsyGC5jbGVya3JlbGF5LnYxLkhlYXJ0YmVhdEgAQgoKCHJlc3BvbnNlIh4KCkNoZWNrcG9pbnQSEAoIc2VxdWVuY2UYASABKAQiHAoIQ2F1Z2h0VXASEAoIc2VxdWVuY2UYASABKAQiHgoKRmVsbEJlaGluZBIQCghzZXF1ZW5jZRgBIAEoBCJMCglIZWFydGJlYXQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNaGVhZF9zZXF1ZW5jZRgCIAEoBDK0AQoMRXZlbnRTZXJ2aWNlElUKCVN1YnNjcmliZRIfLmNsZXJrcmVsYXkudjEuU3Vic2NyaWJlUmVxdWVzdBogLmNsZXJrcmVsYXkudjEuU3Vic2NyaWJlUmVzcG9uc2UiA5ACATABEk0KB0dldEhlYWQSHS5jbGVya3JlbGF5LnYxLkdldEhlYWRSZXF1ZXN0Gh4uY2xlcmtyZWxheS52MS5HZXRIZWFkUmVzcG9uc2UiA5ACAUJGWkRnaXRodWIuY29tL2NsZXJrLXJlbGF5L2NsZXJrLXJlbGF5L2dlbi9nby9jbGVya3JlbGF5L3YxO2NsZXJrcmVsYXl2MWIGcHJvdG8z", [file_clerkrelay_v1_event, file_google_protobuf_timestamp]);
+
+/**
+ * Request for GetHead (it takes no parameters).
+ *
+ * @generated from message clerkrelay.v1.GetHeadRequest
+ */
+export type GetHeadRequest = Message<"clerkrelay.v1.GetHeadRequest"> & {
+};
+
+/**
+ * Describes the message clerkrelay.v1.GetHeadRequest.
+ * Use `create(GetHeadRequestSchema)` to create a new message.
+ */
+export const GetHeadRequestSchema: GenMessage<GetHeadRequest> = /*@__PURE__*/
+  messageDesc(file_clerkrelay_v1_event_service, 0);
+
+/**
+ * The range of sequences the log holds when the call is answered.
+ *
+ * @generated from message clerkrelay.v1.GetHeadResponse
+ */
+export type GetHeadResponse = Message<"clerkrelay.v1.GetHeadResponse"> & {
+  /**
+   * Sequence of the newest stored event; 0 when nothing was ever stored.
+   *
+   * @generated from field: uint64 head_sequence = 1;
+   */
+  headSequence: bigint;
+
+  /**
+   * Sequence of the oldest event still retained; `head_sequence + 1` when the
+   * log holds no event (empty, or every event trimmed by retention).
+   *
+   * @generated from field: uint64 oldest_retained_sequence = 2;
+   */
+  oldestRetainedSequence: bigint;
+};
+
+/**
+ * Describes the message clerkrelay.v1.GetHeadResponse.
+ * Use `create(GetHeadResponseSchema)` to create a new message.
+ */
+export const GetHeadResponseSchema: GenMessage<GetHeadResponse> = /*@__PURE__*/
+  messageDesc(file_clerkrelay_v1_event_service, 1);
 
 /**
  * What to subscribe to, and from where.
@@ -86,7 +130,7 @@ export type SubscribeRequest = Message<"clerkrelay.v1.SubscribeRequest"> & {
  * Use `create(SubscribeRequestSchema)` to create a new message.
  */
 export const SubscribeRequestSchema: GenMessage<SubscribeRequest> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 0);
+  messageDesc(file_clerkrelay_v1_event_service, 2);
 
 /**
  * One message of a subscription stream.
@@ -147,7 +191,7 @@ export type SubscribeResponse = Message<"clerkrelay.v1.SubscribeResponse"> & {
  * Use `create(SubscribeResponseSchema)` to create a new message.
  */
 export const SubscribeResponseSchema: GenMessage<SubscribeResponse> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 1);
+  messageDesc(file_clerkrelay_v1_event_service, 3);
 
 /**
  * Every event up to `sequence` has been examined: a client may resume after it.
@@ -168,7 +212,7 @@ export type Checkpoint = Message<"clerkrelay.v1.Checkpoint"> & {
  * Use `create(CheckpointSchema)` to create a new message.
  */
 export const CheckpointSchema: GenMessage<Checkpoint> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 2);
+  messageDesc(file_clerkrelay_v1_event_service, 4);
 
 /**
  * The stream has delivered everything stored up to `sequence` and is now live.
@@ -189,7 +233,7 @@ export type CaughtUp = Message<"clerkrelay.v1.CaughtUp"> & {
  * Use `create(CaughtUpSchema)` to create a new message.
  */
 export const CaughtUpSchema: GenMessage<CaughtUp> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 3);
+  messageDesc(file_clerkrelay_v1_event_service, 5);
 
 /**
  * The stream's live buffer overflowed; it continues from the log after `sequence`.
@@ -210,7 +254,7 @@ export type FellBehind = Message<"clerkrelay.v1.FellBehind"> & {
  * Use `create(FellBehindSchema)` to create a new message.
  */
 export const FellBehindSchema: GenMessage<FellBehind> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 4);
+  messageDesc(file_clerkrelay_v1_event_service, 6);
 
 /**
  * Sent on an idle stream so both ends notice a dead connection.
@@ -238,7 +282,7 @@ export type Heartbeat = Message<"clerkrelay.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 5);
+  messageDesc(file_clerkrelay_v1_event_service, 7);
 
 /**
  * Streams Clerk events from the relay's log: the matching history first, then
@@ -267,6 +311,20 @@ export const EventService: GenService<{
     methodKind: "server_streaming";
     input: typeof SubscribeRequestSchema;
     output: typeof SubscribeResponseSchema;
+  },
+  /**
+   * Returns the range of sequences the log holds: its head (the newest
+   * stored event) and the oldest event still retained. A subscriber can
+   * check whether a saved position can still be resumed (a Subscribe with
+   * `after_sequence` below `oldest_retained_sequence - 1` is OUT_OF_RANGE),
+   * or how far behind it is.
+   *
+   * @generated from rpc clerkrelay.v1.EventService.GetHead
+   */
+  getHead: {
+    methodKind: "unary";
+    input: typeof GetHeadRequestSchema;
+    output: typeof GetHeadResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_clerkrelay_v1_event_service, 0);
