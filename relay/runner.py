@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass, replace
 from typing import TextIO
 
@@ -187,6 +187,22 @@ async def _stop_http(server: _HttpServer, task: asyncio.Task[None]) -> None:
         await task
 
 
+@contextlib.asynccontextmanager
+async def _store_until_stopped(
+    service: ServiceSettings, stop: asyncio.Event
+) -> AsyncIterator[Store | None]:
+    """The opened store, closed on exit; None when a signal came before it opened."""
+    store = await _open_store(service, stop)
+    if store is None:
+        _log.info("stopped before the store could be opened")
+        yield None
+        return
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 async def _start_grpc(
     settings: ServiceSettings, store: Store
 ) -> tuple[RelayServer, asyncio.Task[None]]:
@@ -203,11 +219,9 @@ async def run_serve(
 ) -> None:
     """Runs the gateway, the gRPC service and the store in this process until a signal."""
     with _stop_signals() as stop:
-        store = await _open_store(service, stop)
-        if store is None:
-            _log.info("stopped before the store could be opened")
-            return
-        try:
+        async with _store_until_stopped(service, stop) as store:
+            if store is None:
+                return
             server, grpc_task = await _start_grpc(replace(service, expose_ingest=False), store)
 
             async def grpc_serving() -> None:
@@ -222,25 +236,19 @@ async def run_serve(
             _log.info("shutting down")
             await _stop_http(http_server, http_task)
             await server.stop()
-        finally:
-            await store.close()
 
 
 async def run_grpc(service: ServiceSettings, banner: Callable[[RelayServer], None]) -> None:
     """Runs the gRPC service (with IngestService for gateways) until a signal."""
     with _stop_signals() as stop:
-        store = await _open_store(service, stop)
-        if store is None:
-            _log.info("stopped before the store could be opened")
-            return
-        try:
+        async with _store_until_stopped(service, stop) as store:
+            if store is None:
+                return
             server, grpc_task = await _start_grpc(replace(service, expose_ingest=True), store)
             banner(server)
             await _wait_for_stop(stop, grpc_task)
             _log.info("shutting down")
             await server.stop()
-        finally:
-            await store.close()
 
 
 async def run_gateway(

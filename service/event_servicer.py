@@ -27,7 +27,7 @@ from clerkrelay.v1.event_service_pb2 import (
 from service.broadcaster import Broadcaster
 from service.errors import InvalidArgument
 from service.filters import EventFilter, InvalidFilter
-from service.storage import BeforeRetention, Store
+from service.storage import MAX_SEQUENCE, BeforeRetention, Store
 from service.subscription import StreamLimits, Subscription
 
 __all__ = ["SERVICE_NAME", "EventServicer", "add_to_server"]
@@ -35,7 +35,6 @@ __all__ = ["SERVICE_NAME", "EventServicer", "add_to_server"]
 SERVICE_NAME: str = DESCRIPTOR.services_by_name["EventService"].full_name
 """`clerkrelay.v1.EventService`."""
 
-_MAX_SEQUENCE = 2**63 - 1  # the stores keep sequences as signed 64-bit integers
 
 if TYPE_CHECKING:
     _Context = grpc.aio.ServicerContext[SubscribeRequest, bytes]
@@ -93,9 +92,9 @@ class EventServicer(event_service_pb2_grpc.EventServiceServicer):
         """The sequence the stream starts after (registration has already happened)."""
         start = request.WhichOneof("start")
         if start == "after_sequence":
-            if request.after_sequence > _MAX_SEQUENCE:
+            if request.after_sequence > MAX_SEQUENCE:
                 raise InvalidArgument(
-                    f"after_sequence must be at most {_MAX_SEQUENCE} (got {request.after_sequence})"
+                    f"after_sequence must be at most {MAX_SEQUENCE} (got {request.after_sequence})"
                 )
             oldest = await self._store.oldest_retained()
             if request.after_sequence == 0:

@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass
 
 from service.errors import InvalidArgument
+from service.storage import MAX_SEQUENCE
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -40,7 +41,6 @@ MAX_PAGE_SIZE = 1000
 _VERSION = 1
 _CHECKSUM_BYTES = 16
 _PERSON = b"clerkrelay-page"
-_MAX_SEQUENCE = 2**63 - 1  # the stores keep sequences as signed 64-bit integers
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +150,7 @@ def _parse(body: bytes) -> PageToken:
         or len(fields) != len(shape)
         or not all(type(value) is kind for value, kind in zip(fields, shape, strict=True))
         or fields[0] != _VERSION
-        or not 0 <= fields[8] <= _MAX_SEQUENCE
+        or not 0 <= fields[8] <= MAX_SEQUENCE
     ):
         raise InvalidArgument("invalid page_token: unsupported version or layout")
     _, kind, organization_id, user_id, subscription_id, payer_id, deleted, after, snapshot = fields

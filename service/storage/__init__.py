@@ -16,6 +16,7 @@ servers, the servicers, the gateway or the CLI.
 from service.storage.factory import DEFAULT_DATABASE_URL, open_store, sqlite_path
 from service.storage.facts import ENTITY_KINDS
 from service.storage.interface import (
+    MAX_SEQUENCE,
     AppendResult,
     BeforeRetention,
     CommitListener,
@@ -36,6 +37,7 @@ from service.storage.projection import STATE_TYPES
 __all__ = [
     "DEFAULT_DATABASE_URL",
     "ENTITY_KINDS",
+    "MAX_SEQUENCE",
     "STATE_TYPES",
     "AppendResult",
     "BeforeRetention",

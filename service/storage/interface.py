@@ -30,6 +30,7 @@ __all__ = [
     "EntityPage",
     "EntityQuery",
     "EntityRecord",
+    "MAX_SEQUENCE",
     "ReadResult",
     "Retention",
     "RowFilter",
@@ -39,6 +40,9 @@ __all__ = [
     "StoreUnavailable",
     "StoredEvent",
 ]
+
+MAX_SEQUENCE = 2**63 - 1
+"""The highest sequence a store can hold: both keep sequences as signed 64-bit integers."""
 
 
 class StoreError(Exception):

@@ -63,6 +63,7 @@ from psycopg import sql
 
 from clerkrelay.v1.event_pb2 import Event
 from service.storage.interface import (
+    MAX_SEQUENCE,
     AppendResult,
     BeforeRetention,
     CommitListener,
@@ -99,7 +100,6 @@ from service.storage.sql_rows import ENTITY_COLUMNS, entity_from_row, entity_lis
 
 __all__ = ["PostgresStore"]
 
-_MAX_SEQUENCE = 2**63 - 1
 _PING_WAIT_S = 2.0  # a readiness probe must answer promptly, even with the server down
 
 
@@ -247,7 +247,7 @@ class PostgresStore:
 
         async def query(conn: Connection) -> ReadResult:
             await require_retained(conn, after_sequence)
-            events = await log_rows(conn, after_sequence, _MAX_SEQUENCE, limit)
+            events = await log_rows(conn, after_sequence, MAX_SEQUENCE, limit)
             if not events:
                 return ReadResult([], after_sequence)
             last = events[-1].sequence
@@ -262,7 +262,7 @@ class PostgresStore:
 
         async def query(conn: Connection) -> SerializedPage:
             await require_retained(conn, after_sequence)
-            rows = await log_page(conn, "sequence, data", after_sequence, _MAX_SEQUENCE, limit)
+            rows = await log_page(conn, "sequence, data", after_sequence, MAX_SEQUENCE, limit)
             if not rows:
                 return SerializedPage([], after_sequence)
             return SerializedPage([data for _, data in rows], rows[-1][0])
