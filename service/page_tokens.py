@@ -19,14 +19,15 @@ import hmac
 import json
 from dataclasses import dataclass
 
+from clerkrelay.kinds import FILTER_FIELDS, ListFilters
 from service.errors import InvalidArgument
 from service.storage import MAX_SEQUENCE
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "MAX_PAGE_SIZE",
-    "ListFilters",
     "PageToken",
+    "Selection",
     "decode_page_token",
     "encode_page_token",
     "page_size",
@@ -44,14 +45,11 @@ _PERSON = b"clerkrelay-page"
 
 
 @dataclass(frozen=True, slots=True)
-class ListFilters:
+class Selection:
     """What a listing selects; a page token only continues the same selection."""
 
     kind: str
-    organization_id: str = ""
-    user_id: str = ""
-    subscription_id: str = ""
-    payer_id: str = ""
+    filters: ListFilters = ListFilters()
     show_deleted: bool = False
 
 
@@ -60,12 +58,12 @@ class PageToken:
     """Where the next page of a listing starts.
 
     Attributes:
-        filters: The selection the token belongs to.
+        selection: The selection the token belongs to.
         after_id: The last id already returned; the next page starts after it.
         snapshot_sequence: The log head the first page reflected.
     """
 
-    filters: ListFilters
+    selection: Selection
     after_id: str
     snapshot_sequence: int
 
@@ -85,16 +83,13 @@ def page_size(requested: int) -> int:
 
 def encode_page_token(token: PageToken) -> str:
     """The opaque text of a token."""
-    f = token.filters
+    selection = token.selection
     body = json.dumps(
         [
             _VERSION,
-            f.kind,
-            f.organization_id,
-            f.user_id,
-            f.subscription_id,
-            f.payer_id,
-            f.show_deleted,
+            selection.kind,
+            *selection.filters.values(),
+            selection.show_deleted,
             token.after_id,
             token.snapshot_sequence,
         ],
@@ -104,8 +99,8 @@ def encode_page_token(token: PageToken) -> str:
     return base64.urlsafe_b64encode(_checksum(body) + body).rstrip(b"=").decode("ascii")
 
 
-def decode_page_token(text: str, filters: ListFilters) -> PageToken:
-    """Reads a token made by `encode_page_token` for the same filters.
+def decode_page_token(text: str, selection: Selection) -> PageToken:
+    """Reads a token made by `encode_page_token` for the same selection.
 
     Raises:
         InvalidArgument: The token is not one of ours, was altered, or was made
@@ -116,7 +111,7 @@ def decode_page_token(text: str, filters: ListFilters) -> PageToken:
     if len(checksum) != _CHECKSUM_BYTES or not hmac.compare_digest(checksum, _checksum(body)):
         raise InvalidArgument("invalid page_token: it was altered or is not a page token")
     token = _parse(body)
-    if token.filters != filters:
+    if token.selection != selection:
         raise InvalidArgument(
             "page_token does not match this request: repeat the request that returned "
             "it with the same filters, or start again without a token"
@@ -144,18 +139,14 @@ def _parse(body: bytes) -> PageToken:
         fields = json.loads(body)
     except ValueError as error:
         raise InvalidArgument("invalid page_token: unreadable") from error
-    shape = (int, str, str, str, str, str, bool, str, int)
+    shape = (int, str, *(str for _ in FILTER_FIELDS), bool, str, int)
     if (
         not isinstance(fields, list)
         or len(fields) != len(shape)
         or not all(type(value) is kind for value, kind in zip(fields, shape, strict=True))
         or fields[0] != _VERSION
-        or not 0 <= fields[8] <= MAX_SEQUENCE
+        or not 0 <= fields[-1] <= MAX_SEQUENCE
     ):
         raise InvalidArgument("invalid page_token: unsupported version or layout")
-    _, kind, organization_id, user_id, subscription_id, payer_id, deleted, after, snapshot = fields
-    return PageToken(
-        ListFilters(kind, organization_id, user_id, subscription_id, payer_id, deleted),
-        after,
-        snapshot,
-    )
+    _, kind, *filters, show_deleted, after, snapshot = fields
+    return PageToken(Selection(kind, ListFilters(*filters), show_deleted), after, snapshot)

@@ -2,8 +2,10 @@
 
 Nothing here is written per entity. `STATE_METHODS` is read from the service
 descriptor: each `Get<X>`/`List<Xs>` method, its request and response classes,
-the `<X>Record` message, the entity kind (`<X>` in snake_case) and the state
-message, checked against the projection's `STATE_TYPES` when the module loads.
+the `<X>Record` message and the entity kind (`<X>` in snake_case), checked
+against the registry of kinds (`clerkrelay.kinds`) when the module loads: the
+record holds the kind's state message, and a List request has exactly the
+kind's filters.
 `StateServicer` gets one method per entry, named as in the generated
 `StateServiceServicer` it subclasses, so `add_StateServiceServicer_to_server`
 registers it like any generated servicer.
@@ -26,27 +28,25 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
+from clerkrelay.kinds import FILTER_FIELDS, KIND_BY_NAME, EntityKind, ListFilters
 from clerkrelay.limits import MAX_MESSAGE_BYTES
 from clerkrelay.v1 import state_service_pb2, state_service_pb2_grpc
 from service.errors import InvalidArgument, NotFound, quoted
 from service.page_tokens import (
-    ListFilters,
     PageToken,
+    Selection,
     decode_page_token,
     encode_page_token,
     page_size,
 )
-from service.storage import ENTITY_KINDS, STATE_TYPES, EntityQuery, EntityRecord, Store
+from service.storage import EntityQuery, EntityRecord, Store
 
-__all__ = ["FILTER_FIELDS", "SERVICE_NAME", "STATE_METHODS", "StateMethod", "StateServicer"]
+__all__ = ["SERVICE_NAME", "STATE_METHODS", "StateMethod", "StateServicer"]
 
 _SERVICE = state_service_pb2.DESCRIPTOR.services_by_name["StateService"]
 
 SERVICE_NAME: str = _SERVICE.full_name
 """`clerkrelay.v1.StateService`."""
-
-FILTER_FIELDS: tuple[str, ...] = ("organization_id", "user_id", "subscription_id", "payer_id")
-"""List request fields that narrow a listing, when the request has them."""
 
 if TYPE_CHECKING:
     _Context = grpc.aio.ServicerContext[Message, Message]
@@ -59,26 +59,22 @@ class StateMethod:
     Attributes:
         name: The RPC name (`GetUser`, `ListWaitlistEntries`).
         is_list: A List RPC (else a Get).
-        kind: The projection's entity kind (`user`, `waitlist_entry`).
+        kind: The entity kind it serves (see `clerkrelay.kinds`).
         request_class: The request message class.
         response_class: The response message class.
         record_class: The `<X>Record` message class.
         state_field: The record's field holding the state (`user`).
-        state_class: The state message class (`User`).
         records_field: The response field holding the record(s) (`record`, `users`).
-        filter_fields: The request's list filters (`organization_id`, …); empty for Get.
     """
 
     name: str
     is_list: bool
-    kind: str
+    kind: EntityKind
     request_class: type[Message]
     response_class: type[Message]
     record_class: type[Message]
     state_field: str
-    state_class: type[Message]
     records_field: str
-    filter_fields: tuple[str, ...]
 
 
 def _snake_case(name: str) -> str:
@@ -107,18 +103,15 @@ def _describe(method: MethodDescriptor) -> StateMethod:
     else:
         raise RuntimeError(f"{method.full_name}: StateService methods are Get<X> or List<Xs>")
     records, record = _record_field(method)
-    kind = _snake_case(record.name.removesuffix("Record"))
-    state_type = STATE_TYPES.get(kind)
+    kind = KIND_BY_NAME.get(_snake_case(record.name.removesuffix("Record")))
     state = record.fields_by_number.get(1)
-    if (
-        kind not in ENTITY_KINDS
-        or state_type is None
-        or state is None
-        or state.message_type is not state_type.DESCRIPTOR
-    ):
-        raise RuntimeError(f"{method.full_name}: {record.name} is not a projected entity kind")
+    if kind is None or state is None or state.message_type is not kind.state.DESCRIPTOR:
+        raise RuntimeError(f"{method.full_name}: {record.name} is not a registered entity kind")
     request: Descriptor = method.input_type
-    filters = tuple(name for name in FILTER_FIELDS if name in request.fields_by_name)
+    if is_list and tuple(name for name in FILTER_FIELDS if name in request.fields_by_name) != (
+        kind.filters
+    ):
+        raise RuntimeError(f"{method.full_name}: filters differ from {kind.name}'s in the registry")
     return StateMethod(
         name=method.name,
         is_list=is_list,
@@ -127,9 +120,7 @@ def _describe(method: MethodDescriptor) -> StateMethod:
         response_class=GetMessageClass(method.output_type),
         record_class=GetMessageClass(record),
         state_field=state.name,
-        state_class=state_type,
         records_field=records.name,
-        filter_fields=filters if is_list else (),
     )
 
 
@@ -141,7 +132,7 @@ STATE_METHODS: Mapping[str, StateMethod] = {
 
 def _record(method: StateMethod, entity: EntityRecord) -> Message:
     """The `<X>Record` message of a projection record."""
-    state = method.state_class.FromString(entity.state)
+    state = method.kind.state.FromString(entity.state)
     return method.record_class(
         **{method.state_field: state},
         deleted=entity.deleted,
@@ -168,19 +159,12 @@ def _fitting(records: list[Message]) -> list[Message]:
     return records
 
 
-def _list_filters(method: StateMethod, request: Message) -> ListFilters:
-    """The selection a List request makes (filters it does not have stay empty)."""
-    values = {name: _string_field(request, name) for name in method.filter_fields}
+def _selection(method: StateMethod, request: Message) -> Selection:
+    """What a List request selects (filters its kind does not have stay empty)."""
+    filters = ListFilters(**{name: _string_field(request, name) for name in method.kind.filters})
     show_deleted = getattr(request, "show_deleted")  # noqa: B009 - generic over requests
     assert isinstance(show_deleted, bool)
-    return ListFilters(
-        kind=method.kind,
-        organization_id=values.get("organization_id", ""),
-        user_id=values.get("user_id", ""),
-        subscription_id=values.get("subscription_id", ""),
-        payer_id=values.get("payer_id", ""),
-        show_deleted=show_deleted,
-    )
+    return Selection(method.kind.name, filters, show_deleted)
 
 
 class StateServicer(state_service_pb2_grpc.StateServiceServicer):
@@ -205,9 +189,9 @@ async def _get(store: Store, method: StateMethod, request: Message) -> Message:
     entity_id = _string_field(request, "id")
     if not entity_id:
         raise InvalidArgument("id is required")
-    entity, snapshot = await store.get_entity(method.kind, entity_id)
+    entity, snapshot = await store.get_entity(method.kind.name, entity_id)
     if entity is None:
-        raise NotFound(f"no {method.kind} with id {quoted(entity_id)} has been seen")
+        raise NotFound(f"no {method.kind.name} with id {quoted(entity_id)} has been seen")
     return method.response_class(
         **{method.records_field: _record(method, entity)}, snapshot_sequence=snapshot
     )
@@ -215,20 +199,17 @@ async def _get(store: Store, method: StateMethod, request: Message) -> Message:
 
 async def _list(store: Store, method: StateMethod, request: Message) -> Message:
     """Answers one List RPC."""
-    filters = _list_filters(method, request)
+    selection = _selection(method, request)
     requested = getattr(request, "page_size")  # noqa: B009 - generic over requests
     assert isinstance(requested, int)
     limit = page_size(requested)
     text = _string_field(request, "page_token")
-    token = decode_page_token(text, filters) if text else None
+    token = decode_page_token(text, selection) if text else None
     page = await store.list_entities(
         EntityQuery(
-            kind=filters.kind,
-            organization_id=filters.organization_id,
-            user_id=filters.user_id,
-            subscription_id=filters.subscription_id,
-            payer_id=filters.payer_id,
-            show_deleted=filters.show_deleted,
+            kind=selection.kind,
+            filters=selection.filters,
+            show_deleted=selection.show_deleted,
             after_id="" if token is None else token.after_id,
             limit=limit + 1,  # one more than asked, to know whether a next page exists
         )
@@ -239,7 +220,7 @@ async def _list(store: Store, method: StateMethod, request: Message) -> Message:
     next_token = ""
     if len(page.records) > len(records):
         last_id = entities[len(records) - 1].id
-        next_token = encode_page_token(PageToken(filters, last_id, snapshot))
+        next_token = encode_page_token(PageToken(selection, last_id, snapshot))
     return method.response_class(
         **{method.records_field: records},
         next_page_token=next_token,

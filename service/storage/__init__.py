@@ -2,9 +2,9 @@
 
 The rest of the relay uses only what this module exports: the `Store`
 interface and its value types and errors (`service.storage.interface`),
-`open_store`, which opens the backend a database URL names
-(`service.storage.factory`), and the names of the entity kinds and of their
-state messages (`service.storage.facts`, `service.storage.projection`).
+and `open_store`, which opens the backend a database URL names
+(`service.storage.factory`). The entity kinds it projects are declared in
+the client package's registry, `clerkrelay.kinds`.
 
 Inside, dependencies run one way (pinned by
 `tests/service/storage/test_dependencies.py`): the backends,
@@ -14,7 +14,6 @@ servers, the servicers, the gateway or the CLI.
 """
 
 from service.storage.factory import DEFAULT_DATABASE_URL, open_store, sqlite_path
-from service.storage.facts import ENTITY_KINDS
 from service.storage.interface import (
     MAX_SEQUENCE,
     AppendResult,
@@ -32,13 +31,10 @@ from service.storage.interface import (
     StoreError,
     StoreUnavailable,
 )
-from service.storage.projection import STATE_TYPES
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
-    "ENTITY_KINDS",
     "MAX_SEQUENCE",
-    "STATE_TYPES",
     "AppendResult",
     "BeforeRetention",
     "CommitListener",

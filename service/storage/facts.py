@@ -10,45 +10,14 @@ from dataclasses import dataclass
 
 from google.protobuf.message import Message
 
-from clerkrelay.v1.billing_pb2 import PaymentAttempt, Subscription, SubscriptionItem
+from clerkrelay.kinds import KIND_BY_FAMILY, ListFilters
 from clerkrelay.v1.deleted_object_pb2 import DeletedObject
 from clerkrelay.v1.event_pb2 import Event
-from clerkrelay.v1.organizations_pb2 import (
-    OrganizationDomain,
-    OrganizationInvitation,
-    OrganizationMembership,
-)
-from clerkrelay.v1.sessions_pb2 import Session
+from clerkrelay.v1.organizations_pb2 import OrganizationInvitation
 
-__all__ = ["ENTITY_KINDS", "EntityChange", "EntityIndex", "EventFacts", "facts_of", "index_of"]
+__all__ = ["EntityChange", "EventFacts", "facts_of"]
 
-# Event family (the part of the type before the dot) → entity kind.
-_KIND_OF_FAMILY = {
-    "user": "user",
-    "session": "session",
-    "organization": "organization",
-    "organizationDomain": "organization_domain",
-    "organizationInvitation": "organization_invitation",
-    "organizationMembership": "organization_membership",
-    "role": "role",
-    "permission": "permission",
-    "waitlistEntry": "waitlist_entry",
-    "subscription": "subscription",
-    "subscriptionItem": "subscription_item",
-    "paymentAttempt": "payment_attempt",
-}
-ENTITY_KINDS: frozenset[str] = frozenset(_KIND_OF_FAMILY.values())
-"""Every kind the projection holds. Emails and SMS are messages: log only."""
-
-
-@dataclass(frozen=True, slots=True)
-class EntityIndex:
-    """The projection's list filters for one entity ("" when not applicable)."""
-
-    organization_id: str = ""
-    user_id: str = ""
-    subscription_id: str = ""
-    payer_id: str = ""
+_NO_LINKS = ListFilters()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +30,7 @@ class EntityChange:
         delete: The event deletes the entity (leaves a tombstone).
         state: The full state the event carries, serialized deterministically;
             None for a `DeletedObject`, which carries only ids.
-        index: List filters taken from that state.
+        index: The state's listed links (its lookup columns).
         updated_at: The state's `data.updated_at`, or the envelope timestamp
             when the payload has none (deletes).
         timestamp: The envelope timestamp (ms), 0 when absent.
@@ -71,7 +40,7 @@ class EntityChange:
     id: str
     delete: bool
     state: bytes | None
-    index: EntityIndex
+    index: ListFilters
     updated_at: int
     timestamp: int
 
@@ -85,25 +54,6 @@ class EventFacts:
     change: EntityChange | None
 
 
-def index_of(state: Message) -> EntityIndex:
-    """The list filters of an entity, read from its typed state."""
-    if isinstance(state, OrganizationMembership):
-        return EntityIndex(
-            organization_id=state.organization.id, user_id=state.public_user_data.user_id
-        )
-    if isinstance(state, OrganizationInvitation | OrganizationDomain):
-        return EntityIndex(organization_id=state.organization_id)
-    if isinstance(state, Session):
-        return EntityIndex(user_id=state.user_id)
-    if isinstance(state, Subscription):
-        return EntityIndex(payer_id=state.payer_id or state.payer.id)
-    if isinstance(state, SubscriptionItem):
-        return EntityIndex(subscription_id=state.subscription_id, payer_id=state.payer.id)
-    if isinstance(state, PaymentAttempt):
-        return EntityIndex(payer_id=state.payer.id)
-    return EntityIndex()
-
-
 def facts_of(event: Event) -> EventFacts:
     """Computes the facts of a typed event (an unknown type has none)."""
     case = event.WhichOneof("payload")
@@ -112,16 +62,16 @@ def facts_of(event: Event) -> EventFacts:
     payload: Message = getattr(event, case)
     family, _, action = event.type.partition(".")
     entity_id: str = getattr(payload, "id", "")
-    kind = _KIND_OF_FAMILY.get(family)
+    kind = KIND_BY_FAMILY.get(family)
 
     change = None
-    index = EntityIndex()
+    index, user_id = _NO_LINKS, ""
     if kind is not None and entity_id:
         state = None if isinstance(payload, DeletedObject) else _state_of(payload, action)
         if state is not None:
-            index = index_of(state)
+            index, user_id = kind.read_links(state)
         change = EntityChange(
-            kind=kind,
+            kind=kind.name,
             id=entity_id,
             delete=action == "deleted",
             state=None if state is None else state.SerializeToString(deterministic=True),
@@ -132,11 +82,8 @@ def facts_of(event: Event) -> EventFacts:
 
     organization_id = entity_id if family == "organization" else index.organization_id
     subjects = [entity_id] if entity_id else []
-    related_user = index.user_id
-    if isinstance(payload, OrganizationInvitation):
-        related_user = payload.user_id
-    if related_user and related_user != entity_id:
-        subjects.append(related_user)
+    if user_id and user_id != entity_id:
+        subjects.append(user_id)
     return EventFacts(tuple(subjects), organization_id, change)
 
 

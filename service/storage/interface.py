@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from clerkrelay.kinds import ListFilters
 from clerkrelay.v1.event_pb2 import Event
 
 __all__ = [
@@ -188,20 +189,14 @@ class EntityQuery:
 
     Attributes:
         kind: The entity kind.
-        organization_id: Only entities of this organization, when not empty.
-        user_id: Only entities of this user, when not empty.
-        subscription_id: Only subscription items of this subscription, when not empty.
-        payer_id: Only billing entities of this payer, when not empty.
+        filters: Only entities linked to these ids (each one not empty).
         show_deleted: Include tombstones.
         after_id: Only ids greater than this (paging), when not empty.
         limit: At most this many records.
     """
 
     kind: str
-    organization_id: str = ""
-    user_id: str = ""
-    subscription_id: str = ""
-    payer_id: str = ""
+    filters: ListFilters = ListFilters()
     show_deleted: bool = False
     after_id: str = ""
     limit: int = 100

@@ -22,25 +22,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from google.protobuf.message import Message
-
-from clerkrelay.v1.billing_pb2 import PaymentAttempt, Subscription, SubscriptionItem
+from clerkrelay.kinds import KIND_BY_NAME, ListFilters
 from clerkrelay.v1.event_pb2 import Event
-from clerkrelay.v1.organizations_pb2 import (
-    Organization,
-    OrganizationDomain,
-    OrganizationInvitation,
-    OrganizationMembership,
-)
-from clerkrelay.v1.roles_pb2 import Permission, Role
-from clerkrelay.v1.sessions_pb2 import Session
-from clerkrelay.v1.users_pb2 import User
-from clerkrelay.v1.waitlist_pb2 import WaitlistEntry
-from service.storage.facts import EntityChange, EntityIndex, EventFacts, facts_of
+from service.storage.facts import EntityChange, EventFacts, facts_of
 from service.storage.interface import AppendResult, EntityRecord, StoredEvent
 
 __all__ = [
-    "STATE_TYPES",
     "BatchPlan",
     "EntityRow",
     "Pending",
@@ -55,22 +42,6 @@ Version = tuple[int, int, int]
 
 _NO_VERSION: Version = (-1, -1, -1)
 
-STATE_TYPES: dict[str, type[Message]] = {
-    "user": User,
-    "session": Session,
-    "organization": Organization,
-    "organization_domain": OrganizationDomain,
-    "organization_invitation": OrganizationInvitation,
-    "organization_membership": OrganizationMembership,
-    "role": Role,
-    "permission": Permission,
-    "waitlist_entry": WaitlistEntry,
-    "subscription": Subscription,
-    "subscription_item": SubscriptionItem,
-    "payment_attempt": PaymentAttempt,
-}
-"""The typed message that holds each entity kind's state."""
-
 
 @dataclass(frozen=True, slots=True)
 class EntityRow:
@@ -83,7 +54,7 @@ class EntityRow:
     event_sequence: int
     head_version: Version
     state_version: Version
-    index: EntityIndex
+    index: ListFilters
 
     @property
     def updated_at(self) -> int:
@@ -99,7 +70,7 @@ class EntityRow:
 
 def _placeholder_state(kind: str, entity_id: str) -> bytes:
     """The state of a tombstone whose entity was never seen: only its id."""
-    return STATE_TYPES[kind](id=entity_id).SerializeToString(deterministic=True)
+    return KIND_BY_NAME[kind].state(id=entity_id).SerializeToString(deterministic=True)
 
 
 def apply_change(
@@ -141,7 +112,7 @@ def apply_change(
         event_sequence=sequence,
         head_version=head_version,
         state_version=state_version,
-        index=index or EntityIndex(),
+        index=index or ListFilters(),
     )
     return new, stale
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.storage.facts import EntityIndex
+from clerkrelay.kinds import FILTER_FIELDS, ListFilters
 from service.storage.interface import EntityQuery
 from service.storage.projection import EntityRow
 
@@ -35,16 +35,10 @@ ENTITY_COLUMN_NAMES: tuple[str, ...] = (
     "state_updated_at",
     "state_timestamp",
     "state_sequence",
-    "organization_id",
-    "user_id",
-    "subscription_id",
-    "payer_id",
+    *FILTER_FIELDS,  # the lookup columns: one per list filter
 )
 ENTITY_COLUMNS = ", ".join(ENTITY_COLUMN_NAMES)
 EVENT_COLUMNS = "sequence, type, subject_ids, organization_id, receive_time_ns, data"
-
-# EntityQuery fields that narrow a listing to rows with that column equal.
-_FILTER_COLUMNS = ("organization_id", "user_id", "subscription_id", "payer_id")
 
 
 def entity_from_row(row: tuple[Any, ...]) -> EntityRow:
@@ -57,7 +51,7 @@ def entity_from_row(row: tuple[Any, ...]) -> EntityRow:
         event_sequence=row[4],
         head_version=(row[5], row[6], row[7]),
         state_version=(row[8], row[9], row[10]),
-        index=EntityIndex(row[11] or "", row[12] or "", row[13] or "", row[14] or ""),
+        index=ListFilters(*(value or "" for value in row[11:])),
     )
 
 
@@ -71,10 +65,7 @@ def entity_to_row(e: EntityRow) -> tuple[object, ...]:
         e.event_sequence,
         *e.head_version,
         *e.state_version,
-        e.index.organization_id or None,
-        e.index.user_id or None,
-        e.index.subscription_id or None,
-        e.index.payer_id or None,
+        *(value or None for value in e.index.values()),
     )
 
 
@@ -82,8 +73,7 @@ def entity_list_sql(query: EntityQuery, placeholder: str) -> tuple[str, list[obj
     """The statement and parameters that list one page of entities, in id order."""
     clauses = [f"kind = {placeholder}"]
     params: list[object] = [query.kind]
-    for column in _FILTER_COLUMNS:
-        value = getattr(query, column)
+    for column, value in zip(FILTER_FIELDS, query.filters.values(), strict=True):
         if value:
             clauses.append(f"{column} = {placeholder}")
             params.append(value)

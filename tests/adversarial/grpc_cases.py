@@ -22,7 +22,7 @@ from clerkrelay.v1.state_service_pb2 import (
     ListUsersRequest,
 )
 from clerkrelay.v1.state_service_pb2_grpc import StateServiceStub
-from service.page_tokens import ListFilters, PageToken, encode_page_token
+from service.page_tokens import PageToken, Selection, encode_page_token
 from tests.adversarial.cases import HEAD, NEXT, Answer, Case, SequenceOf, nothing, one
 from tests.adversarial.relay import ADMIN_TOKEN, INGEST_TOKEN, SUBSCRIBER_TOKEN, Relay
 from tests.history import copy_event, event
@@ -383,7 +383,7 @@ def _forged_publish_cases() -> list[Case]:
 
 def _forged_token(snapshot: int) -> str:
     """A page token with a valid checksum (it is not keyed): anyone can make one."""
-    return encode_page_token(PageToken(ListFilters("user"), "", snapshot))
+    return encode_page_token(PageToken(Selection("user"), "", snapshot))
 
 
 def _list_users(**fields: Any) -> StateCall:

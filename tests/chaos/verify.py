@@ -15,8 +15,9 @@ from pathlib import Path
 
 import orjson
 
+from clerkrelay.kinds import KIND_BY_NAME
 from gateway.convert import convert
-from service.storage import ENTITY_KINDS, EntityQuery, Store, StoredEvent, open_store
+from service.storage import EntityQuery, Store, StoredEvent, open_store
 from tests.chaos.bad_requests import BAD_MARKER
 from tests.chaos.sender import Message, SendReport
 from tests.chaos.subscribers import Subscriber, type_matches
@@ -59,7 +60,7 @@ async def read_log(store: Store) -> list[StoredEvent]:
 async def projection(store: Store) -> dict[str, list[EntityState]]:
     """Every entity of every kind, tombstones included, in id order."""
     result: dict[str, list[EntityState]] = {}
-    for kind in sorted(ENTITY_KINDS):
+    for kind in sorted(KIND_BY_NAME):
         records: list[EntityState] = []
         after_id = ""
         while True:

@@ -11,6 +11,7 @@ from multiprocessing.synchronize import Barrier
 import psycopg
 import pytest
 
+from clerkrelay.kinds import ListFilters
 from service.storage import EntityQuery, StoredEvent, StoreError, StoreUnavailable, open_store
 from service.storage.postgres import PostgresStore
 from service.storage.postgres.schema import MIGRATIONS, SCHEMA_VERSION
@@ -304,7 +305,7 @@ async def test_upgrading_from_the_first_schema_keeps_the_projection(
         )
     store = await open_tracked(url, opened)
     by_org = await store.list_entities(
-        EntityQuery(kind="organization_membership", organization_id="org_1")
+        EntityQuery(kind="organization_membership", filters=ListFilters(organization_id="org_1"))
     )
     assert [(r.id, r.event_sequence, r.state) for r in by_org.records] == [
         ("orgmem_1", 2, b"\x0a\x01")

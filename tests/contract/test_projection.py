@@ -8,6 +8,7 @@ import itertools
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from clerkrelay.kinds import KIND_BY_NAME, ListFilters
 from clerkrelay.v1.event_pb2 import Event
 from clerkrelay.v1.organizations_pb2 import (
     Organization,
@@ -16,7 +17,7 @@ from clerkrelay.v1.organizations_pb2 import (
 )
 from clerkrelay.v1.sessions_pb2 import Session
 from clerkrelay.v1.users_pb2 import User
-from service.storage import ENTITY_KINDS, EntityQuery, Store
+from service.storage import EntityQuery, Store
 from tests.contract.conftest import StoreFactory
 from tests.history import copy_event, event, membership
 
@@ -91,7 +92,7 @@ async def test_session_events_move_its_status(store: Store) -> None:
 async def test_messages_are_not_entities(store: Store) -> None:
     await store.append(event("email.created", "ema_1"))
     await store.append(event("sms.created", "sms_1"))
-    for kind in ENTITY_KINDS:
+    for kind in KIND_BY_NAME:
         assert (await store.list_entities(EntityQuery(kind, show_deleted=True))).records == []
     assert await store.head() == 2
 
@@ -117,8 +118,9 @@ async def test_list_filters_by_organization_and_user(store: Store) -> None:
         membership("organizationMembership.deleted", "mem_b", "org_1", "user_2", T0 + 9)
     )
 
-    async def ids(**filters: str | bool) -> list[str]:
-        page = await store.list_entities(EntityQuery("organization_membership", **filters))  # type: ignore[arg-type]
+    async def ids(show_deleted: bool = False, **filters: str) -> list[str]:
+        query = EntityQuery("organization_membership", ListFilters(**filters), show_deleted)
+        page = await store.list_entities(query)
         return [r.id for r in page.records]
 
     assert await ids(organization_id="org_1") == ["mem_a"]
@@ -184,7 +186,7 @@ def _history() -> list[Event]:
 
 async def _projection(store: Store) -> dict[tuple[str, str], tuple[bytes, bool]]:
     snapshot = {}
-    for kind in sorted(ENTITY_KINDS):
+    for kind in sorted(KIND_BY_NAME):
         page = await store.list_entities(EntityQuery(kind, show_deleted=True, limit=1000))
         snapshot.update({(kind, r.id): (r.state, r.deleted) for r in page.records})
     return snapshot

@@ -9,18 +9,21 @@ import json
 import pytest
 
 import service.page_tokens
+from clerkrelay.kinds import ListFilters
 from service.errors import InvalidArgument
 from service.page_tokens import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
-    ListFilters,
     PageToken,
+    Selection,
     decode_page_token,
     encode_page_token,
     page_size,
 )
 
-FILTERS = ListFilters("organization_membership", organization_id="org_1", user_id="user_é")
+FILTERS = Selection(
+    "organization_membership", ListFilters(organization_id="org_1", user_id="user_é")
+)
 TOKEN = PageToken(FILTERS, after_id="orgmem_42", snapshot_sequence=1234)
 
 
@@ -65,15 +68,15 @@ def test_garbage_is_rejected(text: str) -> None:
     "other",
     [
         dataclasses.replace(FILTERS, kind="user"),
-        dataclasses.replace(FILTERS, organization_id="org_2"),
-        dataclasses.replace(FILTERS, organization_id=""),
-        dataclasses.replace(FILTERS, user_id=""),
-        dataclasses.replace(FILTERS, subscription_id="sub_1"),
-        dataclasses.replace(FILTERS, payer_id="payer_1"),
+        dataclasses.replace(FILTERS, filters=ListFilters("org_2", "user_é")),
+        dataclasses.replace(FILTERS, filters=ListFilters(user_id="user_é")),
+        dataclasses.replace(FILTERS, filters=ListFilters(organization_id="org_1")),
+        dataclasses.replace(FILTERS, filters=ListFilters("org_1", "user_é", "sub_1")),
+        dataclasses.replace(FILTERS, filters=ListFilters("org_1", "user_é", "", "payer_1")),
         dataclasses.replace(FILTERS, show_deleted=True),
     ],
 )
-def test_token_only_works_with_its_filters(other: ListFilters) -> None:
+def test_token_only_works_with_its_filters(other: Selection) -> None:
     with pytest.raises(InvalidArgument, match="does not match this request"):
         decode_page_token(encode_page_token(TOKEN), other)
 
@@ -95,9 +98,9 @@ def test_negative_page_size_is_invalid() -> None:
 def test_public_surface_is_pinned() -> None:
     assert sorted(service.page_tokens.__all__) == [
         "DEFAULT_PAGE_SIZE",
-        "ListFilters",
         "MAX_PAGE_SIZE",
         "PageToken",
+        "Selection",
         "decode_page_token",
         "encode_page_token",
         "page_size",

@@ -12,6 +12,7 @@ from google.protobuf.message import Message
 
 import service.state_servicer
 from clerkrelay.cli.samples import sample_types
+from clerkrelay.kinds import KIND_BY_NAME
 from clerkrelay.v1.event_pb2 import Event
 from clerkrelay.v1.state_service_pb2 import (
     GetUserRequest,
@@ -22,7 +23,6 @@ from clerkrelay.v1.state_service_pb2 import (
 from clerkrelay.v1.state_service_pb2_grpc import StateServiceStub
 from service.page_tokens import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from service.state_servicer import SERVICE_NAME, STATE_METHODS, StateMethod
-from service.storage import ENTITY_KINDS
 from service.storage.sqlite import SqliteStore
 from tests.history import event, membership
 
@@ -32,13 +32,7 @@ GET_METHODS = [m for m in STATE_METHODS.values() if not m.is_list]
 LIST_METHODS = [m for m in STATE_METHODS.values() if m.is_list]
 
 
-def family(kind: str) -> str:
-    """`organization_membership` → `organizationMembership` (Clerk's event family)."""
-    head, *rest = kind.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-DELETABLE = [m for m in GET_METHODS if f"{family(m.kind)}.deleted" in sample_types()]
+DELETABLE = [m for m in GET_METHODS if f"{m.kind.family}.deleted" in sample_types()]
 
 
 def payload_of(message: Event) -> Message:
@@ -68,13 +62,13 @@ async def rpc_error(pending: Awaitable[object]) -> grpc.aio.AioRpcError:
 
 
 def test_every_entity_kind_has_a_get_and_a_list() -> None:
-    assert sorted(m.kind for m in GET_METHODS) == sorted(ENTITY_KINDS)
-    assert sorted(m.kind for m in LIST_METHODS) == sorted(ENTITY_KINDS)
-    assert len(STATE_METHODS) == 2 * len(ENTITY_KINDS)
+    assert sorted(m.kind.name for m in GET_METHODS) == sorted(KIND_BY_NAME)
+    assert sorted(m.kind.name for m in LIST_METHODS) == sorted(KIND_BY_NAME)
+    assert len(STATE_METHODS) == 2 * len(KIND_BY_NAME)
 
 
 def test_kinds_with_a_delete_event_are_tested_for_tombstones() -> None:
-    assert {m.kind for m in DELETABLE} >= {
+    assert {m.kind.name for m in DELETABLE} >= {
         "user",
         "organization",
         "organization_membership",
@@ -91,11 +85,11 @@ def test_kinds_with_a_delete_event_are_tested_for_tombstones() -> None:
 async def test_get_found(
     method: StateMethod, channel: grpc.aio.Channel, store: SqliteStore
 ) -> None:
-    await store.append(event(f"{family(method.kind)}.created", f"{method.kind}_1", T0))
+    await store.append(event(f"{method.kind.family}.created", f"{method.kind.name}_1", T0))
     await store.append(event("user.created", "user_unrelated", T0))
-    response = await call(channel, method, method.request_class(id=f"{method.kind}_1"))
+    response = await call(channel, method, method.request_class(id=f"{method.kind.name}_1"))
     record = getattr(response, "record")  # noqa: B009
-    assert getattr(record, method.state_field).id == f"{method.kind}_1"
+    assert getattr(record, method.state_field).id == f"{method.kind.name}_1"
     assert record.deleted is False
     assert record.event_sequence == 1
     assert getattr(response, "snapshot_sequence") == 2  # noqa: B009
@@ -108,7 +102,7 @@ async def test_get_unknown_id_is_not_found(
     await store.append(event("user.created", "user_1", T0))
     error = await rpc_error(call(channel, method, method.request_class(id="nope_1")))
     assert error.code() == grpc.StatusCode.NOT_FOUND
-    assert error.details() == f"no {method.kind} with id 'nope_1' has been seen"
+    assert error.details() == f"no {method.kind.name} with id 'nope_1' has been seen"
 
 
 @pytest.mark.parametrize("method", GET_METHODS, ids=lambda m: m.name)
@@ -122,9 +116,9 @@ async def test_get_empty_id_is_invalid(method: StateMethod, channel: grpc.aio.Ch
 async def test_get_deleted_returns_tombstone_with_last_state(
     method: StateMethod, channel: grpc.aio.Channel, store: SqliteStore
 ) -> None:
-    entity_id = f"{method.kind}_1"
-    created = event(f"{family(method.kind)}.created", entity_id, T0)
-    deleted = event(f"{family(method.kind)}.deleted", entity_id, T0 + 1000)
+    entity_id = f"{method.kind.name}_1"
+    created = event(f"{method.kind.family}.created", entity_id, T0)
+    deleted = event(f"{method.kind.family}.deleted", entity_id, T0 + 1000)
     await store.append(created)
     await store.append(deleted)
     response = await call(channel, method, method.request_class(id=entity_id))
@@ -133,7 +127,7 @@ async def test_get_deleted_returns_tombstone_with_last_state(
     assert record.event_sequence == 2
     # A delete that carries the full object (memberships) is the last state;
     # a `DeletedObject` (only ids) leaves the state seen before it.
-    last = deleted if isinstance(payload_of(deleted), method.state_class) else created
+    last = deleted if isinstance(payload_of(deleted), method.kind.state) else created
     assert getattr(record, method.state_field) == payload_of(last)
 
 
@@ -156,11 +150,11 @@ async def test_list_every_kind(
     method: StateMethod, channel: grpc.aio.Channel, store: SqliteStore
 ) -> None:
     for n in (3, 1, 2):
-        await store.append(event(f"{family(method.kind)}.created", f"{method.kind}_{n}", T0))
+        await store.append(event(f"{method.kind.family}.created", f"{method.kind.name}_{n}", T0))
     response = await call(channel, method, method.request_class())
     records = getattr(response, method.records_field)
     assert [getattr(r, method.state_field).id for r in records] == [
-        f"{method.kind}_{n}" for n in (1, 2, 3)
+        f"{method.kind.name}_{n}" for n in (1, 2, 3)
     ]
     assert getattr(response, "next_page_token") == ""  # noqa: B009
     assert getattr(response, "snapshot_sequence") == 3  # noqa: B009
@@ -383,7 +377,6 @@ async def test_token_with_other_filters_is_invalid_argument(
 
 def test_public_surface_is_pinned() -> None:
     assert sorted(service.state_servicer.__all__) == [
-        "FILTER_FIELDS",
         "SERVICE_NAME",
         "STATE_METHODS",
         "StateMethod",

@@ -16,8 +16,9 @@ from tests.processes import ROOT
 STORAGE = Path(ROOT) / "service" / "storage"
 BACKENDS = ("service.storage.sqlite", "service.storage.postgres")
 FIRST_PARTY = ("service", "gateway", "clerkrelay", "bench", "tests")
-# The only first-party code storage may build on: itself and the generated messages.
-ALLOWED = ("service.storage", "clerkrelay.v1")
+# The only first-party code storage may build on: itself, the generated messages
+# and the registry of entity kinds.
+ALLOWED = ("service.storage", "clerkrelay.v1", "clerkrelay.kinds")
 
 
 def _module_name(path: Path) -> str:

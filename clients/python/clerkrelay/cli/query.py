@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from google.protobuf.message import Message
 
@@ -20,76 +19,16 @@ from clerkrelay import Listing, RelayClient, RelayError
 from clerkrelay.cli.cli_error import EXIT_FAILURE, CliError
 from clerkrelay.cli.client_flags import add_client_flags, cli_error, relay_client, run_async
 from clerkrelay.cli.rendering import record_json
+from clerkrelay.kinds import ENTITY_KINDS, FILTER_FIELDS, EntityKind
 
-__all__ = ["KINDS", "Kind", "add_parsers", "run_get", "run_list"]
-
-
-@dataclass(frozen=True, slots=True)
-class Kind:
-    """One entity kind as the command line names it.
-
-    Attributes:
-        name: The `get` argument (`membership`).
-        plural: The `list` argument (`memberships`).
-        entity: The client's name for it (`organization_membership`): the
-            helpers are `get_<entity>` and `list_<entity plural>`.
-        entities: The plural the client uses (`organization_memberships`).
-        filters: The `list` filters it accepts, as request fields (`organization_id`).
-    """
-
-    name: str
-    plural: str
-    entity: str
-    entities: str
-    filters: tuple[str, ...] = ()
+__all__ = ["add_parsers", "run_get", "run_list"]
 
 
-KINDS: tuple[Kind, ...] = (
-    Kind("user", "users", "user", "users"),
-    Kind("organization", "organizations", "organization", "organizations"),
-    Kind(
-        "membership",
-        "memberships",
-        "organization_membership",
-        "organization_memberships",
-        ("organization_id", "user_id"),
-    ),
-    Kind(
-        "invitation",
-        "invitations",
-        "organization_invitation",
-        "organization_invitations",
-        ("organization_id",),
-    ),
-    Kind("domain", "domains", "organization_domain", "organization_domains", ("organization_id",)),
-    Kind("session", "sessions", "session", "sessions", ("user_id",)),
-    Kind("role", "roles", "role", "roles"),
-    Kind("permission", "permissions", "permission", "permissions"),
-    Kind("waitlist-entry", "waitlist-entries", "waitlist_entry", "waitlist_entries"),
-    Kind("subscription", "subscriptions", "subscription", "subscriptions", ("payer_id",)),
-    Kind(
-        "subscription-item",
-        "subscription-items",
-        "subscription_item",
-        "subscription_items",
-        ("subscription_id", "payer_id"),
-    ),
-    Kind(
-        "payment-attempt", "payment-attempts", "payment_attempt", "payment_attempts", ("payer_id",)
-    ),
-)
-"""Every kind the relay mirrors."""
+_BY_NAME = {kind.cli_name: kind for kind in ENTITY_KINDS}
+_BY_PLURAL = {kind.cli_plural: kind for kind in ENTITY_KINDS}
 
-_BY_NAME = {kind.name: kind for kind in KINDS}
-_BY_PLURAL = {kind.plural: kind for kind in KINDS}
-
-# Filter flag → request field.
-_FILTER_FLAGS = {
-    "organization": "organization_id",
-    "user": "user_id",
-    "subscription": "subscription_id",
-    "payer": "payer_id",
-}
+# Filter flag → request field: `--organization` → `organization_id`.
+_FILTER_FLAGS = {field.removesuffix("_id"): field for field in FILTER_FIELDS}
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -115,7 +54,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "kind", choices=list(_BY_PLURAL), metavar="KINDS", help=f"one of: {', '.join(_BY_PLURAL)}"
     )
     for flag, field in _FILTER_FLAGS.items():
-        users = ", ".join(k.plural for k in KINDS if field in k.filters)
+        users = ", ".join(k.cli_plural for k in ENTITY_KINDS if field in k.filters)
         list_.add_argument(f"--{flag}", default="", metavar="ID", help=f"filter ({users})")
     list_.add_argument("--show-deleted", action="store_true", help="include deleted ones")
     list_.add_argument(
@@ -135,16 +74,16 @@ def run_get(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
     run_async(_get(client, kind, args.id))
 
 
-async def _get(client: RelayClient, kind: Kind, entity_id: str) -> None:
+async def _get(client: RelayClient, kind: EntityKind, entity_id: str) -> None:
     try:
         async with client:
-            getter = getattr(client, f"get_{kind.entity}")
+            getter = getattr(client, f"get_{kind.name}")
             record: Message | None = await getter(entity_id)
     except RelayError as error:
         raise cli_error(error, client.target) from None
     if record is None:
         raise CliError(
-            f"no {kind.name} with id {entity_id!r}: the relay has never seen it", EXIT_FAILURE
+            f"no {kind.cli_name} with id {entity_id!r}: the relay has never seen it", EXIT_FAILURE
         )
     sys.stdout.write(record_json(record, indent=True).decode() + "\n")
 
@@ -160,7 +99,7 @@ def run_list(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
         if field not in kind.filters:
             accepted = ", ".join(f"--{f}" for f, v in _FILTER_FLAGS.items() if v in kind.filters)
             raise CliError(
-                f"--{flag} does not apply to {kind.plural}"
+                f"--{flag} does not apply to {kind.cli_plural}"
                 + (f" (they accept {accepted})" if accepted else " (they take no filter)")
             )
         filters[field] = value
@@ -171,13 +110,17 @@ def run_list(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
 
 
 async def _list(
-    client: RelayClient, kind: Kind, filters: dict[str, str], show_deleted: bool, page_size: int
+    client: RelayClient,
+    kind: EntityKind,
+    filters: dict[str, str],
+    show_deleted: bool,
+    page_size: int,
 ) -> None:
     out = sys.stdout
     count = 0
     try:
         async with client:
-            lister = getattr(client, f"list_{kind.entities}")
+            lister = getattr(client, f"list_{kind.plural}")
             listing: Listing[Message] = lister(
                 **filters, show_deleted=show_deleted, page_size=page_size
             )
@@ -188,7 +131,7 @@ async def _list(
                 out.flush()
     except RelayError as error:
         raise cli_error(error, client.target) from None
-    noun = kind.plural if count != 1 else kind.name
+    noun = kind.cli_plural if count != 1 else kind.cli_name
     print(
         f"{count} {noun} as of sequence {listing.snapshot_sequence} "
         f"(follow with: clerk-relay tail --after {listing.snapshot_sequence})",

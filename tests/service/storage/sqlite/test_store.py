@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from clerkrelay.kinds import ListFilters
 from service.storage import EntityQuery, StoreError, open_store
 from service.storage.sql_rows import entity_list_sql
 from service.storage.sqlite import SqliteStore
@@ -82,13 +83,15 @@ async def test_upgrading_from_the_first_schema_keeps_the_projection(tmp_path: Pa
     store = await SqliteStore.open(path)
     try:
         by_org = await store.list_entities(
-            EntityQuery(kind="organization_membership", organization_id="org_1")
+            EntityQuery(
+                kind="organization_membership", filters=ListFilters(organization_id="org_1")
+            )
         )
         assert [(r.id, r.event_sequence, r.state) for r in by_org.records] == [
             ("orgmem_1", 2, b"\x0a\x01")
         ]
         by_user = await store.list_entities(
-            EntityQuery(kind="organization_membership", user_id="user_1")
+            EntityQuery(kind="organization_membership", filters=ListFilters(user_id="user_1"))
         )
         assert [r.id for r in by_user.records] == ["orgmem_1"]
         user, _ = await store.get_entity("user", "user_1")
@@ -108,10 +111,16 @@ async def test_filtered_lists_use_the_partial_indexes(tmp_path: Path) -> None:
     await (await SqliteStore.open(path)).close()
     with sqlite3.connect(path) as conn:
         for query, index in (
-            (EntityQuery(kind="k", organization_id="x"), "entities_by_organization"),
-            (EntityQuery(kind="k", user_id="x"), "entities_by_user"),
-            (EntityQuery(kind="k", subscription_id="x"), "entities_by_subscription"),
-            (EntityQuery(kind="k", payer_id="x"), "entities_by_payer"),
+            (
+                EntityQuery(kind="k", filters=ListFilters(organization_id="x")),
+                "entities_by_organization",
+            ),
+            (EntityQuery(kind="k", filters=ListFilters(user_id="x")), "entities_by_user"),
+            (
+                EntityQuery(kind="k", filters=ListFilters(subscription_id="x")),
+                "entities_by_subscription",
+            ),
+            (EntityQuery(kind="k", filters=ListFilters(payer_id="x")), "entities_by_payer"),
         ):
             sql, params = entity_list_sql(query, "?")
             plan = " ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
