@@ -24,6 +24,7 @@ from service.storage.sql_rows import ENTITY_COLUMNS, EVENT_COLUMNS, entity_from_
 __all__ = [
     "entity",
     "entity_page",
+    "head_in",
     "log_page",
     "read_page",
     "sequence_at_or_zero",
@@ -118,7 +119,7 @@ def entity(conn: sqlite3.Connection, kind: str, entity_id: str) -> tuple[EntityR
             f"SELECT {ENTITY_COLUMNS} FROM entities WHERE kind = ? AND id = ?",
             (kind, entity_id),
         ).fetchone()
-        head = _head_in(conn)
+        head = head_in(conn)
     finally:
         conn.execute("COMMIT")
     return (None if found is None else entity_from_row(found).record()), head
@@ -129,12 +130,20 @@ def entity_page(conn: sqlite3.Connection, sql: str, params: list[object]) -> Ent
     conn.execute("BEGIN")
     try:
         rows = conn.execute(sql, params).fetchall()
-        head = _head_in(conn)
+        head = head_in(conn)
     finally:
         conn.execute("COMMIT")
     return EntityPage([entity_from_row(row).record() for row in rows], head)
 
 
-def _head_in(conn: sqlite3.Connection) -> int:
-    (head,) = conn.execute("SELECT value FROM relay_meta WHERE key = 'head'").fetchone()
+def head_in(conn: sqlite3.Connection) -> int:
+    """The log's head: its last sequence, or the last trimmed one when trimming emptied it.
+
+    Not stored: a commit writes one page fewer without it, and the rowid
+    b-tree finds its largest key in a few page reads.
+    """
+    (head,) = conn.execute(
+        "SELECT max(coalesce((SELECT max(sequence) FROM events), 0), "
+        "(SELECT value FROM relay_meta WHERE key = 'trimmed_through'))"
+    ).fetchone()
     return int(head)

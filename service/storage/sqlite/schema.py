@@ -100,6 +100,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX entities_by_payer ON entities (kind, payer_id, id)
         WHERE payer_id IS NOT NULL;
     """,
+    # 3: the head is no longer stored: it is the last sequence in the log (or
+    # the last trimmed one), so a commit no longer rewrites relay_meta's page.
+    """
+    DELETE FROM relay_meta WHERE key = 'head';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

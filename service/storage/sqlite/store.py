@@ -107,7 +107,8 @@ class SqliteStore:
             try:
                 migrate(conn, str(file))
                 meta = dict(conn.execute("SELECT key, value FROM relay_meta").fetchall())
-                return meta["head"], (meta["trimmed_through"], meta["trimmed_time_ns"])
+                trimmed = (meta["trimmed_through"], meta["trimmed_time_ns"])
+                return queries.head_in(conn), trimmed
             finally:
                 conn.close()
 

@@ -11,7 +11,13 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 
 from service.storage.projection import BatchPlan, EntityRow, Pending, plan_batch
-from service.storage.sql_rows import ENTITY_COLUMNS, EVENT_COLUMNS, entity_from_row, entity_to_row
+from service.storage.sql_rows import (
+    ENTITY_COLUMN_NAMES,
+    ENTITY_COLUMNS,
+    EVENT_COLUMNS,
+    entity_from_row,
+    entity_to_row,
+)
 from service.storage.sqlite.connections import rollback
 
 __all__ = ["PROBE_BYTES", "append_batch", "probe_write"]
@@ -22,6 +28,9 @@ PROBE_BYTES = 64 << 10
 failed append (`service.storage.write_health`): a few webhooks' worth, so that a disk
 with only a few free pages, which a batch would not fit in, is not taken for
 writable."""
+
+
+_ENTITY_PLACES = ",".join("?" * len(ENTITY_COLUMN_NAMES))
 
 
 def append_batch(conn: sqlite3.Connection, batch: list[Pending], head: int) -> BatchPlan:
@@ -68,11 +77,9 @@ def append_batch(conn: sqlite3.Connection, batch: list[Pending], head: int) -> B
             ],
         )
         conn.executemany(
-            f"INSERT OR REPLACE INTO entities ({ENTITY_COLUMNS}) VALUES ({','.join('?' * 15)})",
+            f"INSERT OR REPLACE INTO entities ({ENTITY_COLUMNS}) VALUES ({_ENTITY_PLACES})",
             [entity_to_row(e) for e in plan.entity_rows],
         )
-        if plan.head != head:
-            conn.execute("UPDATE relay_meta SET value = ? WHERE key = 'head'", (plan.head,))
         conn.execute("COMMIT")
     except BaseException:
         rollback(conn)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from clerkrelay.kinds import ListFilters
-from service.storage import EntityQuery, StoreError, open_store
+from service.storage import EntityQuery, Retention, StoreError, open_store
 from service.storage.sql_rows import entity_list_sql
 from service.storage.sqlite import SqliteStore
 from service.storage.sqlite.connections import CHECKPOINT_PAGES
@@ -142,3 +142,66 @@ async def test_the_wal_is_copied_into_the_file_every_few_pages(tmp_path: Path) -
         assert path.stat().st_size >= threshold_bytes
     finally:
         await store.close()
+
+
+def _version_two_file(path: Path, events: list[bytes], trimmed_through: int) -> None:
+    """A database as schema 2 left it: the head stored in relay_meta, events after a trim."""
+    with sqlite3.connect(path) as conn:
+        for migration in MIGRATIONS[:2]:
+            for statement in migration.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        for sequence, data in enumerate(events, start=1):
+            conn.execute("INSERT INTO deliveries VALUES (?, ?)", (f"msg_{sequence}", sequence))
+            if sequence > trimmed_through:
+                conn.execute(
+                    "INSERT INTO events VALUES (?, 'user.created', ?, '', ?, ?)",
+                    (sequence, f"user_{sequence}", sequence, data),
+                )
+        conn.executemany(
+            "UPDATE relay_meta SET value = ? WHERE key = ?",
+            [(len(events), "head"), (trimmed_through, "trimmed_through")],
+        )
+        conn.execute("PRAGMA user_version = 2")
+
+
+@pytest.mark.parametrize("trimmed_through", [0, 2, 5])
+async def test_upgrading_from_the_stored_head_keeps_every_event_and_the_head(
+    tmp_path: Path, trimmed_through: int
+) -> None:
+    path = tmp_path / "relay.db"
+    stored = []
+    for n in range(1, 6):
+        written = event("user.created", f"user_{n}", webhook_id=f"msg_{n}")
+        written.sequence = n
+        stored.append(written.SerializeToString())
+    _version_two_file(path, stored, trimmed_through)
+    store = await SqliteStore.open(path)
+    try:
+        assert await store.head() == 5
+        page = await store.read_serialized(trimmed_through, 100)
+        assert page.events == stored[trimmed_through:]
+        result = await store.append(event("user.created", "user_6", webhook_id="msg_6"))
+        assert (result.sequence, result.duplicate) == (6, False)
+        again = await store.append(event("user.created", "user_1", webhook_id="msg_1"))
+        assert (again.sequence, again.duplicate) == (1, True)
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert conn.execute("SELECT count(*) FROM relay_meta WHERE key = 'head'").fetchone() == (0,)
+
+
+async def test_the_head_survives_trimming_the_whole_log(tmp_path: Path) -> None:
+    path = tmp_path / "relay.db"
+    store = await SqliteStore.open(path, Retention(max_count=0))
+    for n in range(3):
+        await store.append(event("user.created", f"user_{n}"))
+    assert await store.trim() == 3
+    await store.close()
+    reopened = await SqliteStore.open(path)
+    try:
+        assert await reopened.head() == 3
+        assert (await reopened.append(event("user.created", "user_9"))).sequence == 4
+    finally:
+        await reopened.close()
