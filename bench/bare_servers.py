@@ -1,11 +1,15 @@
-"""The baselines: a bare Starlette endpoint and a bare grpc.aio fan-out server, each in a process.
+"""The baselines: a bare Starlette endpoint, hand-written handlers and a bare grpc.aio server.
 
-`python -m bench.bare_servers CONFIG` with `{"kind": "http" | "grpc", "port": …}`,
-pinned to the server CPU, as the relay is.
+`python -m bench.bare_servers CONFIG` with `{"kind": "http" | "handler" | "grpc",
+"port": …}`, each in a process pinned to the server CPU, as the relay is.
 
 - `http`: one Starlette route, `POST /webhooks/clerk`, that reads the body and
   answers 204 — served by uvicorn with the relay's own configuration
   (`relay.runner.uvicorn_config`) and its default connection limits.
+- `handler`: the hand-written handler of `bench.handlers` (svix verify,
+  `json.loads`, a SQLite insert committed per webhook, and with `"upsert":
+  true` the user's upsert in the same transaction), on the SQLite file `db`,
+  verifying with `secret`; served by uvicorn exactly as `http` is.
 - `grpc`: `clerkrelay.v1.EventService/Subscribe` on a generic handler with
   `response_serializer=None`; each stream has a bounded queue
   (`asyncio.Queue(1024)`) and yields one pre-built `SubscribeResponse` (one
@@ -24,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -36,6 +41,7 @@ from starlette.routing import Route
 
 from bench import jsonlines
 from bench.cpus import SERVER_CPU, pin_self
+from bench.handlers import WebhookDatabase, handler_app
 from bench.payloads import typical_user_created
 from clerkrelay.v1.event_pb2 import EventBatch
 from clerkrelay.v1.event_service_pb2 import SubscribeResponse
@@ -59,8 +65,8 @@ def bare_app() -> Starlette:
     return Starlette(routes=[Route("/webhooks/clerk", webhook, methods=["POST"])])
 
 
-async def _serve_http(port: int) -> None:
-    server = uvicorn.Server(uvicorn_config(bare_app(), "127.0.0.1", port, HttpLimits()))
+async def _serve_http(app: Starlette, port: int) -> None:
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, HttpLimits()))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -167,7 +173,13 @@ async def _main() -> None:
     pin_self(int(config.get("cpu", SERVER_CPU)))
     port = int(config["port"])
     if config["kind"] == "http":
-        await _serve_http(port)
+        await _serve_http(bare_app(), port)
+    elif config["kind"] == "handler":
+        database = WebhookDatabase(Path(config["db"]), upsert=bool(config.get("upsert")))
+        try:
+            await _serve_http(handler_app(database, str(config["secret"])), port)
+        finally:
+            database.close()
     else:
         await _serve_grpc(port)
 

@@ -1,12 +1,22 @@
-"""Ingest: webhooks/s through the full path of a real `clerk-relay serve`, beside a bare endpoint.
+"""Ingest: webhooks/s through the full path of a real `clerk-relay serve`, beside three baselines.
 
-Three servers run at once, each pinned to the server CPU: the bare Starlette
-204 endpoint (`bench.bare_servers`), `clerk-relay serve` on SQLite, and
-`clerk-relay serve` on PostgreSQL (a fresh schema). One load generator on the
-load CPU drives them in turn, round after round (interleaved, so host drift
-hits all alike): 50 keep-alive connections, closed loop, a warm-up, then a
-timed window. The full path is verify (svix) → convert → durable append (group
-commit) → 200; every request is a new webhook id, signed before the phase.
+Five servers run at once, each pinned to the server CPU. The baselines
+(`bench.bare_servers`): the bare Starlette 204 endpoint, and two hand-written
+handlers with the relay's durability on SQLite (`bench.handlers`: svix verify,
+`json.loads`, the webhook row committed per request in a WAL file with
+`synchronous=FULL`; "handler + upsert" also upserts the user row in the same
+transaction). Then `clerk-relay serve` on SQLite, and on PostgreSQL (a fresh
+schema). One load generator on the load CPU drives them in turn, round after
+round (interleaved, so host drift hits all alike): 50 keep-alive connections,
+closed loop, a warm-up, then a timed window. The full path is verify (svix) →
+convert → durable append (group commit) → 200; every request is a new webhook
+id, signed before the phase. Each relay's rate is divided by each baseline's,
+run by run.
+
+Cost per webhook, for every server in the closed-loop windows: the bytes its
+process sent to storage (`/proc/PID/io`) and its CPU time, each ÷ the requests
+answered. For the relay on PostgreSQL that is the relay's process only, not
+the database server's.
 
 Then latency at half the full-path rate: the same generator paced (open loop)
 at half each relay's median rate; p50/p99 count from when each request was due.
@@ -16,54 +26,90 @@ from __future__ import annotations
 
 import statistics
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bench.context import Context
 from bench.disk_probe import describe_stalls
 from bench.figures import Row, Section, Target
 from bench.loadgen import PhaseSpec
 from bench.procs import started_relay
-from bench.stats import Figure
-from bench.workers import PhaseResult, bare_http, load_generator, run_phase
+from bench.stats import Figure, decimals_for
+from bench.workers import PhaseResult, bare_http, handler, load_generator, run_phase
 
 __all__ = ["CONNECTIONS", "run"]
 
 CONNECTIONS = 50
 _RATE_GUESS = 8000.0  # webhooks/s, to size the first batch of signed requests
 
+_BARE = "bare Starlette 204"
+_HANDLER = "handler"
+_HANDLER_UPSERT = "handler + upsert"
+
+_BASELINES = {
+    _BARE: ("ingest, bare Starlette 204 endpoint", "bare"),
+    _HANDLER: (
+        "ingest, hand-written handler, SQLite commit per webhook",
+        "handler",
+    ),
+    _HANDLER_UPSERT: (
+        "ingest, hand-written handler + user upsert, SQLite commit per webhook",
+        "handler + upsert",
+    ),
+}
+"""Each baseline: the figure of its own rate row, and its name beside a relay's rate."""
+
+_TARGETS = {
+    ("SQLite", _BARE): Target("ratio", ">=", 0.20, "≥ 0.20× bare"),
+    ("SQLite", _HANDLER_UPSERT): Target("ratio", ">=", 3.0, "≥ 3× handler + upsert"),
+}
+"""Targets of issue #17 on relay ÷ baseline."""
+
 
 @dataclass
 class _Server:
-    """One server under test and what was measured on it."""
+    """One server under test and what was measured on it.
+
+    Attributes:
+        kind: `bare` (any request will do: the prepared ones are reused),
+            `handler` (a baseline that keeps webhooks) or `relay`.
+    """
 
     name: str
     port: int
     pid: int
-    bare: bool
-    results: list[PhaseResult]
-    paced: list[PhaseResult]
+    kind: str
+    results: list[PhaseResult] = field(default_factory=list)
+    paced: list[PhaseResult] = field(default_factory=list)
 
     def count_for(self, seconds: float) -> int:
         """How many unique requests to sign for a closed-loop phase of `seconds`."""
+        if self.kind == "bare":
+            return 5000
         rates = [r.rate for r in self.results] or [_RATE_GUESS]
         return int(max(rates) * 1.5 * seconds) + 1000
 
 
 def run(ctx: Context) -> Section:
     """Measures the ingest figures."""
-    section = Section("ingest", "Ingest: webhooks through the full path, beside a bare endpoint")
+    section = Section("ingest", "Ingest: webhooks through the full path, beside three baselines")
     warmup, duration = ctx.pick(1.0, 0.3), ctx.pick(5.0, 0.7)
     with ExitStack() as stack:
         bare = stack.enter_context(bare_http(ctx))
-        servers = [_Server("bare Starlette 204", bare.port, bare.pid, True, [], [])]
+        plain = stack.enter_context(handler(ctx, upsert=False))
+        upsert = stack.enter_context(handler(ctx, upsert=True))
+        servers = [
+            _Server(_BARE, bare.port, bare.pid, "bare"),
+            _Server(_HANDLER, plain.port, plain.pid, "handler"),
+            _Server(_HANDLER_UPSERT, upsert.port, upsert.pid, "handler"),
+        ]
         sqlite = stack.enter_context(started_relay(ctx.scratch("ingest-sqlite")))
         assert sqlite.http_port is not None and sqlite.process is not None
-        servers.append(_Server("SQLite", sqlite.http_port, sqlite.process.pid, False, [], []))
+        servers.append(_Server("SQLite", sqlite.http_port, sqlite.process.pid, "relay"))
         if ctx.postgres_url is not None:
             url = stack.enter_context(ctx.postgres_schema())
             pg = stack.enter_context(started_relay(ctx.scratch("ingest-pg"), url))
             assert pg.http_port is not None and pg.process is not None
-            servers.append(_Server("PostgreSQL", pg.http_port, pg.process.pid, False, [], []))
+            servers.append(_Server("PostgreSQL", pg.http_port, pg.process.pid, "relay"))
         else:
             section.skipped.append(f"PostgreSQL ingest: {ctx.postgres_missing}")
         generator = stack.enter_context(load_generator(ctx))
@@ -75,17 +121,20 @@ def run(ctx: Context) -> Section:
                     connections=CONNECTIONS,
                     warmup_s=warmup,
                     duration_s=duration,
-                    count=5000 if server.bare else server.count_for(warmup + duration),
-                    reuse=server.bare,
+                    count=server.count_for(warmup + duration),
+                    reuse=server.kind == "bare",
                 )
                 result = run_phase(generator, spec, server.pid)
                 server.results.append(result)
                 ctx.log(
                     f"ingest round {round_ + 1} {server.name}: {result.rate:,.0f}/s "
-                    f"(server CPU {result.server_cpu:.2f}, generator {result.result['cpu']:.2f})"
+                    f"(server CPU {result.server_cpu:.2f}, generator {result.result['cpu']:.2f}; "
+                    f"{result.bytes_per_request:,.0f} B, {result.cpu_us_per_request:,.0f} µs "
+                    "per webhook)"
                 )
+        relays = [server for server in servers if server.kind == "relay"]
         for round_ in range(ctx.runs):
-            for server in servers[1:]:
+            for server in relays:
                 rate = statistics.median(r.rate for r in server.results) / 2
                 spec = PhaseSpec(
                     port=server.port,
@@ -105,6 +154,17 @@ def run(ctx: Context) -> Section:
         "runs at log level warning (no per-webhook info line); latency at half rate is paced "
         "(open loop) and counts from when each request was due"
     )
+    section.notes.append(
+        "baselines: the bare Starlette route answers 204 after reading the body; the "
+        "hand-written handlers (`bench/handlers.py`, served by uvicorn as the bare route is) "
+        "verify with `svix`, `json.loads` the body, insert the webhook row (svix-id PRIMARY KEY, "
+        "the body) into a SQLite file in WAL mode with `synchronous=FULL` on a single-thread "
+        "executor and commit before answering 200, one transaction (one fsync) per webhook; "
+        '"handler + upsert" also upserts the user row (newest `updated_at` wins) in the same '
+        "transaction. Per webhook: bytes the server process sent to storage in the window "
+        "(`write_bytes` of `/proc/PID/io`, every thread) and its CPU (cores × window ÷ "
+        "requests), each ÷ the requests answered in the window"
+    )
     for server in servers:
         failures = sum(r.failures for r in server.results + server.paced)
         if failures:  # e.g. 503s while the database was away: the figures would be wrong
@@ -114,27 +174,46 @@ def run(ctx: Context) -> Section:
 
 
 def _report(section: Section, servers: list[_Server]) -> None:
-    bare = servers[0]
-    bare_rates = [r.rate for r in bare.results]
-    section.rows.append(
-        Row("ingest, bare Starlette 204 endpoint", "webhooks/s", Figure.of(bare_rates))
-    )
-    for server in servers[1:]:
-        rates = [r.rate for r in server.results]
-        ratios = [r / b for r, b in zip(rates, bare_rates, strict=True)]
-        target = Target("ratio", ">=", 0.30, "≥ 0.30× bare") if server.name == "SQLite" else None
+    rates = {server.name: [r.rate for r in server.results] for server in servers}
+    bare_rates = rates[_BARE]
+    for server in servers:
+        if server.kind == "relay":
+            continue
+        figure, _ = _BASELINES[server.name]
+        baseline = None if server.kind == "bare" else Figure.of(bare_rates)
         section.rows.append(
             Row(
-                f"ingest, full path, `serve` on {server.name}",
+                figure,
                 "webhooks/s",
-                Figure.of(rates),
-                Figure.of(bare_rates),
-                "bare",
-                Figure.of(ratios),
-                target,
+                Figure.of(rates[server.name]),
+                baseline,
+                "" if baseline is None else "bare",
+                None if baseline is None else _ratios(rates[server.name], bare_rates),
+                note=_cost_note(server),
             )
         )
-    for server in servers[1:]:
+    for server in servers:
+        if server.kind != "relay":
+            continue
+        for baseline_server in servers:
+            if baseline_server.kind == "relay":
+                continue
+            _, baseline_name = _BASELINES[baseline_server.name]
+            first = baseline_server.name == _BARE
+            suffix = "" if first else f", against the {baseline_name}"
+            section.rows.append(
+                Row(
+                    f"ingest, full path, `serve` on {server.name}{suffix}",
+                    "webhooks/s",
+                    Figure.of(rates[server.name]),
+                    Figure.of(rates[baseline_server.name]),
+                    baseline_name,
+                    _ratios(rates[server.name], rates[baseline_server.name]),
+                    _TARGETS.get((server.name, baseline_server.name)),
+                    note=_cost_note(server) if first else "",
+                )
+            )
+    for server in servers:
         if not server.paced:
             continue
         rate = statistics.median(r.result["rate"] for r in server.paced)
@@ -153,9 +232,14 @@ def _report(section: Section, servers: list[_Server]) -> None:
     for server in servers:
         runs = server.results + server.paced
         failures = sum(r.failures for r in runs)
+        written, cpu = _cost(server)
+        on_postgres = server.name == "PostgreSQL"
+        only = " (the relay's process only, not PostgreSQL's)" if on_postgres else ""
         section.notes.append(
             f"{server.name}: server CPU {_cores([r.server_cpu for r in server.results])} "
-            f"cores at the closed-loop maximum; load generator CPU "
+            f"cores at the closed-loop maximum; per webhook "
+            f"{written.fmt(0)} bytes written and "
+            f"{cpu.fmt(decimals_for(cpu.median))} µs of server CPU{only}; load generator CPU "
             f"{_cores([float(r.result['cpu']) for r in server.results])}; "
             f"requests without a fresh 2xx: {failures}; disk, closed loop: "
             f"{describe_stalls([r.disk_stalls_ms for r in server.results])}"
@@ -172,10 +256,41 @@ def _report(section: Section, servers: list[_Server]) -> None:
         }
         for server in servers
     }
+    section.extra["per_webhook"] = {
+        server.name: {
+            "write_bytes": written.to_json(),
+            "server_cpu_us": cpu.to_json(),
+        }
+        for server in servers
+        for written, cpu in [_cost(server)]
+    }
+
+
+def _ratios(values: list[float], baselines: list[float]) -> Figure:
+    return Figure.of([v / b for v, b in zip(values, baselines, strict=True)])
+
+
+def _cost(server: _Server) -> tuple[Figure, Figure]:
+    """Bytes written and server CPU µs per webhook over the closed-loop windows."""
+    return (
+        Figure.of([r.bytes_per_request for r in server.results]),
+        Figure.of([r.cpu_us_per_request for r in server.results]),
+    )
+
+
+def _cost_note(server: _Server) -> str:
+    written, cpu = _cost(server)
+    return f"{written.median:,.0f} B written, {cpu.median:,.0f} µs server CPU per webhook"
 
 
 def _phase_json(phase: PhaseResult) -> dict[str, object]:
-    return phase.result | {"server_cpu": phase.server_cpu, "disk_stalls_ms": phase.disk_stalls_ms}
+    return phase.result | {
+        "server_cpu": phase.server_cpu,
+        "disk_stalls_ms": phase.disk_stalls_ms,
+        "write_bytes": phase.write_bytes,
+        "bytes_per_webhook": phase.bytes_per_request,
+        "server_cpu_us_per_webhook": phase.cpu_us_per_request,
+    }
 
 
 def _cores(values: list[float]) -> str:

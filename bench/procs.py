@@ -1,4 +1,4 @@
-"""The processes a benchmark runs: pinning, CPU and memory readings, JSON-line workers.
+"""The processes a benchmark runs: pinning, CPU, memory and disk readings, JSON-line workers.
 
 Servers under test are pinned to `SERVER_CPU`, workers (load generators,
 subscribers) pin themselves to `LOAD_CPU` (see `bench.cpus`). Every process a
@@ -32,6 +32,7 @@ __all__ = [
     "rss_kib",
     "started_relay",
     "wait_idle",
+    "written_bytes",
 ]
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -61,6 +62,19 @@ def cpu_seconds(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def written_bytes(pid: int) -> int:
+    """Bytes a process has sent to storage so far, all its threads included.
+
+    `write_bytes` of `/proc/PID/io`: counted when a page is dirtied (so what
+    the process writes into the page cache counts even if the kernel writes it
+    back later, and `sync` by another process is not charged to it).
+    """
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("write_bytes:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no write_bytes for process {pid}")
 
 
 def rss_kib(pid: int) -> int:

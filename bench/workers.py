@@ -13,7 +13,7 @@ from bench.context import Context
 from bench.cpus import LOAD_CPU, SERVER_CPU
 from bench.disk_probe import FsyncProbe
 from bench.loadgen import PhaseSpec
-from bench.procs import CpuMeter, Worker
+from bench.procs import CpuMeter, Worker, written_bytes
 from tests.processes import TEST_SECRET, free_port
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "PhaseResult",
     "bare_grpc",
     "bare_http",
+    "handler",
     "load_generator",
     "run_phase",
     "subscribers",
@@ -46,10 +47,11 @@ class BareServer:
 
 
 @contextmanager
-def _bare(ctx: Context, kind: str) -> Iterator[BareServer]:
+def _bare(ctx: Context, kind: str, **config: Any) -> Iterator[BareServer]:
     port = free_port()
     log = ctx.workdir / f"bare-{kind}-{port}.log"
-    with Worker("bench.bare_servers", {"kind": kind, "port": port, "cpu": SERVER_CPU}, log) as w:
+    config |= {"kind": kind, "port": port, "cpu": SERVER_CPU}
+    with Worker("bench.bare_servers", config, log) as w:
         w.expect("ready", 60)
         yield BareServer(w, port)
 
@@ -57,6 +59,17 @@ def _bare(ctx: Context, kind: str) -> Iterator[BareServer]:
 def bare_http(ctx: Context) -> AbstractContextManager[BareServer]:
     """The bare Starlette 204 endpoint, running on the server CPU."""
     return _bare(ctx, "http")
+
+
+def handler(ctx: Context, *, upsert: bool) -> AbstractContextManager[BareServer]:
+    """The hand-written webhook handler (`bench.handlers`), running on the server CPU.
+
+    Its SQLite file is in a new scratch directory; it verifies with the load
+    generator's secret.
+    """
+    name = "handler-upsert" if upsert else "handler"
+    db = ctx.scratch(f"ingest-{name}") / f"{name}.db"
+    return _bare(ctx, "handler", db=str(db), upsert=upsert, secret=TEST_SECRET)
 
 
 def bare_grpc(ctx: Context) -> AbstractContextManager[BareServer]:
@@ -84,20 +97,43 @@ def subscribers(ctx: Context, target: str) -> Iterator[Worker]:
 
 @dataclass(frozen=True)
 class PhaseResult:
-    """A load phase's figures (see `bench.loadgen`), and the server's CPU use meanwhile.
+    """A load phase's figures (see `bench.loadgen`), and the server's CPU and writes meanwhile.
 
-    `disk_stalls_ms` are the fsyncs of an independent probe that stalled during
-    the timed window (see `bench.disk_probe`).
+    Attributes:
+        result: The load generator's figures.
+        server_cpu: The cores the server process used in the timed window.
+        disk_stalls_ms: The fsyncs of an independent probe that stalled during
+            the timed window (see `bench.disk_probe`).
+        write_bytes: What the server process sent to storage in the timed
+            window (`write_bytes` of `/proc/PID/io`, every thread included).
     """
 
     result: dict[str, Any]
     server_cpu: float
     disk_stalls_ms: list[float]
+    write_bytes: int
 
     @property
     def rate(self) -> float:
         """Requests answered per second in the timed window."""
         return float(self.result["rate"])
+
+    @property
+    def requests(self) -> int:
+        """Requests answered in the timed window."""
+        return int(self.result["requests"])
+
+    @property
+    def bytes_per_request(self) -> float:
+        """Bytes the server wrote per request answered in the window."""
+        return self.write_bytes / self.requests if self.requests else 0.0
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        """Server CPU per request answered in the window, in µs (cores × seconds ÷ requests)."""
+        if not self.requests:
+            return 0.0
+        return self.server_cpu * float(self.result["seconds"]) / self.requests * 1e6
 
     @property
     def failures(self) -> int:
@@ -110,12 +146,12 @@ class PhaseResult:
 def run_phase(
     generator: Worker, spec: PhaseSpec, server_pid: int, *, on_measuring: Any = None
 ) -> PhaseResult:
-    """Runs one load phase and measures the server's CPU over its timed window.
+    """Runs one load phase and measures the server's CPU and writes over its timed window.
 
     Args:
         generator: The load generator.
         spec: The phase.
-        server_pid: The server under test (for its CPU use).
+        server_pid: The server under test (for its CPU use and writes).
         on_measuring: Called when the timed window opens, and again (with
             `False`) when it closes, e.g. to mark subscriber counters.
     """
@@ -128,11 +164,13 @@ def run_phase(
     meter = CpuMeter(server_pid)
     with FsyncProbe() as probe:
         meter.start()
+        written = written_bytes(server_pid)
         if on_measuring is not None:
             on_measuring(True)
         generator.expect("measured", spec.duration_s + 60)
         server_cpu = meter.stop()
+        written = written_bytes(server_pid) - written
     if on_measuring is not None:
         on_measuring(False)
     result = generator.expect("result", 60)
-    return PhaseResult(result, server_cpu, probe.stalls_ms)
+    return PhaseResult(result, server_cpu, probe.stalls_ms, written)

@@ -163,6 +163,20 @@ def test_quick_run_of_ingest_and_fanout(tmp_path: Path) -> None:
             assert list(result["status"]) == [expected], (server, result["status"])
             assert (result["duplicates"], result["errors"]) == (0, 0)
             assert all(ms >= 10 for ms in result["disk_stalls_ms"]), result["disk_stalls_ms"]
+    assert {"bare Starlette 204", "handler", "handler + upsert", "SQLite"} <= set(phases)
+    costs = sections["ingest"]["extra"]["per_webhook"]
+    assert set(costs) == set(phases)
+    assert costs["handler"]["write_bytes"]["median"] > 0  # a WAL frame per commit, at least
+    assert all(cost["server_cpu_us"]["median"] > 0 for cost in costs.values())
+    ingest = {figure["figure"]: figure for figure in sections["ingest"]["figures"]}
+    against = "ingest, full path, `serve` on SQLite, against the handler + upsert"
+    assert (ingest[against]["baseline_name"], ingest[against]["target"]) == (
+        "handler + upsert",
+        "≥ 3× handler + upsert",
+    )
+    assert ingest["ingest, full path, `serve` on SQLite"]["target"] == "≥ 0.20× bare"
+    assert "server CPU per webhook" in ingest["ingest, full path, `serve` on SQLite"]["note"]
     markdown = (tmp_path / "results.md").read_text()
     assert "| figure | value [min–max] | baseline | ratio [min–max] | target | met |" in markdown
     assert "ingest, full path, `serve` on SQLite" in markdown
+    assert "ingest, hand-written handler + user upsert, SQLite commit per webhook" in markdown
