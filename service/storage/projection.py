@@ -151,6 +151,7 @@ class BatchPlan:
 def plan_batch(
     batch: Sequence[Pending],
     head: int,
+    head_received_ns: int,
     known_ids: Mapping[str, int],
     rows: Mapping[tuple[str, str], EntityRow],
 ) -> BatchPlan:
@@ -159,12 +160,19 @@ def plan_batch(
     Args:
         batch: The events, in the order their callers asked.
         head: The highest committed sequence.
+        head_received_ns: The receive time of the event at `head` (0 for an
+            empty log).
         known_ids: Sequence of every webhook id of the batch already stored.
         rows: The current projection row of every entity the batch touches.
 
     Returns:
         The plan. Each event not already stored gets the next sequence; its
-        `sequence` and `stale` fields are set on the `Event` itself.
+        `sequence` and `stale` fields are set on the `Event` itself, and so is
+        its `receive_time` when it is earlier than the previous event's: the
+        log's receive times never decrease, so a time maps to a sequence by a
+        binary search (see `Store.sequence_before`) and needs no index. Only
+        events received concurrently move, by the time the later one took to
+        reach the store (milliseconds).
     """
     seen = dict(known_ids)
     current = dict(rows)
@@ -178,6 +186,11 @@ def plan_batch(
             continue
         head += 1
         seen[event.id] = head
+        received_ns = event.receive_time.ToNanoseconds()
+        if received_ns < head_received_ns:
+            event.receive_time.FromNanoseconds(head_received_ns)
+            received_ns = head_received_ns
+        head_received_ns = received_ns
         stale = False
         change = pending.facts.change
         if change is not None:
@@ -193,7 +206,7 @@ def plan_batch(
             type=event.type,
             subject_ids=facts.subject_ids,
             organization_id=facts.organization_id,
-            receive_time_ns=event.receive_time.ToNanoseconds(),
+            receive_time_ns=received_ns,
             data=event.SerializeToString(),
         )
         log_rows.append(LogRow(event.id, stored))

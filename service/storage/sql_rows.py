@@ -21,6 +21,7 @@ __all__ = [
     "entity_from_row",
     "entity_list_sql",
     "entity_to_row",
+    "head_received_sql",
 ]
 
 ENTITY_COLUMN_NAMES: tuple[str, ...] = (
@@ -66,6 +67,17 @@ def entity_to_row(e: EntityRow) -> tuple[object, ...]:
         *e.head_version,
         *e.state_version,
         *(value or None for value in e.index.values()),
+    )
+
+
+def head_received_sql(placeholder: str) -> str:
+    """The statement that reads the receive time of the event at the head (its one parameter).
+
+    When trimming took that event, the latest trimmed receive time stands in.
+    """
+    return (
+        f"SELECT coalesce((SELECT receive_time_ns FROM events WHERE sequence = {placeholder}), "
+        "(SELECT value FROM relay_meta WHERE key = 'trimmed_time_ns'))"
     )
 
 

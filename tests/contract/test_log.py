@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from clerkrelay.v1.event_pb2 import Event
 from service.storage import BeforeRetention, Retention, Store, StoredEvent
 from tests.contract.conftest import StoreFactory
 from tests.history import copy_event, event
@@ -129,6 +130,34 @@ async def test_sequence_before_a_time(store: Store) -> None:
     assert await store.sequence_before(before) == 0
     assert await store.sequence_before(middle) == 1
     assert await store.sequence_before(datetime.now(UTC) + timedelta(seconds=5)) == 2
+
+
+def _received_at(ns: int, entity_id: str) -> Event:
+    stamped = event("user.created", entity_id, webhook_id=f"msg_{entity_id}")
+    stamped.receive_time.FromNanoseconds(ns)
+    return stamped
+
+
+async def test_receive_times_never_decrease_along_the_log(store: Store) -> None:
+    t = 1_800_000_000_000_000_000
+    sent = [_received_at(at, f"user_r{n}") for n, at in enumerate([t, t - 5_000_000, t + 1000])]
+    for stamped in sent:
+        await store.append(copy_event(stamped))
+    stored = [e.event() for e in (await store.read(0, 10)).events]
+    assert [e.receive_time.ToNanoseconds() for e in stored] == [t, t, t + 1000]
+    assert [e.raw_body for e in stored] == [e.raw_body for e in sent]
+
+
+async def test_sequence_before_matches_every_time_on_a_long_log(store: Store) -> None:
+    t = 1_800_000_000_000_000_000
+    times = [t + (n // 3) * 1_000_000 for n in range(100)]  # three events per millisecond
+    for n, at in enumerate(times):
+        await store.append(_received_at(at, f"user_s{n}"))
+    # Cutoffs 10 µs either side of each millisecond: clear of a datetime's float rounding.
+    for cutoff in [at + d for at in sorted(set(times)) for d in (-10_000, 10_000)]:
+        expected = sum(1 for at in times if at < cutoff)
+        when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=cutoff // 1000)
+        assert await store.sequence_before(when) == expected, cutoff
 
 
 async def test_retention_by_count(store_factory: StoreFactory) -> None:

@@ -20,6 +20,7 @@ from service.storage.sql_rows import (
     EVENT_COLUMNS,
     entity_from_row,
     entity_to_row,
+    head_received_sql,
 )
 
 __all__ = ["append_batch", "trim_log"]
@@ -65,7 +66,9 @@ async def append_batch(
             if (change := pending.facts.change) is not None
         }
         rows = await _load_entities(conn, keys)
-        plan = plan_batch(batch, locked_head, known, rows)
+        cursor = await conn.execute(head_received_sql("%s"), (locked_head,))
+        (head_received_ns,) = await cursor.fetchone() or (0,)
+        plan = plan_batch(batch, locked_head, int(head_received_ns), known, rows)
         if plan.log_rows:
             async with conn.cursor() as cur:
                 async with cur.copy(

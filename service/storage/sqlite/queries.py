@@ -104,11 +104,36 @@ def sequence_before(conn: sqlite3.Connection, cutoff_ns: int) -> int:
 
 
 def sequence_at_or_zero(conn: sqlite3.Connection, cutoff_ns: int) -> int:
-    """The highest sequence received before `cutoff_ns` (0 when there is none)."""
-    (found,) = conn.execute(
-        "SELECT max(sequence) FROM events WHERE receive_time_ns < ?", (cutoff_ns,)
+    """The highest sequence received before `cutoff_ns` (0 when there is none).
+
+    Receive times never decrease along the log (`plan_batch` sees to it), so a
+    binary search over the sequences finds it in about log2(n) point reads,
+    with no index on the time. (In a log written before schema 3, events
+    received concurrently may be out of order by milliseconds; a time among
+    them finds one of them.)
+    """
+    (low,) = conn.execute("SELECT min(sequence) FROM events").fetchone()
+    (high,) = conn.execute("SELECT max(sequence) FROM events").fetchone()
+    if low is None or _first_at_or_after(conn, low)[1] >= cutoff_ns:
+        return 0
+    while low < high:  # the event at `low` was received before the cutoff
+        middle = (low + high + 1) // 2
+        found, received_ns = _first_at_or_after(conn, middle)
+        if received_ns < cutoff_ns:
+            low = found
+        else:
+            high = middle - 1
+    return int(low)
+
+
+def _first_at_or_after(conn: sqlite3.Connection, sequence: int) -> tuple[int, int]:
+    """The first stored event at or after `sequence`: its sequence and receive time."""
+    row: tuple[int, int] = conn.execute(
+        "SELECT sequence, receive_time_ns FROM events WHERE sequence >= ? "
+        "ORDER BY sequence LIMIT 1",
+        (sequence,),
     ).fetchone()
-    return int(found or 0)
+    return row
 
 
 def entity(conn: sqlite3.Connection, kind: str, entity_id: str) -> tuple[EntityRecord | None, int]:

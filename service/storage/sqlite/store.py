@@ -243,8 +243,11 @@ class SqliteStore:
                 cutoff = max(cutoff, queries.sequence_at_or_zero(conn, oldest_ns))
             removed = 0
             if cutoff > self._trimmed_through:
-                (time_ns,) = conn.execute(
-                    "SELECT max(receive_time_ns) FROM events WHERE sequence <= ?", (cutoff,)
+                (time_ns,) = conn.execute(  # the latest: receive times never decrease
+                    "SELECT max(receive_time_ns) FROM "
+                    "(SELECT receive_time_ns FROM events WHERE sequence <= ? "
+                    "ORDER BY sequence DESC LIMIT 1)",
+                    (cutoff,),
                 ).fetchone()
                 removed = conn.execute("DELETE FROM events WHERE sequence <= ?", (cutoff,)).rowcount
                 trimmed_time_ns = max(time_ns or 0, self._trimmed_time_ns)

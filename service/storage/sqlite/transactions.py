@@ -17,6 +17,7 @@ from service.storage.sql_rows import (
     EVENT_COLUMNS,
     entity_from_row,
     entity_to_row,
+    head_received_sql,
 )
 from service.storage.sqlite.connections import rollback
 
@@ -31,6 +32,7 @@ writable."""
 
 
 _ENTITY_PLACES = ",".join("?" * len(ENTITY_COLUMN_NAMES))
+_HEAD_RECEIVED = head_received_sql("?")
 
 
 def append_batch(conn: sqlite3.Connection, batch: list[Pending], head: int) -> BatchPlan:
@@ -57,7 +59,8 @@ def append_batch(conn: sqlite3.Connection, batch: list[Pending], head: int) -> B
             if (change := pending.facts.change) is not None
         }
         rows = _load_entities(conn, keys)
-        plan = plan_batch(batch, head, known, rows)
+        (head_received_ns,) = conn.execute(_HEAD_RECEIVED, (head,)).fetchone()
+        plan = plan_batch(batch, head, head_received_ns, known, rows)
         conn.executemany(
             "INSERT INTO deliveries (webhook_id, sequence) VALUES (?, ?)",
             [(row.webhook_id, row.stored.sequence) for row in plan.log_rows],

@@ -190,6 +190,8 @@ async def test_upgrading_from_the_stored_head_keeps_every_event_and_the_head(
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         assert conn.execute("SELECT count(*) FROM relay_meta WHERE key = 'head'").fetchone() == (0,)
+        indexes = "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'events'"
+        assert conn.execute(indexes).fetchall() == []
 
 
 async def test_the_head_survives_trimming_the_whole_log(tmp_path: Path) -> None:
