@@ -72,6 +72,11 @@ class Case:
     check: Check
 
 
+def wid(name: str) -> str:
+    """The webhook id of a case."""
+    return f"msg_adv_{name}"
+
+
 def resolve(expected: Any, relay: Relay, head: int) -> Any:
     """The expected value with its `NEXT` / `HEAD` / `SequenceOf` placeholders filled in."""
     if expected is NEXT:
@@ -88,6 +93,11 @@ def resolve(expected: Any, relay: Relay, head: int) -> Any:
 def nothing(events: list[Event]) -> None:
     """The case stored nothing."""
     assert events == []
+
+
+def stores_nothing(name: str, send: Callable[[Relay], Awaitable[Answer]], answer: Answer) -> Case:
+    """A case answered with `answer` that adds nothing to the log."""
+    return Case(name, send, answer, "nothing", nothing)
 
 
 def one(

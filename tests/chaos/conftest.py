@@ -16,7 +16,7 @@ import pytest
 from tests.chaos.report import render, summary_path
 from tests.chaos.scale import chaos_seed
 from tests.chaos.scenario import ScenarioSummary
-from tests.contract.conftest import drop_schema, postgres_schema_url, require_postgres
+from tests.contract.conftest import fresh_schema
 from tests.pg_cluster import Cluster
 
 _SUMMARIES = pytest.StashKey[list[ScenarioSummary]]()
@@ -38,12 +38,8 @@ def record_summary(request: pytest.FixtureRequest) -> Callable[[ScenarioSummary]
 @pytest.fixture
 def chaos_postgres_url() -> Iterator[str]:
     """A fresh schema on the machine's server, dropped afterwards; the test must not stop it."""
-    require_postgres()
-    schema, url = postgres_schema_url()
-    try:
+    with fresh_schema() as url:
         yield url
-    finally:
-        drop_schema(schema)
 
 
 @pytest.fixture

@@ -7,10 +7,11 @@ missing server is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -57,6 +58,17 @@ def drop_schema(schema: str) -> None:
     """Removes a schema made by `postgres_schema_url`."""
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@contextlib.contextmanager
+def fresh_schema() -> Iterator[str]:
+    """A URL on a fresh schema (after `require_postgres`), the schema dropped on the way out."""
+    require_postgres()
+    schema, url = postgres_schema_url()
+    try:
+        yield url
+    finally:
+        drop_schema(schema)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

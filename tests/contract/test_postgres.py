@@ -15,12 +15,7 @@ from clerkrelay.kinds import ListFilters
 from service.storage import EntityQuery, StoredEvent, StoreError, StoreUnavailable, open_store
 from service.storage.postgres import PostgresStore
 from service.storage.postgres.schema import MIGRATIONS, SCHEMA_VERSION
-from tests.contract.conftest import (
-    POSTGRES_URL,
-    drop_schema,
-    postgres_schema_url,
-    require_postgres,
-)
+from tests.contract.conftest import POSTGRES_URL, fresh_schema, require_postgres
 from tests.history import event
 
 pytestmark = pytest.mark.postgres
@@ -32,10 +27,8 @@ WAVE = 10  # concurrent callers per wave: many transactions per process, interle
 @pytest.fixture
 async def url() -> AsyncIterator[str]:
     """A URL whose connections use a fresh schema, dropped after the test."""
-    require_postgres()
-    schema, schema_url = postgres_schema_url()
-    yield schema_url
-    drop_schema(schema)
+    with fresh_schema() as schema_url:
+        yield schema_url
 
 
 @pytest.fixture

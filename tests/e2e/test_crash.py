@@ -24,7 +24,7 @@ import pytest
 
 from clerkrelay.v1.event_service_pb2 import SubscribeRequest
 from clerkrelay.v1.event_service_pb2_grpc import EventServiceStub
-from tests.contract.conftest import drop_schema, postgres_schema_url, require_postgres
+from tests.contract.conftest import fresh_schema
 from tests.gateway.signing import signed_headers
 from tests.history import envelope
 from tests.processes import TEST_SECRET, RelayProcess, serve
@@ -45,12 +45,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'relay.db'}"
         return
-    require_postgres()
-    schema, url = postgres_schema_url()
-    try:
+    with fresh_schema() as url:
         yield url
-    finally:
-        drop_schema(schema)
 
 
 def _webhooks() -> dict[str, bytes]:

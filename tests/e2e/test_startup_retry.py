@@ -23,7 +23,7 @@ import orjson
 import pytest
 
 from tests.clients.proxy import Proxy
-from tests.contract.conftest import drop_schema, postgres_schema_url, require_postgres
+from tests.contract.conftest import fresh_schema
 from tests.gateway.signing import signed_headers
 from tests.history import envelope
 from tests.processes import TEST_SECRET, RelayProcess, free_port, gateway, grpc_service
@@ -62,12 +62,8 @@ def moved_to(url: str, port: int) -> str:
 @pytest.fixture
 def schema_url() -> Iterator[str]:
     """A fresh schema on the test server, dropped afterwards."""
-    require_postgres()
-    schema, url = postgres_schema_url()
-    try:
+    with fresh_schema() as url:
         yield url
-    finally:
-        drop_schema(schema)
 
 
 @pytest.mark.postgres

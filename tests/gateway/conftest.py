@@ -11,9 +11,8 @@ from gateway.app import GatewayApp, create_app
 from gateway.publisher import StorePublisher
 from gateway.settings import GatewaySettings
 from service.storage.sqlite import SqliteStore
+from tests.gateway.app_client import client_for
 from tests.gateway.signing import SECRET
-
-BASE_URL = "http://relay.test"
 
 
 @pytest.fixture
@@ -28,5 +27,5 @@ def app(settings: GatewaySettings, store: SqliteStore) -> GatewayApp:
 
 @pytest.fixture
 async def client(app: GatewayApp) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE_URL) as c:
+    async with client_for(app) as c:
         yield c

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 
@@ -23,11 +22,9 @@ from gateway.publisher import StorePublisher
 from gateway.settings import GatewaySettings
 from service.storage.sqlite import SqliteStore
 from tests.disks import FULL, NO_PAGE_LIMIT, fill, limit_pages, tmpfs
-from tests.gateway.conftest import BASE_URL
+from tests.gateway.app_client import PATH, client_for
 from tests.gateway.signing import SECRET, signed_headers
 from tests.history import envelope
-
-PATH = "/webhooks/clerk"
 
 
 @dataclass
@@ -95,7 +92,7 @@ async def test_full_disk_is_503_and_not_ready_until_space_returns(
     disk: Disk, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = create_app(GatewaySettings(secrets=(SECRET,)), StorePublisher(disk.store))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE_URL) as client:
+    async with client_for(app) as client:
         body, headers = webhook("before")
         response = await client.post(PATH, content=body, headers=headers)
         assert (response.status_code, response.json()) == (200, {"sequence": 1})

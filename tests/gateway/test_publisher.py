@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import grpc
-import httpx
 import pytest
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -21,7 +20,7 @@ from gateway.publisher import GrpcPublisher, PublishRefused, StorePublisher
 from gateway.settings import GatewaySettings
 from service.storage import AppendResult, StoreUnavailable
 from service.storage.sqlite import SqliteStore
-from tests.gateway.conftest import BASE_URL
+from tests.gateway.app_client import client_for
 from tests.gateway.signing import SECRET, body_of, signed_headers
 
 
@@ -163,8 +162,7 @@ async def test_gateway_answers_400_when_ingest_refuses(
     service.ingest.fail_with = grpc.StatusCode.INVALID_ARGUMENT
     app = create_app(GatewaySettings(secrets=(SECRET,)), GrpcPublisher(service.channel, 5))
     body = body_of(sample("user.created"))
-    transport = httpx.ASGITransport(app)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+    async with client_for(app) as client:
         response = await client.post("/webhooks/clerk", content=body, headers=signed_headers(body))
     assert (response.status_code, response.json()) == (
         400,
@@ -186,8 +184,7 @@ async def test_gateway_over_grpc_end_to_end(service: Service, store: SqliteStore
     publisher = GrpcPublisher(service.channel, timeout_s=5)
     app = create_app(GatewaySettings(secrets=(SECRET,)), publisher)
     body = body_of(sample("organization.created"))
-    transport = httpx.ASGITransport(app)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+    async with client_for(app) as client:
         ready = await client.get("/readyz")
         assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
         response = await client.post("/webhooks/clerk", content=body, headers=signed_headers(body))

@@ -23,7 +23,7 @@ from gateway.app import create_app
 from gateway.publisher import StorePublisher
 from gateway.settings import GatewaySettings
 from service.storage.sqlite import SqliteStore
-from tests.gateway.conftest import BASE_URL
+from tests.gateway.app_client import PATH, USER_CREATED, client_for
 from tests.gateway.signing import (
     OTHER_SECRET,
     SECRET,
@@ -35,9 +35,6 @@ from tests.gateway.signing import (
     body_of,
     signed_headers,
 )
-
-PATH = "/webhooks/clerk"
-USER_CREATED = body_of(sample("user.created"))
 
 
 async def post(client: httpx.AsyncClient, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
@@ -53,10 +50,6 @@ async def stored(store: SqliteStore) -> list[Event]:
 async def assert_nothing_stored(store: SqliteStore) -> None:
     assert await store.head() == 0
     assert await stored(store) == []
-
-
-def client_for(app: Any) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE_URL)
 
 
 # -- accepted ------------------------------------------------------------------------

@@ -1,17 +1,26 @@
-"""Service fixtures: a real SQLite store in `tmp_path` and real `RelayServer`s on 127.0.0.1:0."""
+"""Service fixtures: a real SQLite store in `tmp_path` and real `RelayServer`s on 127.0.0.1:0.
+
+`make_relay` starts one with the Subscribe side wired in, and a stub to it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
 
+from clerkrelay.v1.event_service_pb2_grpc import EventServiceStub
 from service.server import RelayServer
 from service.settings import ServiceSettings
+from service.storage import Store
 from service.storage.sqlite import SqliteStore
+from service.subscription import StreamLimits
+
+if TYPE_CHECKING:
+    from clerkrelay.v1.event_service_pb2_grpc import EventServiceAsyncStub
 
 StartServer = Callable[..., Awaitable[tuple[RelayServer, str]]]
 """`start(settings=None, **relay_server_kwargs)` → (the started server, its `host:port`)."""
@@ -68,3 +77,31 @@ async def channel(start_server: StartServer, open_channel: OpenChannel) -> grpc.
     """A channel to a default server (no tokens, no TLS, ingest exposed)."""
     _, target = await start_server()
     return open_channel(target)
+
+
+@dataclasses.dataclass
+class Relay:
+    """A real server with the Subscribe side wired in, and a stub to it."""
+
+    store: Store
+    server: RelayServer
+    stub: EventServiceAsyncStub
+    channel: grpc.aio.Channel
+    open_channel: OpenChannel
+    target: str
+
+
+MakeRelay = Callable[..., Awaitable[Relay]]
+"""`make_relay(limits=None)` → a started server over the test's store, with its stub."""
+
+
+@pytest.fixture
+async def make_relay(
+    store: SqliteStore, start_server: StartServer, open_channel: OpenChannel
+) -> AsyncIterator[MakeRelay]:
+    async def make(limits: StreamLimits | None = None) -> Relay:
+        server, target = await start_server(stream_limits=limits or StreamLimits())
+        channel = open_channel(target)
+        return Relay(store, server, EventServiceStub(channel), channel, open_channel, target)
+
+    yield make

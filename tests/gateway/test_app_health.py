@@ -1,0 +1,68 @@
+"""The app's health and readiness endpoints, over the real store and at the seam."""
+
+from __future__ import annotations
+
+import httpx
+
+from gateway.app import create_app
+from gateway.publisher import StorePublisher
+from gateway.settings import GatewaySettings
+from service.storage import StoreUnavailable
+from service.storage.sqlite import SqliteStore
+from tests.gateway.app_client import client_for
+from tests.gateway.failing_publisher import FailingPublisher, hang, unavailable
+from tests.gateway.signing import SECRET
+
+# -- health and readiness ------------------------------------------------------------
+
+
+async def test_healthz(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+async def test_readyz_with_a_live_store(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz")
+    assert (response.status_code, response.json()) == (200, {"status": "ready"})
+
+
+async def test_readyz_with_a_closed_store(client: httpx.AsyncClient, store: SqliteStore) -> None:
+    await store.close()
+    response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert set(response.json()) == {"error"}
+
+
+async def test_readyz_runs_every_extra_check(store: SqliteStore) -> None:
+    calls: list[str] = []
+
+    async def passes() -> None:
+        calls.append("passes")
+
+    async def fails() -> None:
+        calls.append("fails")
+        raise StoreUnavailable("gRPC side is not serving")
+
+    app = create_app(GatewaySettings(secrets=(SECRET,)), StorePublisher(store), [passes, fails])
+    async with client_for(app) as client:
+        response = await client.get("/readyz")
+    assert (response.status_code, response.json()) == (503, {"error": "gRPC side is not serving"})
+    assert calls == ["passes", "fails"]
+
+
+async def test_readyz_when_the_publisher_is_not_ready() -> None:
+    app = create_app(GatewaySettings(secrets=(SECRET,)), FailingPublisher(unavailable))
+    async with client_for(app) as client:
+        response = await client.get("/readyz")
+    assert (response.status_code, response.json()) == (503, {"error": "database is locked"})
+
+
+async def test_readyz_that_hangs_times_out() -> None:
+    settings = GatewaySettings(secrets=(SECRET,), publish_timeout_s=0.05)
+    app = create_app(settings, FailingPublisher(hang))
+    async with client_for(app) as client:
+        response = await client.get("/readyz")
+    assert (response.status_code, response.json()) == (
+        503,
+        {"error": "readiness check timed out after 0.05 s"},
+    )
