@@ -26,7 +26,7 @@ instance's rate limit). Failures, per request:
 - 401/403: `BadKey`, naming only the key's prefix.
 - 429: wait `Retry-After` seconds (at most `RetryPolicy.max_retry_after_s`),
   pausing the whole budget, then ask again; `ApiUnavailable` after
-  `RetryPolicy.rate_limited_waits` of them in a row.
+  `RetryPolicy.rate_limited_waits` of them for one request.
 - 5xx and network errors: exponential backoff with jitter, then
   `ApiUnavailable` after `RetryPolicy.attempts` attempts.
 - Any other 4xx: `RequestRejected` with the status, path and Clerk's reason.
@@ -93,7 +93,7 @@ class RetryPolicy:
         base_s: The first backoff; each next one doubles, up to `cap_s`.
         cap_s: The longest backoff.
         max_retry_after_s: The longest wait a 429's `Retry-After` may impose.
-        rate_limited_waits: 429s in a row one request may wait out.
+        rate_limited_waits: 429s one request may wait out.
     """
 
     attempts: int = 6
@@ -306,7 +306,7 @@ class ClerkApi:
                 rate_limited += 1
                 if rate_limited > policy.rate_limited_waits:
                     raise ApiUnavailable(
-                        f"GET {path} was rate-limited (HTTP 429) {rate_limited} times in a row"
+                        f"GET {path} was rate-limited (HTTP 429) {rate_limited} times"
                     )
                 wait_s = self._retry_after_s(response)
                 self.counters.rate_limited_waits += 1
