@@ -1,0 +1,44 @@
+"""Fixtures of the reconciliation tests: the Backend API double, served, and clients of it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from service.reconcile import ApiObject, ApiSettings, ClerkApi, RetryPolicy
+from tests.reconcile.backend_double import SECRET_KEY, BackendDouble
+
+FAST_RETRY = RetryPolicy(attempts=4, base_s=0.01, cap_s=0.05, max_retry_after_s=5.0)
+"""Backoffs of milliseconds, so that retry tests are quick."""
+
+
+@pytest.fixture
+def double() -> BackendDouble:
+    """A double with no objects and no faults (tests add what they need)."""
+    return BackendDouble()
+
+
+@pytest.fixture
+def api_url(double: BackendDouble) -> Iterator[str]:
+    """The double, served on loopback: its base URL."""
+    with double.serve() as url:
+        yield url
+
+
+def settings(api_url: str, **overrides: Any) -> ApiSettings:
+    """Settings for the double: its key, no rate budget, quick retries."""
+    values: dict[str, Any] = {
+        "secret_key": SECRET_KEY,
+        "api_url": api_url,
+        "budget_share": None,
+        "retry": FAST_RETRY,
+    }
+    values.update(overrides)
+    return ApiSettings(**values)
+
+
+async def list_all(api: ClerkApi, kind: str) -> list[ApiObject]:
+    """Every object one listing yields, in order."""
+    return [item async for item in api.list_all(kind)]
