@@ -75,6 +75,8 @@ def run(ctx: Context) -> Section:
                 values.setdefault("http_p50", []).append(phase.result["latency_ms"]["p50"])
                 values.setdefault("http_p99", []).append(phase.result["latency_ms"]["p99"])
                 values.setdefault("server_cpu", []).append(phase.server_cpu)
+                values.setdefault("cpu_us", []).append(phase.cpu_us_per_request)
+                values.setdefault("bytes", []).append(phase.bytes_per_request)
                 stalls[rate].append(phase.disk_stalls_ms)
                 ctx.log(
                     f"latency run {run_ + 1} at {rate}/s: p50 {values['p50'][-1]:.2f} ms, "
@@ -98,10 +100,21 @@ def run(ctx: Context) -> Section:
                     target=target,
                 )
             )
+        section.rows.append(
+            Row(
+                f"relay CPU at {rate} webhooks/s, {SUBSCRIBERS} subscribers",
+                "cores",
+                Figure.of(values["server_cpu"]),
+                target=Target("value", "<=", 0.45, "≤ 0.45 cores") if rate == 500 else None,
+            )
+        )
         section.notes.append(
             f"{rate}/s: HTTP answer p50 {Figure.of(values['http_p50']).fmt(2)} ms, p99 "
             f"{Figure.of(values['http_p99']).fmt(2)} ms; relay CPU "
-            f"{Figure.of(values['server_cpu']).fmt(2)} cores; deliveries missing: {missing[rate]}; "
+            f"{Figure.of(values['server_cpu']).fmt(2)} cores, "
+            f"{Figure.of(values['cpu_us']).fmt(0)} µs and "
+            f"{Figure.of(values['bytes']).fmt(0)} bytes written per webhook; "
+            f"deliveries missing: {missing[rate]}; "
             f"disk: {describe_stalls(stalls[rate])}"
         )
         by_run = ", ".join(
