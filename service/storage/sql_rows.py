@@ -70,13 +70,17 @@ def entity_to_row(e: EntityRow) -> tuple[object, ...]:
     )
 
 
-def head_received_sql(placeholder: str) -> str:
-    """The statement that reads the receive time of the event at the head (its one parameter).
+def head_received_sql(head: str) -> str:
+    """The statement that reads the receive time of the event at the head.
+
+    Args:
+        head: The SQL expression of the head's sequence: a placeholder, or a
+            subquery.
 
     When trimming took that event, the latest trimmed receive time stands in.
     """
     return (
-        f"SELECT coalesce((SELECT receive_time_ns FROM events WHERE sequence = {placeholder}), "
+        f"SELECT coalesce((SELECT receive_time_ns FROM events WHERE sequence = {head}), "
         "(SELECT value FROM relay_meta WHERE key = 'trimmed_time_ns'))"
     )
 

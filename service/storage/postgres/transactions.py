@@ -7,13 +7,14 @@ locks the `head` row of `relay_meta` first.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 
 from service.storage.interface import Retention, StoreError
 from service.storage.postgres.connections import Connection
 from service.storage.postgres.queries import meta, sequence_at_or_zero
-from service.storage.projection import BatchPlan, EntityRow, Pending, plan_batch
+from service.storage.projection import BatchPlan, Pending, plan_batch
 from service.storage.sql_rows import (
     ENTITY_COLUMN_NAMES,
     ENTITY_COLUMNS,
@@ -31,7 +32,18 @@ _UPSERT_ENTITY = (
     "ON CONFLICT (kind, id) DO UPDATE SET "
     + ", ".join(f"{name} = EXCLUDED.{name}" for name in ENTITY_COLUMN_NAMES[2:])
 )
-_EVENT_TYPES = ("int8", "text", "text[]", "text", "int8", "bytea")
+_HEAD_RECEIVED = head_received_sql("(SELECT value FROM relay_meta WHERE key = 'head')")
+
+_INSERT_DELIVERIES = (
+    "INSERT INTO deliveries (webhook_id, sequence) SELECT * FROM unnest(%s::text[], %s::int8[])"
+)
+_INSERT_EVENTS = (
+    f"INSERT INTO events ({EVENT_COLUMNS}) "
+    "SELECT sequence, type, ARRAY(SELECT jsonb_array_elements_text(subject_ids::jsonb)), "
+    "organization_id, receive_time_ns, data FROM unnest("
+    "%s::int8[], %s::text[], %s::text[], %s::text[], %s::int8[], %s::bytea[]"
+    ") AS batch (sequence, type, subject_ids, organization_id, receive_time_ns, data)"
+)
 
 
 async def append_batch(
@@ -47,53 +59,63 @@ async def append_batch(
     Returns:
         The plan, and the head this transaction found under the lock.
     """
-    async with conn.transaction():
-        # The cluster-wide append lock (see `service.storage.postgres.store`): it
-        # orders this batch after every batch already visible.
-        cursor = await conn.execute("SELECT value FROM relay_meta WHERE key = 'head' FOR UPDATE")
-        row = await cursor.fetchone()
+    # One pipeline for the whole transaction: BEGIN and the reads go out together
+    # (the server runs them in order, each after the lock with a fresh snapshot),
+    # then the writes, NOTIFY and COMMIT: two round trips in all.
+    async with conn.pipeline(), conn.transaction():
+        async with conn.pipeline():  # its end sends the reads and waits for them
+            # The cluster-wide append lock (see `service.storage.postgres.store`): it
+            # orders this batch after every batch already visible.
+            head = await conn.execute("SELECT value FROM relay_meta WHERE key = 'head' FOR UPDATE")
+            deliveries = await conn.execute(
+                "SELECT webhook_id, sequence FROM deliveries WHERE webhook_id = ANY(%s)",
+                ([pending.event.id for pending in batch],),
+            )
+            keys = list(
+                {
+                    (change.kind, change.id)
+                    for pending in batch
+                    if (change := pending.facts.change) is not None
+                }
+            )
+            entities = await conn.execute(
+                f"SELECT {ENTITY_COLUMNS} FROM entities "
+                "WHERE (kind, id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
+                ([kind for kind, _ in keys], [entity_id for _, entity_id in keys]),
+            )
+            received = await conn.execute(_HEAD_RECEIVED)
+            row = await head.fetchone()
+            known = {webhook_id: int(seq) for webhook_id, seq in await deliveries.fetchall()}
+            rows = {(r[0], r[1]): entity_from_row(r) for r in await entities.fetchall()}
+            (head_received_ns,) = await received.fetchone() or (0,)
         if row is None:
             raise StoreError("relay_meta has no 'head' row; the schema is damaged")
         locked_head = int(row[0])
-        cursor = await conn.execute(
-            "SELECT webhook_id, sequence FROM deliveries WHERE webhook_id = ANY(%s)",
-            ([pending.event.id for pending in batch],),
-        )
-        known = {webhook_id: int(sequence) for webhook_id, sequence in await cursor.fetchall()}
-        keys = {
-            (change.kind, change.id)
-            for pending in batch
-            if (change := pending.facts.change) is not None
-        }
-        rows = await _load_entities(conn, keys)
-        cursor = await conn.execute(head_received_sql("%s"), (locked_head,))
-        (head_received_ns,) = await cursor.fetchone() or (0,)
         plan = plan_batch(batch, locked_head, int(head_received_ns), known, rows)
         if plan.log_rows:
-            async with conn.cursor() as cur:
-                async with cur.copy(
-                    "COPY deliveries (webhook_id, sequence) FROM STDIN (FORMAT BINARY)"
-                ) as copy:
-                    copy.set_types(["text", "int8"])
-                    for log_row in plan.log_rows:
-                        await copy.write_row((log_row.webhook_id, log_row.stored.sequence))
-                async with cur.copy(
-                    f"COPY events ({EVENT_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-                ) as copy:
-                    copy.set_types(list(_EVENT_TYPES))
-                    for log_row in plan.log_rows:
-                        s = log_row.stored
-                        await copy.write_row(
-                            (
-                                s.sequence,
-                                s.type,
-                                list(s.subject_ids),
-                                s.organization_id,
-                                s.receive_time_ns,
-                                s.data,
-                            )
-                        )
-                if plan.entity_rows:
+            # Each table's rows as arrays, in one statement (a transaction at a
+            # moderate rate holds one or two events).
+            stored = [log_row.stored for log_row in plan.log_rows]
+            await conn.execute(
+                _INSERT_DELIVERIES,
+                (
+                    [log_row.webhook_id for log_row in plan.log_rows],
+                    [s.sequence for s in stored],
+                ),
+            )
+            await conn.execute(
+                _INSERT_EVENTS,
+                (
+                    [s.sequence for s in stored],
+                    [s.type for s in stored],
+                    [json.dumps(s.subject_ids) for s in stored],
+                    [s.organization_id for s in stored],
+                    [s.receive_time_ns for s in stored],
+                    [s.data for s in stored],
+                ),
+            )
+            if plan.entity_rows:
+                async with conn.cursor() as cur:
                     await cur.executemany(
                         _UPSERT_ENTITY, [entity_to_row(e) for e in plan.entity_rows]
                     )
@@ -104,20 +126,6 @@ async def append_batch(
                 (plan.head, *notification(plan.head)),
             )
     return plan, locked_head
-
-
-async def _load_entities(
-    conn: Connection, keys: Iterable[tuple[str, str]]
-) -> Mapping[tuple[str, str], EntityRow]:
-    pairs = list(keys)
-    if not pairs:
-        return {}
-    cursor = await conn.execute(
-        f"SELECT {ENTITY_COLUMNS} FROM entities "
-        "WHERE (kind, id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
-        ([kind for kind, _ in pairs], [entity_id for _, entity_id in pairs]),
-    )
-    return {(row[0], row[1]): entity_from_row(row) for row in await cursor.fetchall()}
 
 
 async def trim_log(conn: Connection, retention: Retention) -> int:
