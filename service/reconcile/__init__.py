@@ -1,9 +1,14 @@
-"""Backfill and reconciliation from Clerk's Backend API: complete listings of each kind.
+"""Backfill and reconciliation from Clerk's Backend API: listings compared with the mirror.
 
-So far this holds the listing side only: `ClerkApi` lists every object of a
-kind (`clerk_api`), within a share of the instance's rate limit (`budget`),
-with the endpoints and paging of each kind (`endpoints`), its errors
-(`errors`) and its counters (`counters`). Nothing here touches the store.
+The listing side: `ClerkApi` lists every object of a kind (`clerk_api`),
+within a share of the instance's rate limit (`budget`), with the endpoints
+and paging of each kind (`endpoints`), its errors (`errors`) and its counters
+(`counters`). The pass: `run_pass` compares the listings with the mirror and
+appends the repairs as events (`reconciler`), built like the webhooks they
+stand for (`synthetic`), and reports what it did (`report`).
+
+Not here yet: configuration, the command line, scheduling (at start-up,
+periodically), resuming a pass across restarts, and metrics.
 """
 
 from service.reconcile.budget import DEFAULT_SHARE, InstanceLimit, RequestBudget, instance_limit
@@ -24,25 +29,52 @@ from service.reconcile.errors import (
     UnexpectedResponse,
     key_hint,
 )
+from service.reconcile.reconciler import (
+    DEFAULT_MAX_DELETE_SHARE,
+    Outcome,
+    PassSettings,
+    decide,
+    run_pass,
+)
+from service.reconcile.report import KindReport, PassReport
+from service.reconcile.synthetic import (
+    RECONCILE_ID_PREFIX,
+    Change,
+    Snapshot,
+    deleted_event,
+    snapshot,
+)
 
 __all__ = [
     "DEFAULT_API_URL",
+    "DEFAULT_MAX_DELETE_SHARE",
     "DEFAULT_SHARE",
     "LIST_ENDPOINTS",
+    "RECONCILE_ID_PREFIX",
     "UNLISTABLE_KINDS",
     "ApiCounters",
     "ApiObject",
     "ApiSettings",
     "ApiUnavailable",
     "BadKey",
+    "Change",
     "ClerkApi",
     "ClerkApiError",
     "InstanceLimit",
+    "KindReport",
     "ListEndpoint",
+    "Outcome",
+    "PassReport",
+    "PassSettings",
     "RequestBudget",
     "RequestRejected",
     "RetryPolicy",
+    "Snapshot",
     "UnexpectedResponse",
+    "decide",
+    "deleted_event",
     "instance_limit",
     "key_hint",
+    "run_pass",
+    "snapshot",
 ]

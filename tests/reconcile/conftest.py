@@ -1,4 +1,8 @@
-"""Fixtures of the reconciliation tests: the Backend API double, served, and clients of it."""
+"""Fixtures of the reconciliation tests: the Backend API double, served, clients of it, and stores.
+
+`mirror` is a store of each backend in turn (SQLite always, PostgreSQL marked
+`postgres`), from the contract suite's fixtures.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,13 @@ from typing import Any
 import pytest
 
 from service.reconcile import ApiObject, ApiSettings, ClerkApi, RetryPolicy
+from service.storage import Store
+from tests.contract import conftest as contract
+from tests.contract.conftest import StoreFactory
 from tests.reconcile.backend_double import SECRET_KEY, BackendDouble
+
+backend = contract.backend
+store_factory = contract.store_factory
 
 FAST_RETRY = RetryPolicy(attempts=4, base_s=0.01, cap_s=0.05, max_retry_after_s=5.0)
 """Backoffs of milliseconds, so that retry tests are quick."""
@@ -18,6 +28,12 @@ FAST_RETRY = RetryPolicy(attempts=4, base_s=0.01, cap_s=0.05, max_retry_after_s=
 def double() -> BackendDouble:
     """A double with no objects and no faults (tests add what they need)."""
     return BackendDouble()
+
+
+@pytest.fixture
+async def mirror(store_factory: StoreFactory) -> Store:
+    """A fresh, empty store of the backend under test: the mirror a pass reconciles."""
+    return await store_factory()
 
 
 @pytest.fixture

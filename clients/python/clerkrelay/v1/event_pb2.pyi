@@ -66,6 +66,40 @@ PAYLOAD_OMISSION_TOO_DEEP: PayloadOmission.ValueType  # 3
 """Free-form JSON in `data` nests deeper than the limit."""
 Global___PayloadOmission: _TypeAlias = PayloadOmission  # noqa: Y015
 
+class _EventOrigin:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _EventOriginEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventOrigin.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EVENT_ORIGIN_UNSPECIFIED: _EventOrigin.ValueType  # 0
+    """A Clerk webhook, delivered by Svix; `id` is its `svix-id`."""
+    EVENT_ORIGIN_RECONCILIATION: _EventOrigin.ValueType  # 1
+    """A repair made by a reconciliation pass, which compared Clerk's Backend API
+    listings with the relay's mirror: `type` is the one a webhook for that
+    change would have had, `raw_body` an envelope the relay built around the
+    API's object, and `reconcile_pass` names the pass. Its `id` starts with
+    `reconcile_`, so it never collides with a `svix-id` (`msg_…`).
+    """
+
+class EventOrigin(_EventOrigin, metaclass=_EventOriginEnumTypeWrapper):
+    """Where an event came from.
+
+    Webhooks leave `origin` unset, so a webhook's encoding is the same as
+    before this field existed: `EVENT_ORIGIN_UNSPECIFIED` means a webhook.
+    """
+
+EVENT_ORIGIN_UNSPECIFIED: EventOrigin.ValueType  # 0
+"""A Clerk webhook, delivered by Svix; `id` is its `svix-id`."""
+EVENT_ORIGIN_RECONCILIATION: EventOrigin.ValueType  # 1
+"""A repair made by a reconciliation pass, which compared Clerk's Backend API
+listings with the relay's mirror: `type` is the one a webhook for that
+change would have had, `raw_body` an envelope the relay built around the
+API's object, and `reconcile_pass` names the pass. Its `id` starts with
+`reconcile_`, so it never collides with a `svix-id` (`msg_…`).
+"""
+Global___EventOrigin: _TypeAlias = EventOrigin  # noqa: Y015
+
 @_typing.final
 class HttpRequest(_message.Message):
     """The HTTP request that caused an event, as Clerk reports it."""
@@ -125,7 +159,8 @@ Global___EventAttributes: _TypeAlias = EventAttributes  # noqa: Y015
 
 @_typing.final
 class Event(_message.Message):
-    """One Clerk webhook, verified, typed and stored.
+    """One Clerk webhook, verified, typed and stored (or a reconciliation pass's
+    repair, shaped like the webhook it stands for: see `EventOrigin`).
 
     `raw_body` is the exact request body that was verified; the typed `payload`
     is a view of its `data` member. Fields Clerk adds before this contract types
@@ -147,6 +182,8 @@ class Event(_message.Message):
     RAW_BODY_FIELD_NUMBER: _builtins.int
     STALE_FIELD_NUMBER: _builtins.int
     PAYLOAD_OMISSION_FIELD_NUMBER: _builtins.int
+    ORIGIN_FIELD_NUMBER: _builtins.int
+    RECONCILE_PASS_FIELD_NUMBER: _builtins.int
     USER_CREATED_FIELD_NUMBER: _builtins.int
     USER_UPDATED_FIELD_NUMBER: _builtins.int
     USER_DELETED_FIELD_NUMBER: _builtins.int
@@ -199,7 +236,8 @@ class Event(_message.Message):
     """
     id: _builtins.str
     """Webhook id (the `svix-id` header): the same for every delivery of one
-    webhook, so it identifies the event.
+    webhook, so it identifies the event. A reconciliation pass's event has an
+    id of its own that starts with `reconcile_`.
     """
     type: _builtins.str
     """Clerk's event type, verbatim (`user.created`)."""
@@ -212,7 +250,10 @@ class Event(_message.Message):
     object: _builtins.str
     """The envelope's `object` member; always "event" today."""
     raw_body: _builtins.bytes
-    """The exact request body that was verified (UTF-8 JSON)."""
+    """The exact request body that was verified (UTF-8 JSON); for a
+    reconciliation pass's event, the envelope the relay built around the
+    Backend API's object.
+    """
     stale: _builtins.bool
     """True when the event was older than the entity state the relay already
     held, so it did not change that state. It is still logged and broadcast.
@@ -221,6 +262,14 @@ class Event(_message.Message):
     """Why `payload` is unset although `type` is one this contract types;
     `PAYLOAD_OMISSION_UNSPECIFIED` otherwise. `raw_body` holds the whole
     webhook either way.
+    """
+    origin: Global___EventOrigin.ValueType
+    """Where the event came from; unset (`EVENT_ORIGIN_UNSPECIFIED`) for a
+    webhook.
+    """
+    reconcile_pass: _builtins.str
+    """The reconciliation pass that made the event, when `origin` is
+    `EVENT_ORIGIN_RECONCILIATION`; empty otherwise.
     """
     @_builtins.property
     def event_attributes(self) -> Global___EventAttributes:
@@ -428,6 +477,8 @@ class Event(_message.Message):
         raw_body: _builtins.bytes = ...,
         stale: _builtins.bool = ...,
         payload_omission: Global___PayloadOmission.ValueType = ...,
+        origin: Global___EventOrigin.ValueType = ...,
+        reconcile_pass: _builtins.str = ...,
         user_created: _users_pb2.User | None = ...,
         user_updated: _users_pb2.User | None = ...,
         user_deleted: _deleted_object_pb2.DeletedObject | None = ...,
@@ -477,7 +528,7 @@ class Event(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_instance_id", b"_instance_id", "_object", b"_object", "_timestamp", b"_timestamp", "email_created", b"email_created", "event_attributes", b"event_attributes", "instance_id", b"instance_id", "object", b"object", "organization_created", b"organization_created", "organization_deleted", b"organization_deleted", "organization_domain_created", b"organization_domain_created", "organization_domain_deleted", b"organization_domain_deleted", "organization_domain_updated", b"organization_domain_updated", "organization_invitation_accepted", b"organization_invitation_accepted", "organization_invitation_created", b"organization_invitation_created", "organization_invitation_revoked", b"organization_invitation_revoked", "organization_membership_created", b"organization_membership_created", "organization_membership_deleted", b"organization_membership_deleted", "organization_membership_updated", b"organization_membership_updated", "organization_updated", b"organization_updated", "payload", b"payload", "payment_attempt_created", b"payment_attempt_created", "payment_attempt_updated", b"payment_attempt_updated", "permission_created", b"permission_created", "permission_deleted", b"permission_deleted", "permission_updated", b"permission_updated", "receive_time", b"receive_time", "role_created", b"role_created", "role_deleted", b"role_deleted", "role_updated", b"role_updated", "session_created", b"session_created", "session_ended", b"session_ended", "session_pending", b"session_pending", "session_removed", b"session_removed", "session_revoked", b"session_revoked", "sms_created", b"sms_created", "subscription_active", b"subscription_active", "subscription_created", b"subscription_created", "subscription_item_abandoned", b"subscription_item_abandoned", "subscription_item_active", b"subscription_item_active", "subscription_item_canceled", b"subscription_item_canceled", "subscription_item_created", b"subscription_item_created", "subscription_item_ended", b"subscription_item_ended", "subscription_item_free_trial_ending", b"subscription_item_free_trial_ending", "subscription_item_incomplete", b"subscription_item_incomplete", "subscription_item_past_due", b"subscription_item_past_due", "subscription_item_upcoming", b"subscription_item_upcoming", "subscription_item_updated", b"subscription_item_updated", "subscription_past_due", b"subscription_past_due", "subscription_updated", b"subscription_updated", "timestamp", b"timestamp", "user_created", b"user_created", "user_deleted", b"user_deleted", "user_updated", b"user_updated", "waitlist_entry_created", b"waitlist_entry_created", "waitlist_entry_updated", b"waitlist_entry_updated"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_instance_id", b"_instance_id", "_object", b"_object", "_timestamp", b"_timestamp", "email_created", b"email_created", "event_attributes", b"event_attributes", "id", b"id", "instance_id", b"instance_id", "object", b"object", "organization_created", b"organization_created", "organization_deleted", b"organization_deleted", "organization_domain_created", b"organization_domain_created", "organization_domain_deleted", b"organization_domain_deleted", "organization_domain_updated", b"organization_domain_updated", "organization_invitation_accepted", b"organization_invitation_accepted", "organization_invitation_created", b"organization_invitation_created", "organization_invitation_revoked", b"organization_invitation_revoked", "organization_membership_created", b"organization_membership_created", "organization_membership_deleted", b"organization_membership_deleted", "organization_membership_updated", b"organization_membership_updated", "organization_updated", b"organization_updated", "payload", b"payload", "payload_omission", b"payload_omission", "payment_attempt_created", b"payment_attempt_created", "payment_attempt_updated", b"payment_attempt_updated", "permission_created", b"permission_created", "permission_deleted", b"permission_deleted", "permission_updated", b"permission_updated", "raw_body", b"raw_body", "receive_time", b"receive_time", "role_created", b"role_created", "role_deleted", b"role_deleted", "role_updated", b"role_updated", "sequence", b"sequence", "session_created", b"session_created", "session_ended", b"session_ended", "session_pending", b"session_pending", "session_removed", b"session_removed", "session_revoked", b"session_revoked", "sms_created", b"sms_created", "stale", b"stale", "subscription_active", b"subscription_active", "subscription_created", b"subscription_created", "subscription_item_abandoned", b"subscription_item_abandoned", "subscription_item_active", b"subscription_item_active", "subscription_item_canceled", b"subscription_item_canceled", "subscription_item_created", b"subscription_item_created", "subscription_item_ended", b"subscription_item_ended", "subscription_item_free_trial_ending", b"subscription_item_free_trial_ending", "subscription_item_incomplete", b"subscription_item_incomplete", "subscription_item_past_due", b"subscription_item_past_due", "subscription_item_upcoming", b"subscription_item_upcoming", "subscription_item_updated", b"subscription_item_updated", "subscription_past_due", b"subscription_past_due", "subscription_updated", b"subscription_updated", "timestamp", b"timestamp", "type", b"type", "user_created", b"user_created", "user_deleted", b"user_deleted", "user_updated", b"user_updated", "waitlist_entry_created", b"waitlist_entry_created", "waitlist_entry_updated", b"waitlist_entry_updated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_instance_id", b"_instance_id", "_object", b"_object", "_timestamp", b"_timestamp", "email_created", b"email_created", "event_attributes", b"event_attributes", "id", b"id", "instance_id", b"instance_id", "object", b"object", "organization_created", b"organization_created", "organization_deleted", b"organization_deleted", "organization_domain_created", b"organization_domain_created", "organization_domain_deleted", b"organization_domain_deleted", "organization_domain_updated", b"organization_domain_updated", "organization_invitation_accepted", b"organization_invitation_accepted", "organization_invitation_created", b"organization_invitation_created", "organization_invitation_revoked", b"organization_invitation_revoked", "organization_membership_created", b"organization_membership_created", "organization_membership_deleted", b"organization_membership_deleted", "organization_membership_updated", b"organization_membership_updated", "organization_updated", b"organization_updated", "origin", b"origin", "payload", b"payload", "payload_omission", b"payload_omission", "payment_attempt_created", b"payment_attempt_created", "payment_attempt_updated", b"payment_attempt_updated", "permission_created", b"permission_created", "permission_deleted", b"permission_deleted", "permission_updated", b"permission_updated", "raw_body", b"raw_body", "receive_time", b"receive_time", "reconcile_pass", b"reconcile_pass", "role_created", b"role_created", "role_deleted", b"role_deleted", "role_updated", b"role_updated", "sequence", b"sequence", "session_created", b"session_created", "session_ended", b"session_ended", "session_pending", b"session_pending", "session_removed", b"session_removed", "session_revoked", b"session_revoked", "sms_created", b"sms_created", "stale", b"stale", "subscription_active", b"subscription_active", "subscription_created", b"subscription_created", "subscription_item_abandoned", b"subscription_item_abandoned", "subscription_item_active", b"subscription_item_active", "subscription_item_canceled", b"subscription_item_canceled", "subscription_item_created", b"subscription_item_created", "subscription_item_ended", b"subscription_item_ended", "subscription_item_free_trial_ending", b"subscription_item_free_trial_ending", "subscription_item_incomplete", b"subscription_item_incomplete", "subscription_item_past_due", b"subscription_item_past_due", "subscription_item_upcoming", b"subscription_item_upcoming", "subscription_item_updated", b"subscription_item_updated", "subscription_past_due", b"subscription_past_due", "subscription_updated", b"subscription_updated", "timestamp", b"timestamp", "type", b"type", "user_created", b"user_created", "user_deleted", b"user_deleted", "user_updated", b"user_updated", "waitlist_entry_created", b"waitlist_entry_created", "waitlist_entry_updated", b"waitlist_entry_updated"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__instance_id: _TypeAlias = _typing.Literal["instance_id"]  # noqa: Y015
     _WhichOneofArgType__instance_id: _TypeAlias = _typing.Literal["_instance_id", b"_instance_id"]  # noqa: Y015

@@ -1,0 +1,311 @@
+"""A reconciliation pass: Clerk's Backend API listings compared with the mirror, repairs appended.
+
+`run_pass(store, api, kinds, pass_id, settings)` reconciles each kind in turn:
+
+1. It records the log's head, then lists every object of the kind
+   (`ClerkApi.list_all`).
+2. It compares each object with the mirror's record (`Store.get_entity`) by
+   the webhooks' newest-wins rule, on `updated_at`:
+
+   | the mirror holds                              | the pass appends          |
+   |-----------------------------------------------|---------------------------|
+   | nothing                                       | `.created`                |
+   | the same typed state                          | nothing (`unchanged`)     |
+   | an older state                                | `.updated`                |
+   | a state as new or newer                       | nothing (`kept`)          |
+   | a tombstone as new or newer than the object   | nothing (`kept`)          |
+   | a tombstone older than the object             | `.created` (it lives on)  |
+
+   Repairs are appended as they are found, a batch at a time through the
+   store's group commit, and the store applies them by its usual rules: a
+   webhook that lands meanwhile with newer state still wins (the repair is
+   logged as `stale`).
+3. Deletions, only when the listing ended without an error: every live entity
+   of the kind that the listing did not contain, and that did not change
+   after the listing began (its `event_sequence` is at most the head recorded
+   in 1), gets a `.deleted` event. The mass-delete guard: when more than
+   `max_delete_share` of the kind's live entities would go, none does, and
+   the report says why, unless `allow_mass_delete`. Kinds Clerk sends no
+   `.deleted` webhook for (invitations, waitlist entries, subscription items)
+   are reported (`undeletable`), not deleted.
+
+The events are built by `service.reconcile.synthetic`: the type a webhook
+would have had, the object as `raw_body`, `origin` RECONCILIATION, the pass id,
+and a deterministic id, so a pass run again under the same id appends each
+change once.
+
+Errors: `BadKey`, `ApiUnavailable` and a failing store stop the pass (the
+kinds after it are not reached); any other listing error (a request Clerk
+rejects, a body not shaped as its spec says) fails that kind only. A kind
+whose listing failed deletes nothing; the repairs appended before the failure
+stay, each a snapshot applied by newest-wins.
+
+Not here yet (later slices of issue 13): configuration and the command line,
+reconciling at start-up and periodically, resuming a pass across restarts (a
+pass run again relists everything), and metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import time
+from collections.abc import AsyncGenerator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import cast
+
+from clerkrelay.kinds import KIND_BY_NAME
+from clerkrelay.v1.event_pb2 import Event
+from service.reconcile.clerk_api import ApiObject, ClerkApi
+from service.reconcile.endpoints import LIST_ENDPOINTS
+from service.reconcile.errors import ApiUnavailable, BadKey, ClerkApiError
+from service.reconcile.report import KindReport, PassReport
+from service.reconcile.synthetic import (
+    Change,
+    Snapshot,
+    check_pass_id,
+    deletable,
+    deleted_event,
+    snapshot,
+)
+from service.storage import AppendResult, EntityQuery, EntityRecord, Store, StoreError
+
+__all__ = ["DEFAULT_MAX_DELETE_SHARE", "Outcome", "PassSettings", "decide", "run_pass"]
+
+DEFAULT_MAX_DELETE_SHARE = 0.10
+"""The largest share of a kind's live entities one pass deletes without `allow_mass_delete`."""
+
+_LIVE_PAGE = 500
+_log = logging.getLogger("clerk_relay.reconcile")
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class PassSettings:
+    """How a pass behaves.
+
+    Attributes:
+        max_delete_share: The mass-delete guard: a kind deletes nothing when
+            more than this share of its live entities would be deleted.
+        allow_mass_delete: Delete past the guard all the same.
+        append_batch: Appends in flight at once (one group commit holds them).
+        clock_ms: The time, in ms since the epoch (the events' timestamps).
+    """
+
+    max_delete_share: float = DEFAULT_MAX_DELETE_SHARE
+    allow_mass_delete: bool = False
+    append_batch: int = 256
+    clock_ms: Callable[[], int] = field(default=_now_ms, repr=False)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_delete_share <= 1.0:
+            raise ValueError(f"max_delete_share is 0 to 1, not {self.max_delete_share}")
+        if self.append_batch < 1:
+            raise ValueError(f"append_batch is at least 1, not {self.append_batch}")
+
+
+class Outcome(enum.Enum):
+    """What comparing one object with the mirror decides."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    UNCHANGED = "unchanged"
+    KEPT = "kept"
+
+
+def decide(snap: Snapshot, record: EntityRecord | None) -> Outcome:
+    """Compares a snapshot with the mirror's record (the table of the module's docstring).
+
+    An object without `updated_at` is never newer than what the mirror holds:
+    it creates an entity never seen, and changes nothing else.
+    """
+    if record is None:
+        return Outcome.CREATE
+    newer = snap.updated_at is not None and snap.updated_at > record.updated_at
+    if record.deleted:
+        return Outcome.CREATE if newer else Outcome.KEPT
+    if snap.state is not None and snap.state == record.state:
+        return Outcome.UNCHANGED
+    return Outcome.UPDATE if newer else Outcome.KEPT
+
+
+async def run_pass(
+    store: Store,
+    api: ClerkApi,
+    kinds: Sequence[str],
+    pass_id: str,
+    settings: PassSettings | None = None,
+) -> PassReport:
+    """Reconciles `kinds` (registry names, in that order) with the Backend API.
+
+    Args:
+        store: The relay's store (the mirror and the log).
+        api: A Backend API client.
+        kinds: Kinds with an instance-wide listing (`LIST_ENDPOINTS`).
+        pass_id: The pass's id, 1–64 of `A-Z a-z 0-9 . _ : -`; in every event
+            it appends and in their ids.
+        settings: The guard and batching; the defaults when None.
+
+    Returns:
+        What the pass did per kind, and what stopped it, if anything.
+
+    Raises:
+        ValueError: A kind cannot be listed, or the pass id is malformed.
+    """
+    check_pass_id(pass_id)
+    unlisted = [kind for kind in kinds if kind not in LIST_ENDPOINTS]
+    if unlisted:
+        raise ValueError(f"kinds without an instance-wide listing: {', '.join(unlisted)}")
+    settings = settings or PassSettings()
+    report = PassReport(pass_id)
+    for kind in kinds:
+        kind_report = report.kinds[kind] = KindReport(kind)
+        try:
+            await _KindPass(store, api, kind, pass_id, settings, kind_report).run()
+        except (BadKey, ApiUnavailable) as error:
+            kind_report.error = report.error = error.message
+        except ClerkApiError as error:
+            kind_report.error = error.message
+        except StoreError as error:
+            kind_report.error = report.error = f"the store failed: {error}"
+        _log.info("%s", kind_report.line(pass_id))
+        if report.error is not None:
+            break
+    return report
+
+
+class _KindPass:
+    """One kind's listing, comparisons and deletions, appending as it goes."""
+
+    def __init__(
+        self,
+        store: Store,
+        api: ClerkApi,
+        kind: str,
+        pass_id: str,
+        settings: PassSettings,
+        report: KindReport,
+    ) -> None:
+        self._store = store
+        self._api = api
+        self._kind = kind
+        self._pass_id = pass_id
+        self._settings = settings
+        self._report = report
+        self._pending: list[tuple[Change, asyncio.Task[AppendResult]]] = []
+
+    async def run(self) -> None:
+        report = self._report
+        report.head_at_start = await self._store.head()
+        listed: set[str] = set()
+        listing = cast(AsyncGenerator[ApiObject, None], self._api.list_all(self._kind))
+        try:
+            async with contextlib.aclosing(listing):
+                async for item in listing:
+                    listed.add(item["id"])
+                    report.scanned += 1
+                    await self._compare(item)
+        finally:
+            await self._flush()
+        report.complete = True
+        await self._delete_missing(listed)
+
+    async def _compare(self, item: ApiObject) -> None:
+        snap = snapshot(self._kind, item, self._pass_id, self._settings.clock_ms())
+        record, _ = await self._store.get_entity(self._kind, snap.id)
+        outcome = decide(snap, record)
+        if outcome is Outcome.UNCHANGED:
+            self._report.unchanged += 1
+            return
+        if outcome is Outcome.KEPT:
+            self._report.kept += 1
+            return
+        if snap.state is None:
+            self._report.untyped += 1
+        change = Change.CREATED if outcome is Outcome.CREATE else Change.UPDATED
+        await self._append(change, snap.event_for(change, self._pass_id))
+
+    async def _delete_missing(self, listed: set[str]) -> None:
+        """Deletes live entities the listing did not contain (see the module's docstring)."""
+        report = self._report
+        live = 0
+        candidates: list[str] = []
+        after = ""
+        while True:
+            query = EntityQuery(self._kind, after_id=after, limit=_LIVE_PAGE)
+            records = (await self._store.list_entities(query)).records
+            for record in records:
+                live += 1
+                if record.id in listed:
+                    continue
+                report.missing += 1
+                if record.event_sequence > report.head_at_start:
+                    report.spared += 1
+                else:
+                    candidates.append(record.id)
+            if len(records) < _LIVE_PAGE:
+                break
+            after = records[-1].id
+        if not candidates:
+            return
+        kind = KIND_BY_NAME[self._kind]
+        if not deletable(kind):
+            report.undeletable = len(candidates)
+            return
+        share = self._settings.max_delete_share
+        if len(candidates) > share * live and not self._settings.allow_mass_delete:
+            report.refused = len(candidates)
+            report.refusal = (
+                f"{len(candidates)} of {live} live {kind.plural} ({len(candidates) / live:.1%}) "
+                f"are missing from the listing, over the {share:.0%} limit: none deleted "
+                "(allow_mass_delete deletes them)"
+            )
+            return
+        listed_at_ms = self._settings.clock_ms()
+        for entity_id in candidates:
+            # Read again: a webhook may have changed it since the page above.
+            current, _ = await self._store.get_entity(self._kind, entity_id)
+            if current is None or current.deleted:
+                continue
+            if current.event_sequence > report.head_at_start:
+                report.spared += 1
+                continue
+            await self._append(Change.DELETED, deleted_event(current, self._pass_id, listed_at_ms))
+        await self._flush()
+
+    async def _append(self, change: Change, event: Event) -> None:
+        """Queues an append (the store commits queued appends together), flushing a full batch."""
+        self._pending.append((change, asyncio.create_task(self._store.append(event))))
+        if len(self._pending) >= self._settings.append_batch:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        """Waits for the queued appends and counts them; raises the first failure."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        results = await asyncio.gather(*(task for _, task in pending), return_exceptions=True)
+        report = self._report
+        failure: BaseException | None = None
+        for (change, _), result in zip(pending, results, strict=True):
+            if isinstance(result, BaseException):
+                failure = failure or result
+                continue
+            if result.duplicate:
+                report.duplicates += 1
+                continue
+            if change is Change.CREATED:
+                report.created += 1
+            elif change is Change.UPDATED:
+                report.updated += 1
+            else:
+                report.deleted += 1
+            if result.stale:
+                report.stale += 1
+        if failure is not None:
+            raise failure
