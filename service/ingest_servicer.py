@@ -23,9 +23,10 @@ import orjson
 from clerkrelay.catalog import payload_case
 from clerkrelay.limits import MAX_EVENT_BYTES, MAX_EVENT_TYPE_BYTES, MAX_WEBHOOK_ID_BYTES
 from clerkrelay.v1 import ingest_service_pb2_grpc
-from clerkrelay.v1.event_pb2 import Event, PayloadOmission
+from clerkrelay.v1.event_pb2 import Event, EventOrigin, PayloadOmission
 from clerkrelay.v1.ingest_service_pb2 import DESCRIPTOR, PublishRequest, PublishResponse
 from service.errors import InvalidArgument
+from service.reconcile.synthetic import RECONCILE_ID_PREFIX
 from service.storage import Store
 
 __all__ = ["SERVICE_NAME", "IngestServicer", "validate"]
@@ -42,7 +43,8 @@ def validate(request: PublishRequest) -> None:
 
     Raises:
         InvalidArgument: No event, an event without an id or a type, one that
-            already has a sequence (the store assigns it) or is marked stale,
+            already has a sequence (the store assigns it) or is marked stale, one
+            with a reconciliation's origin, pass or id,
             one over a limit, or one that contradicts itself (see the module).
     """
     if not request.HasField("event"):
@@ -58,6 +60,10 @@ def validate(request: PublishRequest) -> None:
         )
     if event.stale:
         raise InvalidArgument("event.stale must be false: the store decides it")
+    if event.origin != EventOrigin.EVENT_ORIGIN_UNSPECIFIED or event.reconcile_pass:
+        raise InvalidArgument("event.origin and event.reconcile_pass are the relay's own to set")
+    if event.id.startswith(RECONCILE_ID_PREFIX):
+        raise InvalidArgument(f"event.id must not begin {RECONCILE_ID_PREFIX!r}: reconciliation's")
     if len(event.id.encode()) > MAX_WEBHOOK_ID_BYTES:
         raise InvalidArgument(f"event.id is over {MAX_WEBHOOK_ID_BYTES} bytes")
     if len(event.type.encode()) > MAX_EVENT_TYPE_BYTES:

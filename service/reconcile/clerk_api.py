@@ -46,6 +46,7 @@ from typing import Any, Self
 import httpx
 import orjson
 
+from gateway.json_text import InvalidJson, parse_body
 from service.reconcile.budget import DEFAULT_SHARE, RequestBudget, instance_limit
 from service.reconcile.counters import ApiCounters
 from service.reconcile.endpoints import (
@@ -296,10 +297,10 @@ class ClerkApi:
             status = response.status_code
             self.counters.requests[status] += 1
             if status < 300:
-                try:
-                    return orjson.loads(response.content)
-                except orjson.JSONDecodeError as error:
-                    raise UnexpectedResponse(f"GET {path}: the body is not JSON") from error
+                try:  # exactly, as a webhook's: metadata may hold integers over 64 bits
+                    return parse_body(response.content)
+                except InvalidJson as error:
+                    raise UnexpectedResponse(f"GET {path}: {error}") from error
             if status in (401, 403):
                 raise BadKey(self.settings.secret_key, status, path)
             if status == 429:

@@ -58,6 +58,7 @@ from typing import cast
 
 from clerkrelay.kinds import KIND_BY_NAME
 from clerkrelay.v1.event_pb2 import Event
+from gateway.json_text import TooDeep
 from service.reconcile.clerk_api import ApiObject, ClerkApi
 from service.reconcile.endpoints import LIST_ENDPOINTS
 from service.reconcile.errors import ApiUnavailable, BadKey, ClerkApiError
@@ -216,7 +217,17 @@ class _KindPass:
         await self._delete_missing(listed)
 
     async def _compare(self, item: ApiObject) -> None:
-        snap = snapshot(self._kind, item, self._pass_id, self._settings.clock_ms())
+        try:
+            snap = snapshot(self._kind, item, self._pass_id, self._settings.clock_ms())
+        except TooDeep:
+            self._report.unwritable += 1
+            _log.warning(
+                "reconcile %s: %s %s is nested too deeply to store; skipped",
+                self._pass_id,
+                self._kind,
+                item["id"],
+            )
+            return
         record, _ = await self._store.get_entity(self._kind, snap.id)
         outcome = decide(snap, record)
         if outcome is Outcome.UNCHANGED:

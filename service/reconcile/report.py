@@ -29,6 +29,8 @@ class KindReport:
             a tombstone as new or newer): the mirror was left as it is.
         untyped: Objects whose payload the converter left out: stored raw,
             once per version, never in the mirror.
+        unwritable: Objects nested too deeply to write back as JSON text (a
+            `raw_body`): skipped, logged, the mirror unchanged.
         stale: Appended events that a newer one (a webhook arriving meanwhile)
             had already superseded: logged, the mirror unchanged.
         duplicates: Events already in the log (the same pass run again).
@@ -51,6 +53,7 @@ class KindReport:
     unchanged: int = 0
     kept: int = 0
     untyped: int = 0
+    unwritable: int = 0
     stale: int = 0
     duplicates: int = 0
     missing: int = 0
@@ -80,6 +83,7 @@ class KindReport:
                 "unchanged",
                 "kept",
                 "untyped",
+                "unwritable",
                 "stale",
                 "missing",
                 "spared",

@@ -44,13 +44,13 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
@@ -60,6 +60,7 @@ from clerkrelay.kinds import KIND_BY_NAME, EntityKind
 from clerkrelay.limits import MAX_WEBHOOK_ID_BYTES
 from clerkrelay.v1.event_pb2 import Event, EventOrigin
 from gateway.convert import convert
+from gateway.json_text import json_text
 from service.storage import EntityRecord
 
 __all__ = [
@@ -217,13 +218,14 @@ def _build(
 ) -> Event:
     """Converts the envelope around `item`; sets the event's id, origin and pass."""
     envelope = {"data": item, "object": "event", "type": event_type, "timestamp": at_ms}
-    body = orjson.dumps(envelope)
+    body = json_text(envelope).encode()  # exact: integers over 64 bits stay integers
     event = convert(envelope, body, "", time.time_ns()).event
     entity_id = str(item["id"])
     if version is not None:
         event.id = _event_id(f"{pass_id}_{kind.name}", entity_id, version)
     elif event.WhichOneof("payload") is None:
-        digest = hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        canonical = json.dumps(item, sort_keys=True, separators=(",", ":"))  # any integer
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
         event.id = _event_id(f"raw_{kind.name}", entity_id, digest[:24])
     else:
         updated_at = item.get("updated_at")

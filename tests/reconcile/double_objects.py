@@ -136,8 +136,17 @@ def new_object(kind: str, object_id: str, created_at: int, fields: Mapping[str, 
         made.update(name=f"Organization {object_id[-6:]}", slug=f"org-{object_id[-6:].lower()}")
     elif kind == "user":
         made["username"] = f"user-{object_id[-8:].lower()}"
-    made.update(copy.deepcopy(dict(fields)))
+    made.update(_copied(dict(fields)))
     return made
+
+
+def _copied(value: Any) -> Any:
+    """A copy of JSON containers; other values (`orjson.Fragment`, sent verbatim) as they are."""
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    return value
 
 
 def id_prefix(kind: str) -> str:

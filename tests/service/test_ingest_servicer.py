@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 import service.ingest_servicer
-from clerkrelay.v1.event_pb2 import Event, PayloadOmission
+from clerkrelay.v1.event_pb2 import Event, EventOrigin, PayloadOmission
 from clerkrelay.v1.ingest_service_pb2 import PublishRequest, PublishResponse
 from clerkrelay.v1.ingest_service_pb2_grpc import IngestServiceStub
 from service.settings import ServiceSettings
@@ -147,6 +147,18 @@ def _omission_and_payload(e: Event) -> None:
         ),
         (_forged(_omission_and_payload), "payload_omission is set, but so is the payload"),
         (_forged(_set(stale=True)), "event.stale must be false: the store decides it"),
+        (
+            _forged(_set(origin=EventOrigin.EVENT_ORIGIN_RECONCILIATION)),
+            "event.origin and event.reconcile_pass are the relay's own to set",
+        ),
+        (
+            _forged(_set(reconcile_pass="p1")),
+            "event.origin and event.reconcile_pass are the relay's own to set",
+        ),
+        (
+            _forged(_set(id="reconcile_p1_user_user_1_1")),
+            "event.id must not begin 'reconcile_': reconciliation's",
+        ),
         (_forged(_set(id="m" * 257)), "event.id is over 256 bytes"),
         (_forged(_set(id="é" * 129)), "event.id is over 256 bytes"),
         (_forged(_set(type="t" * 257)), "event.type is over 256 bytes"),
@@ -155,7 +167,8 @@ def _omission_and_payload(e: Event) -> None:
     ids=[
         "type-of-another-event", "payload-of-another-type", "raw-not-json", "raw-not-an-event",
         "payload-of-another-entity", "known-type-without-payload", "omission-with-payload",
-        "stale", "long-id", "long-utf8-id", "long-type", "too-large",
+        "stale", "origin", "reconcile-pass", "reconcile-id",
+        "long-id", "long-utf8-id", "long-type", "too-large",
     ],
 )  # fmt: skip
 async def test_contradictory_or_oversized_publish_is_refused(
