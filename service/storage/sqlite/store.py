@@ -242,6 +242,7 @@ class SqliteStore:
                 oldest_ns = time.time_ns() - int(retention.max_age_s * 1e9)
                 cutoff = max(cutoff, queries.sequence_at_or_zero(conn, oldest_ns))
             removed = 0
+            trimmed = (self._trimmed_through, self._trimmed_time_ns)
             if cutoff > self._trimmed_through:
                 (time_ns,) = conn.execute(  # the latest: receive times never decrease
                     "SELECT max(receive_time_ns) FROM "
@@ -255,12 +256,13 @@ class SqliteStore:
                     "UPDATE relay_meta SET value = ? WHERE key = ?",
                     [(cutoff, "trimmed_through"), (trimmed_time_ns, "trimmed_time_ns")],
                 )
-                self._trimmed_through = cutoff
-                self._trimmed_time_ns = trimmed_time_ns
+                trimmed = (cutoff, trimmed_time_ns)
             conn.execute("COMMIT")
         except BaseException:
             rollback(conn)
             raise
+        # Only once committed: readers check the trim point before they read.
+        self._trimmed_through, self._trimmed_time_ns = trimmed
         return removed
 
     # -- lifecycle ----------------------------------------------------------------
