@@ -66,6 +66,7 @@ class _Kind(enum.Enum):
     """How a field is filled from JSON."""
 
     SCALAR = "scalar"
+    BOOL = "bool (a JSON number would be coerced silently)"
     SCALARS = "repeated scalar"
     MESSAGE = "message"
     MESSAGES = "repeated message"
@@ -76,7 +77,9 @@ def _kind(field: FieldDescriptor) -> _Kind:
     if field.type != FieldDescriptor.TYPE_MESSAGE:
         if is_json_text(field):
             return _Kind.JSON
-        return _Kind.SCALARS if field.is_repeated else _Kind.SCALAR
+        if field.is_repeated:
+            return _Kind.SCALARS
+        return _Kind.BOOL if field.type == FieldDescriptor.TYPE_BOOL else _Kind.SCALAR
     return _Kind.MESSAGES if field.is_repeated else _Kind.MESSAGE
 
 
@@ -95,6 +98,7 @@ def _nested(field: FieldDescriptor) -> Descriptor:
 # The body of the generated code for each kind of field, given `v` (not None).
 _FAST_BODY: dict[_Kind, str] = {
     _Kind.SCALAR: "        m.{key} = v",
+    _Kind.BOOL: "        if v.__class__ is not bool: _wrong_type()\n        m.{key} = v",
     _Kind.SCALARS: ("        if v.__class__ is not list: _wrong_type()\n        m.{key}.extend(v)"),
     _Kind.MESSAGE: (
         "        if v.__class__ is not dict: _wrong_type()\n"
@@ -206,9 +210,12 @@ def _assign(
 ) -> bool:
     """Assigns one JSON value; False when its JSON type does not fit the field."""
     kind = _kind(field)
-    target: Any = getattr(m, field.name) if kind not in (_Kind.SCALAR, _Kind.JSON) else None
+    scalar = kind in (_Kind.SCALAR, _Kind.BOOL, _Kind.JSON)
+    target: Any = None if scalar else getattr(m, field.name)
     try:
-        if kind is _Kind.SCALAR:
+        if kind is _Kind.BOOL and value.__class__ is not bool:
+            return False  # protobuf would take 2 for true
+        if kind in (_Kind.SCALAR, _Kind.BOOL):
             setattr(m, field.name, value)
         elif kind is _Kind.JSON:
             setattr(m, field.name, json_text(value))

@@ -161,6 +161,17 @@ def test_wrong_json_type_is_skipped_and_reported_not_fatal() -> None:
     assert sorted(conversion.drift) == ["User.email_addresses", "User.first_name"]
 
 
+@pytest.mark.parametrize("value", [0, 1, 2, 1.0, "true"])
+def test_a_non_boolean_for_a_boolean_is_drift_not_coerced(value: Any) -> None:
+    ex = example("user.created")
+    data = dict(ex.envelope["data"], banned=value, locked=True)
+    conversion = convert(dict(ex.envelope, data=data), ex.body, "msg_bool")
+    user = conversion.event.user_created
+    assert not user.HasField("banned")  # protobuf would have taken 2 for true
+    assert user.locked is True
+    assert conversion.drift == ["User.banned"]
+
+
 def test_wrong_json_type_deep_inside_keeps_the_rest() -> None:
     ex = next(
         e for e in EXAMPLES if e.type == "user.created" and e.envelope["data"]["email_addresses"]
