@@ -20,7 +20,7 @@ import grpc
 
 from clerkrelay.cli.cli_error import EXIT_FAILURE, CliError
 from clerkrelay.cli.client_flags import run_async
-from clerkrelay.cli.settings import GRPC_TARGET, resolve
+from clerkrelay.cli.settings import GRPC_TARGET, Target, resolve
 from gateway.settings import GatewaySettings
 from relay import runner, settings
 from service.auth import Role, load_tokens
@@ -190,14 +190,16 @@ def run_gateway_command(args: argparse.Namespace, environ: Mapping[str, str]) ->
     gateway, _ = gateway_settings(values)
     http = http_settings(values)
     ca: bytes | None = values["tls_ca"]
-    credentials = grpc.ssl_channel_credentials(ca) if ca is not None else None
+    target = values["grpc_target"]
+    tls = ca is not None or (isinstance(target, Target) and target.tls)  # `https://…`
+    credentials = grpc.ssl_channel_credentials(ca) if tls else None
 
     def banner() -> None:
         runner.print_lines(
             [
                 "clerk-relay gateway is running",
                 f"  webhooks  http://{http.http_addr}/webhooks/clerk",
-                f"  publishes to gRPC {http.grpc_target} (TLS {'on' if ca is not None else 'off'})",
+                f"  publishes to gRPC {http.grpc_target} (TLS {'on' if tls else 'off'})",
             ],
             sys.stdout,
         )

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
-import difflib
 import secrets
 import string
 import sys
@@ -34,7 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import orjson
 
-from clerkrelay.cli.cli_error import EXIT_FAILURE, CliError
+from clerkrelay.cli.cli_error import EXIT_FAILURE, CliError, did_you_mean
 from clerkrelay.cli.client_flags import positive_int, run_async
 from clerkrelay.cli.progress import progress_bar
 from clerkrelay.cli.samples import sample, sample_types
@@ -165,11 +164,9 @@ def _check_type(event_type: str | None) -> str:
         raise CliError("name an event type, e.g. `clerk-relay trigger user.created` (see --list)")
     known = sample_types()
     if event_type not in known:
-        close = difflib.get_close_matches(event_type, known, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
         raise CliError(
-            f"unknown event type {event_type!r}{hint}: run `clerk-relay trigger --list` "
-            f"to see the {len(known)} types with a bundled example"
+            f"unknown event type {event_type!r}{did_you_mean(event_type, known)}: "
+            f"run `clerk-relay trigger --list` to see the {len(known)} types with a bundled example"
         )
     return event_type
 
