@@ -160,7 +160,7 @@ def test_target_as_a_url(relay: RelayProcess, env: dict[str, str]) -> None:
     # https:// means TLS, which this plaintext relay does not speak.
     tls = clerk_relay("get", "user", user, "--target", f"https://{relay.grpc_target}")
     assert tls.returncode == 1
-    assert tls.stderr.splitlines()[-1].startswith(
+    assert _one_line(tls.stderr).startswith(  # and no line of gRPC's C core
         f"clerk-relay: cannot reach the clerk-relay gRPC service at {relay.grpc_target} "
     )
 
@@ -197,3 +197,13 @@ def test_list_into_head_ends_quietly(relay: RelayProcess, env: dict[str, str]) -
     assert result.stdout.count("\n") == 1
     assert result.stdout.startswith('{"user":')
     assert result.stderr == "exit=0\n"
+
+
+def test_grpc_core_logs_only_when_asked(relay: RelayProcess, env: dict[str, str]) -> None:
+    target = f"https://{relay.grpc_target}"  # a TLS handshake that fails: the C core logs it
+    quiet = clerk_relay("list", "users", "--target", target, env=env)
+    assert quiet.returncode == 1
+    assert _one_line(quiet.stderr).startswith("clerk-relay: cannot reach")
+    asked = clerk_relay("list", "users", "--target", target, env={**env, "GRPC_VERBOSITY": "info"})
+    assert asked.returncode == 1
+    assert "Handshake failed" in asked.stderr

@@ -12,15 +12,21 @@ Global flags (`--log-level`) go before or after the command. Start-up
 problems (no secret, a store that cannot be opened, an address in use) print
 one clear line and exit non-zero, without a stack trace. A reader that goes
 away (`clerk-relay list users | head -1`) ends the command quietly, exit 0.
-Third-party loggers (httpx, httpcore) print only warnings, unless at debug.
+Third-party loggers (httpx, httpcore) print only warnings, unless at debug;
+gRPC's C core prints nothing unless GRPC_VERBOSITY is set (see below).
 """
 
 from __future__ import annotations
 
+import os
+
+# gRPC's C core logs to stderr past the CLI's own messages (a failed TLS
+# handshake, a port it cannot bind); it reads this once, as grpc is imported.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
 import argparse
 import importlib
 import logging
-import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
