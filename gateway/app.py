@@ -6,6 +6,9 @@ the metrics, the webhook handler) and wires the routes:
 - `POST /webhooks/clerk`: see `gateway.webhook`.
 - `GET /healthz`: the process is alive.
 - `GET /readyz`: the publisher (and every extra check) can reach the store now.
+  A 503 names what is not ready in general terms ("the store is not
+  available"); the reason itself, which may hold internal addresses or
+  paths, goes to the log only.
 - `GET /metrics`: Prometheus exposition of this app's own registry.
 
 `POST /webhooks/clerk`, the one route under load, goes straight to its endpoint
@@ -20,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -35,12 +38,15 @@ from gateway.settings import GatewaySettings
 from gateway.signature import SignatureVerifier
 from gateway.webhook import WebhookEndpoint, json_response
 
-__all__ = ["GatewayApp", "ReadyCheck", "create_app"]
+__all__ = ["PUBLISHER_NOT_READY", "GatewayApp", "ReadyCheck", "create_app"]
 
 ReadyCheck = Callable[[], Awaitable[None]]
 """An extra readiness condition: returns when ready, raises (with a reason) when not."""
 
 WEBHOOK_PATH = "/webhooks/clerk"
+
+PUBLISHER_NOT_READY = "the store is not available"
+"""`/readyz`'s 503 when the publisher cannot reach the store (directly or over gRPC)."""
 
 _log = logging.getLogger("clerk_relay.gateway")
 
@@ -48,7 +54,7 @@ _log = logging.getLogger("clerk_relay.gateway")
 def create_app(
     settings: GatewaySettings,
     publisher: Publisher,
-    ready_checks: Sequence[ReadyCheck] = (),
+    ready_checks: Mapping[str, ReadyCheck] | None = None,
     *,
     now: Callable[[], float] = time.time,
 ) -> GatewayApp:
@@ -58,7 +64,8 @@ def create_app(
         settings: Secrets, tolerance, body limit and publish timeout.
         publisher: Where verified events are stored.
         ready_checks: Further conditions `/readyz` requires (e.g. the gRPC
-            side is serving), each run after `publisher.ready()`.
+            side is serving), each run after `publisher.ready()`, keyed by what
+            its 503 says when it fails (`"the gRPC server is not ready"`).
         now: The clock used for the signature timestamp check.
 
     Returns:
@@ -67,25 +74,27 @@ def create_app(
     metrics = GatewayMetrics()
     verifier = SignatureVerifier(settings.secrets, settings.tolerance_s, now)
     webhook = WebhookEndpoint(settings, verifier, publisher, metrics)
-    checks: tuple[ReadyCheck, ...] = (publisher.ready, *ready_checks)
+    checks = {PUBLISHER_NOT_READY: publisher.ready, **(ready_checks or {})}
     timeout_s = settings.publish_timeout_s
 
     async def healthz(request: Request) -> Response:
         return json_response(200, {"status": "ok"})
 
     async def readyz(request: Request) -> Response:
+        shown = ""
         try:
             async with asyncio.timeout(timeout_s):
-                for check in checks:
+                for said, check in checks.items():
+                    shown = said
                     await check()
         except TimeoutError:
-            reason = f"readiness check timed out after {timeout_s:g} s"
-        except Exception as exc:  # any failing check means "not ready", with its reason
+            shown = reason = f"readiness check timed out after {timeout_s:g} s"
+        except Exception as exc:  # any failing check means "not ready"; its reason is logged
             reason = str(exc) or type(exc).__name__
         else:
             return json_response(200, {"status": "ready"})
         _log.warning("readiness check failed: %s", reason)
-        return json_response(503, {"error": reason})
+        return json_response(503, {"error": shown})
 
     async def metrics_endpoint(request: Request) -> Response:
         body, content_type = metrics.exposition(request.headers.get("accept", ""))

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass, replace
 from typing import TextIO
@@ -77,11 +78,41 @@ def split_addr(addr: str) -> tuple[str, int]:
 
 
 class _HttpServer(uvicorn.Server):
-    """uvicorn, minus its own signal handling (the runner owns the shutdown order)."""
+    """uvicorn, minus its own signal handling (the runner owns the shutdown order).
+
+    An address it cannot listen on is an `OSError` with one clear message, as
+    for the gRPC side, instead of uvicorn's log line and `sys.exit` (which
+    would end the event loop under the running gRPC server).
+    """
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Starts uvicorn's listener; a failure to listen raises OSError.
+
+        Raises:
+            OSError: The address cannot be listened on.
+        """
+        failures: list[OSError] = []
+
+        def bind_failure(record: logging.LogRecord) -> bool:
+            if isinstance(record.msg, OSError):  # how uvicorn logs it, just before sys.exit
+                failures.append(record.msg)
+                return False
+            return True
+
+        logger = logging.getLogger("uvicorn.error")
+        logger.addFilter(bind_failure)
+        try:
+            await super().startup(sockets)
+        except SystemExit:
+            address = f"{self.config.host}:{self.config.port}"
+            reason = f": {failures[0].strerror or failures[0]}" if failures else ""
+            raise OSError(f"cannot listen on {address}{reason}") from None
+        finally:
+            logger.removeFilter(bind_failure)
 
 
 def uvicorn_config(app: object, host: str, port: int, limits: HttpLimits) -> uvicorn.Config:
@@ -102,6 +133,9 @@ def uvicorn_config(app: object, host: str, port: int, limits: HttpLimits) -> uvi
         proxy_headers=False,
         access_log=False,
         log_level="warning",
+        # uvicorn's own loggers ("Invalid HTTP request received.") propagate to the
+        # relay's handler and format instead of getting uvicorn's handlers.
+        log_config=None,
         timeout_graceful_shutdown=15,
     )
 
@@ -228,14 +262,20 @@ async def run_serve(
                 if not server.is_serving:
                     raise StoreUnavailable("the gRPC service is not serving")
 
-            app = create_app(gateway, StorePublisher(store), ready_checks=[grpc_serving])
-            http_server = _http_server(http, app)
-            http_task = await _start_http(http_server)
-            banner(server)
-            await _wait_for_stop(stop, http_task, grpc_task)
-            _log.info("shutting down")
-            await _stop_http(http_server, http_task)
-            await server.stop()
+            app = create_app(
+                gateway,
+                StorePublisher(store),
+                ready_checks={"the gRPC server is not ready": grpc_serving},
+            )
+            try:
+                http_server = _http_server(http, app)
+                http_task = await _start_http(http_server)
+                banner(server)
+                await _wait_for_stop(stop, http_task, grpc_task)
+                _log.info("shutting down")
+                await _stop_http(http_server, http_task)
+            finally:
+                await server.stop()  # also when the HTTP side could not start
 
 
 async def run_grpc(service: ServiceSettings, banner: Callable[[RelayServer], None]) -> None:

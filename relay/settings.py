@@ -209,7 +209,8 @@ DEV = Setting(
     None,
     text,
     False,
-    "when no signing secret is configured, generate one and print it (serve only)",
+    "when no signing secret is configured, use the one kept beside the SQLite database "
+    "(dev-webhook-secret, created the first time) and print it (serve only)",
     switch=True,
 )
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
+
 import httpx
 
-from gateway.app import create_app
+from gateway.app import PUBLISHER_NOT_READY, create_app
 from gateway.publisher import StorePublisher
 from gateway.settings import GatewaySettings
 from service.storage import StoreUnavailable
@@ -14,6 +18,20 @@ from tests.gateway.failing_publisher import FailingPublisher, hang, unavailable
 from tests.gateway.signing import SECRET
 
 # -- health and readiness ------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def capture_logs() -> Iterator[list[str]]:
+    """The messages `clerk_relay.gateway` logs within the block."""
+    messages: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("clerk_relay.gateway")
+    logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
 
 
 async def test_healthz(client: httpx.AsyncClient) -> None:
@@ -43,18 +61,30 @@ async def test_readyz_runs_every_extra_check(store: SqliteStore) -> None:
         calls.append("fails")
         raise StoreUnavailable("gRPC side is not serving")
 
-    app = create_app(GatewaySettings(secrets=(SECRET,)), StorePublisher(store), [passes, fails])
-    async with client_for(app) as client:
-        response = await client.get("/readyz")
-    assert (response.status_code, response.json()) == (503, {"error": "gRPC side is not serving"})
+    app = create_app(
+        GatewaySettings(secrets=(SECRET,)),
+        StorePublisher(store),
+        {"passes": passes, "the gRPC server is not ready": fails},
+    )
+    with capture_logs() as logged:
+        async with client_for(app) as client:
+            response = await client.get("/readyz")
+    assert (response.status_code, response.json()) == (
+        503,
+        {"error": "the gRPC server is not ready"},
+    )
     assert calls == ["passes", "fails"]
+    assert logged == ["readiness check failed: gRPC side is not serving"]
 
 
 async def test_readyz_when_the_publisher_is_not_ready() -> None:
     app = create_app(GatewaySettings(secrets=(SECRET,)), FailingPublisher(unavailable))
-    async with client_for(app) as client:
-        response = await client.get("/readyz")
-    assert (response.status_code, response.json()) == (503, {"error": "database is locked"})
+    with capture_logs() as logged:
+        async with client_for(app) as client:
+            response = await client.get("/readyz")
+    assert (response.status_code, response.json()) == (503, {"error": PUBLISHER_NOT_READY})
+    assert PUBLISHER_NOT_READY == "the store is not available"
+    assert logged == ["readiness check failed: database is locked"]
 
 
 async def test_readyz_that_hangs_times_out() -> None:

@@ -70,7 +70,7 @@ def test_invalid_secret_fails_app_creation(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("module", "names"),
     [
-        (gateway.app, ["GatewayApp", "ReadyCheck", "create_app"]),
+        (gateway.app, ["GatewayApp", "PUBLISHER_NOT_READY", "ReadyCheck", "create_app"]),
         (gateway.logfmt, ["logfmt_value"]),
         (gateway.metrics, ["GatewayMetrics", "Outcome"]),
         (gateway.publisher, ["GrpcPublisher", "PublishRefused", "Publisher", "StorePublisher"]),

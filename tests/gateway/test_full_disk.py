@@ -107,7 +107,7 @@ async def test_full_disk_is_503_and_not_ready_until_space_returns(
         reason = (
             f"the store cannot append: could not write to {disk.directory / 'relay.db'}: {FULL}"
         )
-        assert (ready.status_code, ready.json()) == (503, {"error": reason})
+        assert (ready.status_code, ready.json()) == (503, {"error": "the store is not available"})
         logged = [
             (r.name, r.levelno, re.sub(r"latency_ms=\S+", "latency_ms=…", r.getMessage()))
             for r in caplog.records

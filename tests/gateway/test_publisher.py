@@ -191,7 +191,7 @@ async def test_gateway_over_grpc_end_to_end(service: Service, store: SqliteStore
         assert (response.status_code, response.json()) == (200, {"sequence": 1})
         await service.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
         ready = await client.get("/readyz")
-        assert (ready.status_code, ready.json()) == (503, {"error": "gRPC service is NOT_SERVING"})
+        assert (ready.status_code, ready.json()) == (503, {"error": "the store is not available"})
     [row] = (await store.read(0, 10)).events
     assert row.event().raw_body == body
     assert row.type == "organization.created"

@@ -3,7 +3,8 @@
 Flags and their variables are the ones `clerk-relay gateway` also uses to
 reach the gRPC service (`clerkrelay.cli.settings`): `--target`
 [CLERK_RELAY_GRPC_TARGET], `--token` [CLERK_RELAY_TOKEN], `--tls-ca`
-[CLERK_RELAY_TLS_CA]. A failed RPC becomes a
+[CLERK_RELAY_TLS_CA]. The target may be a URL (`http://host:port`;
+`https://` turns TLS on). A failed RPC becomes a
 one-line `CliError` that says what to check.
 """
 
@@ -31,6 +32,7 @@ from clerkrelay.cli.settings import (
     TLS_CA,
     TLS_SERVER_NAME,
     TOKEN,
+    Target,
     add_flags,
     resolve,
 )
@@ -70,11 +72,12 @@ def relay_client(args: argparse.Namespace, environ: Mapping[str, str]) -> RelayC
             token is malformed.
     """
     values = resolve(CONNECTION, args, environ)
+    target = values["grpc_target"]
     try:
         return RelayClient(
-            values["grpc_target"],
+            target,
             token=values["token"],
-            tls=values["tls"],
+            tls=values["tls"] or (isinstance(target, Target) and target.tls),
             root_certificates=values["tls_ca"],
             tls_server_name=values["tls_server_name"],
         )

@@ -8,16 +8,25 @@ parser, and the module that runs a server command is imported only when one
 runs, so that the client's commands start quickly.
 
 Every flag has an environment variable; a flag wins over its variable.
-Start-up problems (no secret, a store that cannot be opened, an address in
-use) print one clear line and exit non-zero, without a stack trace.
+Global flags (`--log-level`) go before or after the command. Start-up
+problems (no secret, a store that cannot be opened, an address in use) print
+one clear line and exit non-zero, without a stack trace. A reader that goes
+away (`clerk-relay list users | head -1`) ends the command quietly, exit 0.
+Third-party loggers (httpx, httpcore) print only warnings, unless at debug;
+gRPC's C core prints nothing unless GRPC_VERBOSITY is set (see below).
 """
 
 from __future__ import annotations
 
+import os
+
+# gRPC's C core logs to stderr past the CLI's own messages (a failed TLS
+# handshake, a port it cannot bind); it reads this once, as grpc is imported.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
 import argparse
 import importlib
 import logging
-import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
@@ -36,6 +45,10 @@ _TOOLS: dict[str, _Command] = {
     "get": query.run_get,
     "list": query.run_list,
 }
+
+_QUIET_LOGGERS = ("httpx", "httpcore")
+"""Libraries that log every request at info: warnings only (except at debug), so that
+their lines never cut through `trigger`'s progress bar."""
 
 _SERVER_FLAGS = "relay.flags"
 """The server commands' flags: `add_parsers(commands)`, and `COMMANDS`, which maps each
@@ -64,7 +77,36 @@ def _parser(server: ModuleType | None) -> argparse.ArgumentParser:
     tail.add_parser(commands)
     trigger.add_parser(commands)
     query.add_parsers(commands)
+    for command in commands.choices.values():
+        _add_global_flags(command)
     return parser
+
+
+def _add_global_flags(command: argparse.ArgumentParser) -> None:
+    """`--log-level` after the command too; when not given there, the one before it stands."""
+    command.add_argument(
+        *LOG_LEVEL.flags,
+        dest=LOG_LEVEL.name,
+        default=argparse.SUPPRESS,
+        metavar=LOG_LEVEL.metavar,
+        help=LOG_LEVEL.help_line(),
+    )
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    number: int = logging.getLevelName(level)
+    quiet = number if number <= logging.DEBUG else max(number, logging.WARNING)
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(quiet)
+
+
+def _reader_gone() -> int:
+    """Stdout's reader went away: point stdout at /dev/null (so the exit flush is quiet)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 0
 
 
 def _command(name: str, server: ModuleType | None) -> _Command:
@@ -82,12 +124,14 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     server = _server_flags()
     args = _parser(server).parse_args(argv)
     try:
-        level = LOG_LEVEL.value(args, environ)
-        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        _configure_logging(LOG_LEVEL.value(args, environ))
         _command(args.command, server)(args, environ)
+        sys.stdout.flush()  # here, where a reader gone is caught
     except CliError as error:
         print(f"clerk-relay: {error}", file=sys.stderr)
         return error.exit_code
+    except BrokenPipeError:  # `| head`: stop quietly, as other Unix tools do
+        return _reader_gone()
     except OSError as error:
         print(f"clerk-relay: {error}", file=sys.stderr)
         return 1

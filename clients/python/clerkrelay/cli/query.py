@@ -1,5 +1,6 @@
 """`clerk-relay get <kind> <id>` and `clerk-relay list <kinds> [filters]`: state as JSON.
 
+Both take a kind's name in the singular or the plural (`user`, `users`).
 `get` prints one record, indented: `{"user": {…}, "deleted": false,
 "event_sequence": 12}`; an id the relay has never seen is an error (exit 1).
 `list` prints one compact JSON record per line (every page, in id order) and
@@ -26,6 +27,8 @@ __all__ = ["add_parsers", "run_get", "run_list"]
 
 _BY_NAME = {kind.cli_name: kind for kind in ENTITY_KINDS}
 _BY_PLURAL = {kind.cli_plural: kind for kind in ENTITY_KINDS}
+_KINDS = _BY_NAME | _BY_PLURAL
+"""Every kind by either name: `get users` and `list user` work too."""
 
 # Filter flag → request field: `--organization` → `organization_id`.
 _FILTER_FLAGS = {field.removesuffix("_id"): field for field in FILTER_FIELDS}
@@ -39,7 +42,10 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         description="Print the relay's last-known state of one entity as JSON.",
     )
     get.add_argument(
-        "kind", choices=list(_BY_NAME), metavar="KIND", help=f"one of: {', '.join(_BY_NAME)}"
+        "kind",
+        choices=list(_KINDS),
+        metavar="KIND",
+        help=f"one of: {', '.join(_BY_NAME)} (or the plural)",
     )
     get.add_argument("id", metavar="ID", help="Clerk's id of it (user_…, org_…, orgmem_…)")
     add_client_flags(get)
@@ -51,7 +57,10 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "record per line, in id order.",
     )
     list_.add_argument(
-        "kind", choices=list(_BY_PLURAL), metavar="KINDS", help=f"one of: {', '.join(_BY_PLURAL)}"
+        "kind",
+        choices=list(_KINDS),
+        metavar="KINDS",
+        help=f"one of: {', '.join(_BY_PLURAL)} (or the singular)",
     )
     for flag, field in _FILTER_FLAGS.items():
         users = ", ".join(k.cli_plural for k in ENTITY_KINDS if field in k.filters)
@@ -69,7 +78,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def run_get(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
     """Runs `get`."""
-    kind = _BY_NAME[args.kind]
+    kind = _KINDS[args.kind]
     client = relay_client(args, environ)
     run_async(_get(client, kind, args.id))
 
@@ -90,7 +99,7 @@ async def _get(client: RelayClient, kind: EntityKind, entity_id: str) -> None:
 
 def run_list(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
     """Runs `list`."""
-    kind = _BY_PLURAL[args.kind]
+    kind = _KINDS[args.kind]
     filters: dict[str, str] = {}
     for flag, field in _FILTER_FLAGS.items():
         value: str = getattr(args, flag)

@@ -37,10 +37,12 @@ __all__ = [
     "TLS_SERVER_NAME",
     "TOKEN",
     "Setting",
+    "Target",
     "add_flags",
     "count",
     "duration",
     "file_bytes",
+    "grpc_target",
     "host_port",
     "int_between",
     "log_level",
@@ -120,6 +122,36 @@ def host_port(value: str) -> str:
     if not sep or not port.isdigit() or int(port) > 65535:
         raise ValueError(f"not a host:port address: {value!r}")
     return value
+
+
+class Target(str):
+    """A gRPC target, `host:port`; `tls` is set when it was given as an `https://` URL."""
+
+    tls: bool = False
+
+
+_TARGET_SCHEMES = {"http": False, "grpc": False, "https": True, "grpcs": True}
+"""The URL schemes a gRPC target may be written with, and whether each means TLS."""
+
+
+def grpc_target(value: str) -> Target:
+    """`host:port`, or that as a URL: `http://` or `grpc://`, or `https://` (TLS; port 443)."""
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        return Target(host_port(value))
+    tls = _TARGET_SCHEMES.get(scheme.lower())
+    if tls is None:
+        raise ValueError(
+            f"unsupported scheme in {value!r}: use host:port, http://, grpc:// or https://"
+        )
+    address = rest.removesuffix("/")
+    if not address or "/" in address:
+        raise ValueError(f"a gRPC target is a host and a port, with no path: {value!r}")
+    if tls and (address.endswith("]") or ":" not in address):  # no port
+        address += ":443"
+    target = Target(host_port(address))
+    target.tls = tls
+    return target
 
 
 def path(value: str) -> Path:
@@ -285,9 +317,10 @@ GRPC_TARGET = Setting(
     "grpc_target",
     ("--target", "--grpc-target"),
     "CLERK_RELAY_GRPC_TARGET",
-    host_port,
+    grpc_target,
     DEFAULT_TARGET,
-    "the gRPC service that a split gateway publishes to, and that tail, get and list read",
+    "the gRPC service that a split gateway publishes to, and that tail, get and list read; "
+    "host:port, or a URL of it (https:// turns TLS on)",
     shown_default=DEFAULT_TARGET,
     metavar="HOST:PORT",
 )

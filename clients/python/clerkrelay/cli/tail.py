@@ -5,14 +5,16 @@ JSON with `--json` (see `clerkrelay.cli.rendering`). The subscription reconnects
 resumes by itself when the server restarts. A replay (`--after`,
 `--from-beginning`) written to a file or a pipe shows a progress bar on
 stderr when stderr is a terminal; it goes away once the stream is live.
-Output is flushed at least every 0.1 s, and at once when live.
+On a terminal, a "connected … waiting for events" line on stderr says when
+the stream is live. Output is flushed at least every 0.1 s, and at once when live.
+An exact event type that Clerk does not send (a typo) is refused with the
+closest one; patterns with `*` are checked by the server.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import select
 import sys
 from collections.abc import Mapping
@@ -21,8 +23,15 @@ from typing import TextIO
 
 from rich.progress import Progress
 
-from clerkrelay import EventStream, FileCheckpoint, RelayClient, RelayError
-from clerkrelay.cli.cli_error import CliError
+from clerkrelay import (
+    EVENT_TYPES,
+    LEGACY_EVENT_TYPES,
+    EventStream,
+    FileCheckpoint,
+    RelayClient,
+    RelayError,
+)
+from clerkrelay.cli.cli_error import CliError, did_you_mean
 from clerkrelay.cli.client_flags import (
     add_client_flags,
     cli_error,
@@ -98,15 +107,26 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_client_flags(parser)
 
 
+def _check_types(patterns: list[str]) -> None:
+    """Refuses an exact type Clerk does not send; patterns with `*` are the server's to check.
+
+    Raises:
+        CliError: A type is unknown (with the closest known one, when there is one).
+    """
+    known = (*EVENT_TYPES, *LEGACY_EVENT_TYPES)
+    for pattern in patterns:
+        if "*" not in pattern and pattern not in known:
+            raise CliError(
+                f"unknown event type {pattern!r}{did_you_mean(pattern, EVENT_TYPES)}: "
+                "name a type Clerk sends, a family such as 'user.*', or '*'"
+            )
+
+
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
     """Runs `tail`."""
+    _check_types(args.types)
     client = relay_client(args, environ)
-    try:
-        run_async(_tail(args, client))
-    except BrokenPipeError:
-        # The reader went away (`| head`): stop quietly, as other Unix tools do.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+    run_async(_tail(args, client))
 
 
 async def _tail(args: argparse.Namespace, client: RelayClient) -> None:
@@ -124,20 +144,22 @@ async def _tail(args: argparse.Namespace, client: RelayClient) -> None:
                 until_caught_up=args.until_caught_up,
             )
             async with stream:
-                await _print(args, stream, head)
+                await _print(args, stream, head, client.target)
     except RelayError as error:
         raise cli_error(error, client.target) from None
     except ValueError as error:  # a corrupt checkpoint file
         raise CliError(str(error)) from None
 
 
-async def _print(args: argparse.Namespace, stream: EventStream, head: int) -> None:
+async def _print(args: argparse.Namespace, stream: EventStream, head: int, target: str) -> None:
     out = sys.stdout
     start = stream.position
     replay = start is not None and head > start
     bar = progress_bar(sys.stderr) if replay and not is_terminal(out) else None
+    live = is_terminal(out) and not args.until_caught_up
+    waiting = f"connected to {target}, waiting for events (Ctrl-C to stop)" if live else None
     printer = asyncio.create_task(_print_events(args, stream, out))
-    watcher = asyncio.create_task(_watch(stream, out, bar, start or 0, head))
+    watcher = asyncio.create_task(_watch(stream, out, bar, start or 0, head, waiting))
     try:
         await asyncio.wait({printer, watcher}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -179,9 +201,17 @@ def _reader_gone(out: TextIO) -> bool:
 
 
 async def _watch(
-    stream: EventStream, out: TextIO, bar: Progress | None, start: int, head: int
+    stream: EventStream,
+    out: TextIO,
+    bar: Progress | None,
+    start: int,
+    head: int,
+    waiting: str | None,
 ) -> bool:
-    """Flushes the output now and then, and moves the replay's progress bar.
+    """Flushes the output now and then, moves the replay's progress bar, and says when live.
+
+    `waiting`, when given, is printed on stderr once, when the stream first
+    catches up (every stored event printed: what follows is live).
 
     Returns:
         True (and stops watching) when the reader of `out` went away, so that
@@ -196,6 +226,9 @@ async def _watch(
         if _reader_gone(out):
             return True
         out.flush()
+        if waiting is not None and stream.caught_up:
+            print(waiting, file=sys.stderr, flush=True)
+            waiting = None
         if bar is None or task is None:
             continue
         position = stream.position or start

@@ -6,7 +6,8 @@ current time as the envelope's `timestamp` and as `data.created_at` /
 `data.updated_at` when the example has them, so the relay takes it as the
 newest state. It is signed as Svix signs (`svix-id`, `svix-timestamp`,
 `svix-signature`) with the first secret of `--signing-secret` or
-CLERK_WEBHOOK_SIGNING_SECRET.
+CLERK_WEBHOOK_SIGNING_SECRET, else with the secret `serve --dev` keeps beside
+its database (`clerkrelay.cli.dev_secret`). A 401 says that the secrets differ.
 
 One delivery prints its response. Several (`--count`) are sent by a few
 concurrent workers; each line of output is one delivery, except on a
@@ -19,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
-import difflib
 import secrets
 import string
 import sys
@@ -34,8 +34,9 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import orjson
 
-from clerkrelay.cli.cli_error import EXIT_FAILURE, CliError
+from clerkrelay.cli.cli_error import EXIT_FAILURE, CliError, did_you_mean
 from clerkrelay.cli.client_flags import positive_int, run_async
+from clerkrelay.cli.dev_secret import read_dev_secret
 from clerkrelay.cli.progress import progress_bar
 from clerkrelay.cli.samples import sample, sample_types
 from clerkrelay.cli.settings import HTTP_ADDR, SIGNING_SECRET
@@ -49,7 +50,7 @@ _ALPHABET = string.ascii_letters + string.digits
 _NO_SECRET = (
     "no webhook signing secret: set CLERK_WEBHOOK_SIGNING_SECRET to the secret the gateway "
     "verifies with (`clerk-relay serve --dev` prints the one it generated), or pass "
-    "--signing-secret"
+    "--signing-secret; `serve --dev` keeps its own beside its database, but none was found"
 )
 
 
@@ -165,23 +166,35 @@ def _check_type(event_type: str | None) -> str:
         raise CliError("name an event type, e.g. `clerk-relay trigger user.created` (see --list)")
     known = sample_types()
     if event_type not in known:
-        close = difflib.get_close_matches(event_type, known, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
         raise CliError(
-            f"unknown event type {event_type!r}{hint}: run `clerk-relay trigger --list` "
-            f"to see the {len(known)} types with a bundled example"
+            f"unknown event type {event_type!r}{did_you_mean(event_type, known)}: "
+            f"run `clerk-relay trigger --list` to see the {len(known)} types with a bundled example"
         )
     return event_type
 
 
-def _signer(args: argparse.Namespace, environ: Mapping[str, str]) -> Webhook:
+def _signer(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[Webhook, str]:
+    """The signer, and where its secret came from (for the hint that follows a 401)."""
     found = SIGNING_SECRET.value(args, environ)
-    if not found:
-        raise CliError(_NO_SECRET)
+    if found:
+        secret = found[0]
+        source = (
+            f"from {SIGNING_SECRET.label}"
+            if getattr(args, SIGNING_SECRET.name, None)
+            else f"from {SIGNING_SECRET.env}"
+        )
+    else:
+        try:
+            kept = read_dev_secret(environ)
+        except OSError as error:
+            raise CliError(f"cannot read the dev signing secret: {error}") from None
+        if kept is None:
+            raise CliError(_NO_SECRET)
+        secret, source = kept[0], f"the dev secret kept in {kept[1]}"
     try:
         from svix.webhooks import Webhook
 
-        return Webhook(found[0])
+        return Webhook(secret), source
     except Exception:  # binascii.Error, EmptyWebhookSecretError, …
         raise CliError("the webhook signing secret is not a valid whsec_ secret") from None
 
@@ -192,10 +205,10 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
         sys.stdout.write("".join(f"{t}\n" for t in sample_types()))
         return
     event_type = _check_type(args.event_type)
-    signer = _signer(args, environ)
+    signer, source = _signer(args, environ)
     http_addr = HTTP_ADDR.value(args, environ)  # trigger has no --http-addr: the variable
     url = webhook_url(args.url or f"http://{http_addr}")
-    run_async(_trigger(event_type, signer, url, args.count, args.concurrency))
+    run_async(_trigger(event_type, signer, url, args.count, args.concurrency, source))
 
 
 async def _deliver(http: httpx.AsyncClient, url: str, event_type: str, signer: Webhook) -> Delivery:
@@ -222,7 +235,9 @@ async def _deliver(http: httpx.AsyncClient, url: str, event_type: str, signer: W
     return Delivery(webhook_id, str(data_id), response.status_code, response.text)
 
 
-async def _trigger(event_type: str, signer: Webhook, url: str, count: int, workers: int) -> None:
+async def _trigger(
+    event_type: str, signer: Webhook, url: str, count: int, workers: int, source: str
+) -> None:
     started = time.monotonic()
     statuses: Counter[int] = Counter()
     refused: list[Delivery] = []
@@ -262,4 +277,11 @@ async def _trigger(event_type: str, signer: Webhook, url: str, count: int, worke
         summary = ", ".join(f"HTTP {status} ×{n}" for status, n in sorted(statuses.items()))
         print(f"sent {count} {event_type} webhooks to {url} in {elapsed:.1f} s: {summary}")
     if refused:
-        raise CliError(f"{len(refused)} of {count} webhooks were not accepted", EXIT_FAILURE)
+        hint = (
+            f": the relay's signing secret differs from the one trigger used ({source}); use "
+            "the one the relay verifies with (`serve --dev` prints it): set "
+            f"{SIGNING_SECRET.env} or pass {SIGNING_SECRET.label}"
+            if statuses[401]
+            else ""
+        )
+        raise CliError(f"{len(refused)} of {count} webhooks were not accepted{hint}", EXIT_FAILURE)
