@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -51,6 +52,7 @@ def create_app(
     ready_checks: Sequence[ReadyCheck] = (),
     *,
     now: Callable[[], float] = time.time,
+    registry: CollectorRegistry | None = None,
 ) -> GatewayApp:
     """Builds the gateway application.
 
@@ -60,11 +62,13 @@ def create_app(
         ready_checks: Further conditions `/readyz` requires (e.g. the gRPC
             side is serving), each run after `publisher.ready()`.
         now: The clock used for the signature timestamp check.
+        registry: The metrics registry `/metrics` exposes (shared with the gRPC
+            side in `serve`, for reconciliation's metrics); a new one when None.
 
     Returns:
         The ASGI application.
     """
-    metrics = GatewayMetrics()
+    metrics = GatewayMetrics(registry)
     verifier = SignatureVerifier(settings.secrets, settings.tolerance_s, now)
     webhook = WebhookEndpoint(settings, verifier, publisher, metrics)
     checks: tuple[ReadyCheck, ...] = (publisher.ready, *ready_checks)

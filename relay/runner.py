@@ -26,6 +26,7 @@ from typing import TextIO
 
 import grpc
 import uvicorn
+from prometheus_client import CollectorRegistry
 
 from clerkrelay import Backoff
 from clerkrelay.cli.settings import GRPC_TARGET, HTTP_ADDR
@@ -204,9 +205,9 @@ async def _store_until_stopped(
 
 
 async def _start_grpc(
-    settings: ServiceSettings, store: Store
+    settings: ServiceSettings, store: Store, registry: CollectorRegistry | None = None
 ) -> tuple[RelayServer, asyncio.Task[None]]:
-    server = RelayServer(settings, store)
+    server = RelayServer(settings, store, metrics_registry=registry)
     await server.start()
     return server, asyncio.create_task(server.wait_for_termination(), name="grpc")
 
@@ -222,13 +223,18 @@ async def run_serve(
         async with _store_until_stopped(service, stop) as store:
             if store is None:
                 return
-            server, grpc_task = await _start_grpc(replace(service, expose_ingest=False), store)
+            registry = CollectorRegistry()  # /metrics: the gateway's and reconciliation's
+            server, grpc_task = await _start_grpc(
+                replace(service, expose_ingest=False), store, registry
+            )
 
             async def grpc_serving() -> None:
                 if not server.is_serving:
                     raise StoreUnavailable("the gRPC service is not serving")
 
-            app = create_app(gateway, StorePublisher(store), ready_checks=[grpc_serving])
+            app = create_app(
+                gateway, StorePublisher(store), ready_checks=[grpc_serving], registry=registry
+            )
             http_server = _http_server(http, app)
             http_task = await _start_http(http_server)
             banner(server)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from service.reconcile.budget import DEFAULT_SHARE
-from service.reconcile.clerk_api import DEFAULT_API_URL, ApiSettings
+from service.reconcile.clerk_api import DEFAULT_API_URL, ApiSettings, RetryPolicy
 from service.reconcile.errors import key_hint
 from service.reconcile.reconciler import DEFAULT_MAX_DELETE_SHARE, PassSettings
 
@@ -36,6 +36,7 @@ class ReconcileSettings:
         budget_share: The share of the instance's rate limit a pass spends;
             None spends without limit (a local double only).
         max_delete_share: The mass-delete guard's share (see `PassSettings`).
+        retry: How the Backend API client retries (tests shorten it).
     """
 
     secret_key: str = field(repr=False)
@@ -43,6 +44,7 @@ class ReconcileSettings:
     interval_s: float = DEFAULT_INTERVAL_S
     budget_share: float | None = DEFAULT_SHARE
     max_delete_share: float = DEFAULT_MAX_DELETE_SHARE
+    retry: RetryPolicy = RetryPolicy()
 
     def __post_init__(self) -> None:
         if not self.secret_key:
@@ -67,7 +69,10 @@ class ReconcileSettings:
     def api_settings(self) -> ApiSettings:
         """The Backend API client's settings."""
         return ApiSettings(
-            secret_key=self.secret_key, api_url=self.api_url, budget_share=self.budget_share
+            secret_key=self.secret_key,
+            api_url=self.api_url,
+            budget_share=self.budget_share,
+            retry=self.retry,
         )
 
     def pass_settings(self, *, allow_mass_delete: bool = False) -> PassSettings:
