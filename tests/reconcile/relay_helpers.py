@@ -12,12 +12,15 @@ import pytest
 
 from clerkrelay.v1.reconcile_service_pb2 import ReconcileRequest, ReconcileResponse
 from clerkrelay.v1.reconcile_service_pb2_grpc import ReconcileServiceStub
+from service.reconcile.clerk_api import RetryPolicy
 from service.reconcile.settings import ReconcileSettings
 from service.server import RelayServer
 from service.settings import ServiceSettings
 from service.storage import Store
 from tests.reconcile.backend_double import SECRET_KEY
-from tests.reconcile.conftest import FAST_RETRY
+
+FAST_RETRY = RetryPolicy(attempts=4, base_s=0.01, cap_s=0.05, max_retry_after_s=5.0)
+"""Backoffs of milliseconds (as the pass tests' `conftest.FAST_RETRY`), so failures are quick."""
 
 StartRelay = Callable[..., Awaitable[tuple[RelayServer, grpc.aio.Channel]]]
 """`start(reconcile=…, tokens=…, schedule=False, **server_kwargs)` → (the started server, a

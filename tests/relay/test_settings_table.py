@@ -29,6 +29,7 @@ TAKEN_BY: dict[str, tuple[Setting, ...]] = {
     "tail": CONNECTION,
     "get": CONNECTION,
     "list": CONNECTION,
+    "reconcile": CONNECTION,
     "trigger": (SIGNING_SECRET,),
 }
 """The settings each command takes (`--log-level` comes before the command: every one).
