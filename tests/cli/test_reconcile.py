@@ -6,6 +6,7 @@ import io
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from rich.console import Console
 from rich.progress import Progress
@@ -78,6 +79,15 @@ def test_reconcile_end_to_end(tmp_path: Path) -> None:
 
             code, _, err = _reconcile("--kinds", "sessions", env=env)
             assert code == 2 and "cannot be reconciled" in err and "client_id" in err
+
+            metrics = httpx.get(f"{relay.http_url}/metrics").text  # serve's, the gateway's too
+            assert (
+                'clerk_relay_reconcile_entities_total{kind="user",outcome="created"} 5.0' in metrics
+            )
+            assert 'clerk_relay_reconcile_passes_total{outcome="completed",trigger="startup"}' in (
+                metrics
+            )
+            assert "clerk_relay_webhooks_received_total" in metrics
 
 
 def test_reconcile_without_a_key_on_the_relay(relay: RelayProcess) -> None:
