@@ -211,13 +211,17 @@ def run_serve_command(args: argparse.Namespace, environ: Mapping[str, str]) -> N
 
 def run_grpc_command(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
     """Runs `grpc`: the gRPC service (with IngestService for gateways) alone."""
-    service = service_settings(resolve(settings.GRPC, args, environ))
+    values = resolve(settings.GRPC, args, environ)
+    service = service_settings(values)
     grpc_lines = _grpc_banner(service)
+    metrics_addr: str | None = values["metrics_addr"]
+    metrics = [f"  metrics   http://{metrics_addr}/metrics"] if metrics_addr else []
 
     def banner(server: RelayServer) -> None:
-        runner.print_lines(["clerk-relay gRPC service is running", *grpc_lines(server)], sys.stdout)
+        lines = ["clerk-relay gRPC service is running", *grpc_lines(server), *metrics]
+        runner.print_lines(lines, sys.stdout)
 
-    _run(runner.run_grpc(service, banner))
+    _run(runner.run_grpc(service, banner, metrics_addr=metrics_addr))
 
 
 def run_gateway_command(args: argparse.Namespace, environ: Mapping[str, str]) -> None:

@@ -288,6 +288,17 @@ RECONCILE_MAX_DELETE_SHARE = Setting(
     shown_default=f"{_RECONCILE.max_delete_share:g}",
     metavar="SHARE",
 )
+METRICS_ADDR = Setting(
+    "metrics_addr",
+    ("--metrics-addr",),
+    "CLERK_RELAY_METRICS_ADDR",
+    host_port,
+    None,
+    "grpc only: serve Prometheus metrics (reconciliation's) at http://HOST:PORT/metrics; "
+    "serve has them on --http-addr",
+    shown_default="off",
+    metavar="HOST:PORT",
+)
 DEV = Setting(
     "dev",
     ("--dev",),
@@ -324,7 +335,7 @@ _STORE = (
 SERVE: tuple[Setting, ...] = (*_HTTP, *_GRPC, *_STORE, DEV)
 """The settings of `clerk-relay serve`."""
 
-GRPC: tuple[Setting, ...] = (*_GRPC, *_STORE)
+GRPC: tuple[Setting, ...] = (*_GRPC, *_STORE, METRICS_ADDR)
 """The settings of `clerk-relay grpc`."""
 
 GATEWAY: tuple[Setting, ...] = (*_HTTP, GRPC_TARGET, TOKEN, TLS_CA)
@@ -352,6 +363,7 @@ SETTINGS: tuple[Setting, ...] = (
     RECONCILE_INTERVAL,
     RECONCILE_BUDGET_SHARE,
     RECONCILE_MAX_DELETE_SHARE,
+    METRICS_ADDR,
     DEV,
     GRPC_TARGET,
     TOKEN,

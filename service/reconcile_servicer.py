@@ -122,6 +122,8 @@ class ReconcileServicer(reconcile_service_pb2_grpc.ReconcileServiceServicer):
                     if sent.get(progress.kind) != progress:
                         sent[progress.kind] = progress
                         yield ReconcileResponse(progress=progress)
+            if active.task.cancelled():
+                raise Aborted(f"pass {active.report.pass_id} was cancelled: the relay is stopping")
             report = active.task.result()
             final = _progress(active, ended=True)
             for progress in final:

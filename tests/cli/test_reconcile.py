@@ -17,7 +17,7 @@ from service.server import RelayServer
 from service.settings import ServiceSettings
 from service.storage.sqlite import SqliteStore
 from tests.cli.conftest import clerk_relay
-from tests.processes import RelayProcess, relay_env, running, serve
+from tests.processes import RelayProcess, free_port, grpc_service, relay_env, running, serve
 from tests.reconcile.backend_double import SECRET_KEY, BackendDouble
 from tests.reconcile.relay_helpers import reconcile_settings
 
@@ -151,3 +151,33 @@ async def test_a_terminal_gets_a_progress_bar_and_stdout_the_counts(
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "users: 600 scanned, 600 created, 0 updated, 0 deleted, 0 unchanged, 0 kept"
     assert out[1].endswith("completed: 600 events appended")
+
+
+def test_a_grpc_process_reconciles_and_serves_its_metrics(tmp_path: Path) -> None:
+    double = BackendDouble()
+    double.add("user", 4)
+    metrics_port = free_port()
+    with double.serve() as api_url:
+        relay = grpc_service(
+            tmp_path,
+            f"sqlite:///{tmp_path / 'relay.db'}",
+            "--metrics-addr",
+            f"127.0.0.1:{metrics_port}",
+        )
+        relay.env.update(
+            CLERK_SECRET_KEY=SECRET_KEY,
+            CLERK_API_URL=api_url,
+            CLERK_RELAY_RECONCILE_BUDGET_SHARE="1",
+        )
+        with running(relay):
+            env = relay_env(CLERK_RELAY_GRPC_TARGET=relay.grpc_target)
+            _wait_listed(env, users=4)  # the start-up backfill
+            code, out, err = _reconcile("--kinds", "users", env=env)
+            assert (code, err) == (0, ""), err
+            assert out.startswith("users: 4 scanned, 0 created, 0 updated, 0 deleted, 4 unchanged")
+            metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        assert (
+            'clerk_relay_reconcile_passes_total{outcome="completed",trigger="rpc"} 1.0' in metrics
+        )
+        assert 'clerk_relay_reconcile_entities_total{kind="user",outcome="created"} 4.0' in metrics
+        assert relay.stop() == 0
