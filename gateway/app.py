@@ -25,6 +25,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -57,6 +58,7 @@ def create_app(
     ready_checks: Mapping[str, ReadyCheck] | None = None,
     *,
     now: Callable[[], float] = time.time,
+    registry: CollectorRegistry | None = None,
 ) -> GatewayApp:
     """Builds the gateway application.
 
@@ -67,11 +69,13 @@ def create_app(
             side is serving), each run after `publisher.ready()`, keyed by what
             its 503 says when it fails (`"the gRPC server is not ready"`).
         now: The clock used for the signature timestamp check.
+        registry: The metrics registry `/metrics` exposes (shared with the gRPC
+            side in `serve`, for reconciliation's metrics); a new one when None.
 
     Returns:
         The ASGI application.
     """
-    metrics = GatewayMetrics()
+    metrics = GatewayMetrics(registry)
     verifier = SignatureVerifier(settings.secrets, settings.tolerance_s, now)
     webhook = WebhookEndpoint(settings, verifier, publisher, metrics)
     checks = {PUBLISHER_NOT_READY: publisher.ready, **(ready_checks or {})}

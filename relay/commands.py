@@ -27,6 +27,7 @@ from clerkrelay.cli.settings import GRPC_TARGET, Target, resolve
 from gateway.settings import GatewaySettings
 from relay import runner, settings
 from service.auth import Role, load_tokens
+from service.reconcile.settings import ReconcileSettings
 from service.server import RelayServer
 from service.settings import ServiceSettings
 from service.storage import Retention, StoreError
@@ -131,9 +132,23 @@ def service_settings(values: Mapping[str, Any]) -> ServiceSettings:
             retention=Retention(
                 max_age_s=values["retention_max_age"], max_count=values["retention_max_count"]
             ),
+            reconcile=_reconcile_settings(values),
         )
     except ValueError as error:
         raise CliError(str(error)) from error
+
+
+def _reconcile_settings(values: Mapping[str, Any]) -> ReconcileSettings | None:
+    """Reconciliation's settings; None without a secret key (no pass runs)."""
+    if values["clerk_secret_key"] is None:
+        return None
+    return ReconcileSettings(
+        secret_key=values["clerk_secret_key"],
+        api_url=values["clerk_api_url"],
+        interval_s=values["reconcile_interval"],
+        budget_share=values["reconcile_budget_share"],
+        max_delete_share=values["reconcile_max_delete_share"],
+    )
 
 
 def http_settings(values: Mapping[str, Any]) -> runner.HttpSettings:
@@ -181,9 +196,30 @@ def _grpc_banner(service: ServiceSettings) -> Callable[[RelayServer], list[str]]
                 "  publish   "
                 + ("ingest or admin token required" if ingest else "callers on this host only")
             )
-        return [*lines, f"  store     {service.database_url}"]
+        return [*lines, f"  store     {service.database_url}", _reconcile_line(service)]
 
     return lines
+
+
+def _duration(seconds: float) -> str:
+    """`6h`, `30m`, `90s`: the largest unit that divides the duration."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def _reconcile_line(service: ServiceSettings) -> str:
+    """The banner's reconciliation line: never the key, only which kind of instance it is for."""
+    reconcile = service.reconcile
+    if reconcile is None:
+        return "  reconcile off (set CLERK_SECRET_KEY to backfill and reconcile from Clerk)"
+    instance = "production" if reconcile.production else "development"
+    schedule = f"every {_duration(reconcile.interval_s)}" if reconcile.interval_s else "on demand"
+    return (
+        f"  reconcile {schedule}, and at start-up when the mirror is empty "
+        f"({instance} key, {reconcile.api_url})"
+    )
 
 
 def run_serve_command(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
@@ -219,13 +255,17 @@ def run_serve_command(args: argparse.Namespace, environ: Mapping[str, str]) -> N
 
 def run_grpc_command(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
     """Runs `grpc`: the gRPC service (with IngestService for gateways) alone."""
-    service = service_settings(resolve(settings.GRPC, args, environ))
+    values = resolve(settings.GRPC, args, environ)
+    service = service_settings(values)
     grpc_lines = _grpc_banner(service)
+    metrics_addr: str | None = values["metrics_addr"]
+    metrics = [f"  metrics   http://{metrics_addr}/metrics"] if metrics_addr else []
 
     def banner(server: RelayServer) -> None:
-        runner.print_lines(["clerk-relay gRPC service is running", *grpc_lines(server)], sys.stdout)
+        lines = ["clerk-relay gRPC service is running", *grpc_lines(server), *metrics]
+        runner.print_lines(lines, sys.stdout)
 
-    _run(runner.run_grpc(service, banner))
+    _run(runner.run_grpc(service, banner, metrics_addr=metrics_addr))
 
 
 def run_gateway_command(args: argparse.Namespace, environ: Mapping[str, str]) -> None:

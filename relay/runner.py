@@ -8,6 +8,9 @@ process at once. `gateway` needs nothing to start: its gRPC channel connects
 lazily, and `/readyz` answers 503 until the gRPC service answers. SIGTERM or
 SIGINT ends each of them cleanly at any point, retries included.
 
+Metrics: `serve` exposes reconciliation's metrics with the gateway's on its
+`/metrics`; `grpc` serves them at `--metrics-addr` when given one.
+
 Shutdown order on SIGTERM or SIGINT: the HTTP side stops taking webhooks and
 finishes the ones in flight (each is answered only once durable), then the
 gRPC side turns health NOT_SERVING and ends every stream after its last
@@ -27,6 +30,7 @@ from typing import TextIO
 
 import grpc
 import uvicorn
+from prometheus_client import CollectorRegistry, start_http_server
 
 from clerkrelay import Backoff
 from clerkrelay.cli.settings import GRPC_TARGET, HTTP_ADDR
@@ -238,9 +242,9 @@ async def _store_until_stopped(
 
 
 async def _start_grpc(
-    settings: ServiceSettings, store: Store
+    settings: ServiceSettings, store: Store, registry: CollectorRegistry | None = None
 ) -> tuple[RelayServer, asyncio.Task[None]]:
-    server = RelayServer(settings, store)
+    server = RelayServer(settings, store, metrics_registry=registry)
     await server.start()
     return server, asyncio.create_task(server.wait_for_termination(), name="grpc")
 
@@ -256,7 +260,10 @@ async def run_serve(
         async with _store_until_stopped(service, stop) as store:
             if store is None:
                 return
-            server, grpc_task = await _start_grpc(replace(service, expose_ingest=False), store)
+            registry = CollectorRegistry()  # /metrics: the gateway's and reconciliation's
+            server, grpc_task = await _start_grpc(
+                replace(service, expose_ingest=False), store, registry
+            )
 
             async def grpc_serving() -> None:
                 if not server.is_serving:
@@ -266,6 +273,7 @@ async def run_serve(
                 gateway,
                 StorePublisher(store),
                 ready_checks={"the gRPC server is not ready": grpc_serving},
+                registry=registry,
             )
             try:
                 http_server = _http_server(http, app)
@@ -278,17 +286,41 @@ async def run_serve(
                 await server.stop()  # also when the HTTP side could not start
 
 
-async def run_grpc(service: ServiceSettings, banner: Callable[[RelayServer], None]) -> None:
-    """Runs the gRPC service (with IngestService for gateways) until a signal."""
+async def run_grpc(
+    service: ServiceSettings,
+    banner: Callable[[RelayServer], None],
+    *,
+    metrics_addr: str | None = None,
+) -> None:
+    """Runs the gRPC service (with IngestService for gateways) until a signal.
+
+    With `metrics_addr`, Prometheus metrics (reconciliation's) are served at
+    `http://<metrics_addr>/metrics`, from a thread of prometheus_client's.
+
+    Raises:
+        OSError: The metrics address cannot be bound.
+    """
     with _stop_signals() as stop:
         async with _store_until_stopped(service, stop) as store:
             if store is None:
                 return
-            server, grpc_task = await _start_grpc(replace(service, expose_ingest=True), store)
-            banner(server)
-            await _wait_for_stop(stop, grpc_task)
-            _log.info("shutting down")
-            await server.stop()
+            registry = CollectorRegistry()
+            metrics = None
+            if metrics_addr is not None:
+                host, port = split_addr(metrics_addr)
+                metrics, _ = start_http_server(port, host, registry)
+            try:
+                server, grpc_task = await _start_grpc(
+                    replace(service, expose_ingest=True), store, registry
+                )
+                banner(server)
+                await _wait_for_stop(stop, grpc_task)
+                _log.info("shutting down")
+                await server.stop()
+            finally:
+                if metrics is not None:
+                    await asyncio.to_thread(metrics.shutdown)
+                    metrics.server_close()
 
 
 async def run_gateway(

@@ -33,6 +33,7 @@ from clerkrelay.cli.settings import SETTINGS as CLIENT_SETTINGS
 from clerkrelay.limits import MAX_BODY_BYTES_CEILING
 from gateway.settings import GatewaySettings
 from service.auth import parse_tokens, read_token_file
+from service.reconcile.settings import ReconcileSettings
 from service.settings import ServiceSettings
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
 
 _SERVICE = ServiceSettings()
 _GATEWAY = GatewaySettings(secrets=("whsec_default",))
+_RECONCILE = ReconcileSettings(secret_key="sk_test_default")
 
 
 def _seconds(value: float) -> str:
@@ -57,6 +59,38 @@ def _database_url(value: str) -> str:
             f"unsupported database URL {value!r}: use sqlite:///path/to/file.db or postgresql://…"
         )
     return value
+
+
+def _secret_key(value: str) -> str:
+    """A Backend API secret key; the message never repeats it (it is a secret)."""
+    if not value.startswith(("sk_live_", "sk_test_")) or len(value.split()) != 1:
+        raise ValueError("not a Clerk secret key: it begins sk_live_ or sk_test_")
+    return value
+
+
+def _api_url(value: str) -> str:
+    if not value.startswith(("https://", "http://")) or len(value.split()) != 1:
+        raise ValueError(f"not an http(s) URL: {value!r}")
+    return value.rstrip("/")
+
+
+def _share(value: str) -> float:
+    """A share of a whole, more than 0 and at most 1 (`0.2`)."""
+    share = _fraction(value)
+    if share == 0:
+        raise ValueError(f"must be more than 0 (got {value!r})")
+    return share
+
+
+def _fraction(value: str) -> float:
+    """A share of a whole, 0 to 1 (`0.1`)."""
+    try:
+        share = float(value)
+    except ValueError:
+        raise ValueError(f"not a number: {value!r} (use e.g. 0.2)") from None
+    if not 0 <= share <= 1:
+        raise ValueError(f"must be between 0 and 1 (got {value!r})")
+    return share
 
 
 def _token_file(value: str) -> Path:
@@ -203,6 +237,68 @@ RETENTION_MAX_COUNT = Setting(
     shown_default="keep all",
     metavar="EVENTS",
 )
+CLERK_SECRET_KEY = Setting(
+    "clerk_secret_key",
+    (),
+    "CLERK_SECRET_KEY",
+    _secret_key,
+    None,
+    "Clerk's Backend API secret key (sk_live_… or sk_test_…): turns backfill and "
+    "reconciliation on; never printed",
+    shown_default="off",
+)
+CLERK_API_URL = Setting(
+    "clerk_api_url",
+    ("--clerk-api-url",),
+    "CLERK_API_URL",
+    _api_url,
+    _RECONCILE.api_url,
+    "Clerk's Backend API base URL",
+    shown_default=_RECONCILE.api_url,
+    metavar="URL",
+)
+RECONCILE_INTERVAL = Setting(
+    "reconcile_interval",
+    ("--reconcile-interval",),
+    "CLERK_RELAY_RECONCILE_INTERVAL",
+    parse_duration,
+    _RECONCILE.interval_s,
+    "reconcile the mirror with the Backend API this often (30m, 6h); 0 turns the schedule off",
+    shown_default=f"{_RECONCILE.interval_s / 3600:g}h",
+    metavar="DURATION",
+)
+RECONCILE_BUDGET_SHARE = Setting(
+    "reconcile_budget_share",
+    ("--reconcile-budget-share",),
+    "CLERK_RELAY_RECONCILE_BUDGET_SHARE",
+    _share,
+    _RECONCILE.budget_share,
+    "share of the instance's Backend API rate limit a pass may spend, over 0 and at most 1",
+    shown_default=f"{_RECONCILE.budget_share:g}",
+    metavar="SHARE",
+)
+RECONCILE_MAX_DELETE_SHARE = Setting(
+    "reconcile_max_delete_share",
+    ("--reconcile-max-delete-share",),
+    "CLERK_RELAY_RECONCILE_MAX_DELETE_SHARE",
+    _fraction,
+    _RECONCILE.max_delete_share,
+    "a pass deletes nothing of a kind when more than this share of it would go, 0 to 1 "
+    "(the mass-delete guard; reconcile --allow-mass-delete passes it)",
+    shown_default=f"{_RECONCILE.max_delete_share:g}",
+    metavar="SHARE",
+)
+METRICS_ADDR = Setting(
+    "metrics_addr",
+    ("--metrics-addr",),
+    "CLERK_RELAY_METRICS_ADDR",
+    host_port,
+    None,
+    "grpc only: serve Prometheus metrics (reconciliation's) at http://HOST:PORT/metrics; "
+    "serve has them on --http-addr",
+    shown_default="off",
+    metavar="HOST:PORT",
+)
 DEV = Setting(
     "dev",
     ("--dev",),
@@ -226,12 +322,21 @@ _GRPC = (
     HEARTBEAT_INTERVAL,
     LIVE_BUFFER,
 )
-_STORE = (DATABASE_URL, RETENTION_MAX_AGE, RETENTION_MAX_COUNT)
+_STORE = (
+    DATABASE_URL,
+    RETENTION_MAX_AGE,
+    RETENTION_MAX_COUNT,
+    CLERK_SECRET_KEY,
+    CLERK_API_URL,
+    RECONCILE_INTERVAL,
+    RECONCILE_BUDGET_SHARE,
+    RECONCILE_MAX_DELETE_SHARE,
+)
 
 SERVE: tuple[Setting, ...] = (*_HTTP, *_GRPC, *_STORE, DEV)
 """The settings of `clerk-relay serve`."""
 
-GRPC: tuple[Setting, ...] = (*_GRPC, *_STORE)
+GRPC: tuple[Setting, ...] = (*_GRPC, *_STORE, METRICS_ADDR)
 """The settings of `clerk-relay grpc`."""
 
 GATEWAY: tuple[Setting, ...] = (*_HTTP, GRPC_TARGET, TOKEN, TLS_CA)
@@ -254,6 +359,12 @@ SETTINGS: tuple[Setting, ...] = (
     LIVE_BUFFER,
     RETENTION_MAX_AGE,
     RETENTION_MAX_COUNT,
+    CLERK_SECRET_KEY,
+    CLERK_API_URL,
+    RECONCILE_INTERVAL,
+    RECONCILE_BUDGET_SHARE,
+    RECONCILE_MAX_DELETE_SHARE,
+    METRICS_ADDR,
     DEV,
     GRPC_TARGET,
     TOKEN,

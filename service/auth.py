@@ -6,7 +6,7 @@ Every token has a role:
 |---|---|
 | subscriber | `EventService`, `StateService`, server reflection |
 | ingest | `IngestService.Publish` (only: a gateway cannot read the log) |
-| admin | everything (operations such as reconciliation need it) |
+| admin | everything; `ReconcileService` is for admins only |
 
 With any token configured, every RPC except the standard health service
 (`grpc.health.v1.Health`, so load balancers need no secret) must carry the
@@ -17,7 +17,9 @@ wrong role with PERMISSION_DENIED, before any servicer runs.
 Publishing is privileged even with authentication off: without an ingest or
 admin token, `IngestService` answers only callers on this host (loopback or a
 Unix socket), so a relay whose port is reachable from the network cannot be
-written to by whoever reaches it.
+written to by whoever reaches it. So is reconciliation (it spends the
+instance's Backend API budget and may delete): with authentication off,
+`ReconcileService` answers only callers on this host.
 
 Tokens are compared in constant time (as SHA-256 digests, so lengths do not
 show either), and every configured token is compared, so the answer's timing
@@ -31,7 +33,7 @@ import hashlib
 import hmac
 import ipaddress
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +55,7 @@ HEALTH_SERVICE = "grpc.health.v1.Health"
 
 _HEALTH_PREFIX = f"/{HEALTH_SERVICE}/"
 _INGEST_PREFIX = "/clerkrelay.v1.IngestService/"
+_ADMIN_PREFIX = "/clerkrelay.v1.ReconcileService/"
 _SCHEME = "bearer"
 
 if TYPE_CHECKING:
@@ -192,6 +195,13 @@ async def _not_local(request: Any, context: _Context) -> None:
     )
 
 
+async def _not_local_admin(request: Any, context: _Context) -> None:
+    await context.abort(
+        grpc.StatusCode.PERMISSION_DENIED,
+        "with authentication off, only callers on the relay's host may call this method",
+    )
+
+
 def _rejecting(
     shape: _Handler | None, reject: Callable[[Any, _Context], Awaitable[None]]
 ) -> _Handler:
@@ -223,12 +233,33 @@ def _local_only(handler: _Handler, is_local: Callable[[str], bool]) -> _Handler:
     )
 
 
+def _local_only_stream(handler: _Handler, is_local: Callable[[str], bool]) -> _Handler:
+    """The server-streaming handler `handler`, answering only callers on this host."""
+    behavior: Callable[[Any, _Context], AsyncIterator[Any]] | None = handler.unary_stream  # type: ignore[assignment]
+    if behavior is None:  # every admin method is server-streaming
+        return _rejecting(handler, _not_local_admin)
+
+    async def guarded(request: Any, context: _Context) -> AsyncIterator[Any]:
+        if not is_local(context.peer()):
+            await _not_local_admin(request, context)
+        async for response in behavior(request, context):
+            yield response
+
+    return grpc.unary_stream_rpc_method_handler(
+        guarded,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
 def _required_role(method: str) -> Role | None:
     """The least role that may call `method`; None for health (anyone)."""
     if method.startswith(_HEALTH_PREFIX):
         return None
     if method.startswith(_INGEST_PREFIX):
         return Role.INGEST
+    if method.startswith(_ADMIN_PREFIX):
+        return Role.ADMIN
     return Role.SUBSCRIBER
 
 
@@ -285,6 +316,8 @@ class AuthInterceptor(_ServerInterceptor):
         if not self._digests:  # authentication off
             if required is Role.INGEST and handler is not None:
                 return _local_only(handler, self._is_local)
+            if required is Role.ADMIN and handler is not None:
+                return _local_only_stream(handler, self._is_local)
             return handler  # type: ignore[return-value] # None: grpc answers UNIMPLEMENTED
         authorization = _authorization_of(handler_call_details)
         role = self.role_of(authorization)

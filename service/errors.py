@@ -8,6 +8,8 @@ or without serializers) and turns the exceptions below into the RPC's status:
 |----------------------------------------|------------------|
 | `InvalidArgument`                      | INVALID_ARGUMENT |
 | `NotFound`                             | NOT_FOUND        |
+| `FailedPrecondition`                   | FAILED_PRECONDITION |
+| `Aborted`                              | ABORTED          |
 | `service.storage.BeforeRetention`      | OUT_OF_RANGE     |
 | `service.storage.StoreUnavailable`     | UNAVAILABLE      |
 | any other `service.storage.StoreError` | INTERNAL         |
@@ -26,7 +28,9 @@ import grpc
 from service.storage import BeforeRetention, StoreError, StoreUnavailable
 
 __all__ = [
+    "Aborted",
     "ErrorInterceptor",
+    "FailedPrecondition",
     "InvalidArgument",
     "NotFound",
     "ServiceError",
@@ -66,6 +70,18 @@ class NotFound(ServiceError):
     """The request names something the relay has never seen."""
 
     code = grpc.StatusCode.NOT_FOUND
+
+
+class FailedPrecondition(ServiceError):
+    """The relay is not set up for the request (reconciling without a secret key)."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class Aborted(ServiceError):
+    """The request conflicts with one under way (a second reconciliation pass)."""
+
+    code = grpc.StatusCode.ABORTED
 
 
 _QUOTED_CHARACTERS = 100

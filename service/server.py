@@ -5,8 +5,14 @@ mapping of domain errors to statuses. Every servicer is built here, from the
 settings and the store, and registered the way the generated code does it:
 `EventService` (`service.event_servicer`, over a `Broadcaster` of the store's
 commits), `StateService`, `IngestService` (when `settings.expose_ingest`),
-the standard health service and server reflection, plus any extra handlers
-passed in (tests use them for probe services).
+`ReconcileService` (admins only), the standard health service and server
+reflection, plus any extra handlers passed in (tests use them for probe
+services).
+
+Reconciliation: with a secret key (`settings.reconcile`), the server owns the
+process's `Reconciliation` (one pass at a time, shared by the schedule and the
+RPC) and starts its schedule once it serves, in the background: a pass never
+delays readiness. Its metrics go to `metrics_registry`.
 
 Health follows the store: every `health_interval_s` the server pings it
 (`Store.ping`, which fails while appends fail, e.g. on a full disk) and turns
@@ -17,9 +23,9 @@ whole, so it stops taking webhooks it could not store. `StateService` and
 
 Shutdown follows the project's order: health reports NOT_SERVING for every
 service (load balancers stop sending new calls), the broadcaster closes so
-every open stream ends cleanly (with OK after its last buffered event), the
-`on_shutdown` callbacks run, then `server.stop(grace)` lets in-flight calls
-finish.
+every open stream ends cleanly (with OK after its last buffered event), a
+pass under way is cancelled, the `on_shutdown` callbacks run, then
+`server.stop(grace)` lets in-flight calls finish.
 """
 
 from __future__ import annotations
@@ -34,8 +40,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry
 
-from clerkrelay.v1 import ingest_service_pb2_grpc, state_service_pb2_grpc
+from clerkrelay.v1 import (
+    ingest_service_pb2_grpc,
+    reconcile_service_pb2_grpc,
+    state_service_pb2_grpc,
+)
 from service import event_servicer
 from service.auth import AuthInterceptor, server_credentials
 from service.broadcaster import Broadcaster
@@ -44,6 +55,10 @@ from service.event_servicer import SERVICE_NAME as EVENT_SERVICE
 from service.event_servicer import EventServicer
 from service.ingest_servicer import SERVICE_NAME as INGEST_SERVICE
 from service.ingest_servicer import IngestServicer
+from service.reconcile.metrics import ReconcileMetrics
+from service.reconcile.scheduler import Reconciliation
+from service.reconcile_servicer import SERVICE_NAME as RECONCILE_SERVICE
+from service.reconcile_servicer import ReconcileServicer
 from service.settings import ServiceSettings
 from service.state_servicer import SERVICE_NAME as STATE_SERVICE
 from service.state_servicer import StateServicer
@@ -91,6 +106,8 @@ class RelayServer:
         on_shutdown: Awaited in order during `stop`, after health turns
             NOT_SERVING and streams are told to end, before the server stops.
         health_interval_s: How often health asks the store whether it can append.
+        metrics_registry: Where reconciliation's metrics go (the gateway's, in
+            `serve`); a private registry when None.
     """
 
     def __init__(
@@ -102,6 +119,7 @@ class RelayServer:
         extra_handlers: Sequence[RpcHandler] = (),
         on_shutdown: Sequence[ShutdownCallback] = (),
         health_interval_s: float = 1.0,
+        metrics_registry: CollectorRegistry | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -115,6 +133,12 @@ class RelayServer:
         self._store_watch: asyncio.Task[None] | None = None
         self._port: int | None = None
         self._stopping = False
+        self.reconciliation = (
+            Reconciliation(store, settings.reconcile, ReconcileMetrics(metrics_registry))
+            if settings.reconcile is not None
+            else None
+        )
+        """The process's reconciliation passes; None without a secret key."""
 
     @property
     def auth_enabled(self) -> bool:
@@ -146,6 +170,7 @@ class RelayServer:
         names = [EVENT_SERVICE, STATE_SERVICE]
         if self._settings.expose_ingest:
             names.append(INGEST_SERVICE)
+        names.append(RECONCILE_SERVICE)
         names += [
             handler.service_name()
             for handler in self._extra_handlers
@@ -169,8 +194,8 @@ class RelayServer:
             raise RuntimeError("RelayServer.start was already called")
         settings = self._settings
         interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = []
-        if settings.tokens or settings.expose_ingest:  # publishing is always guarded
-            interceptors.append(AuthInterceptor(settings.tokens))
+        # Always: publishing and reconciliation are guarded even without tokens.
+        interceptors.append(AuthInterceptor(settings.tokens))
         interceptors.append(ErrorInterceptor())
 
         server = grpc.aio.server(
@@ -192,6 +217,9 @@ class RelayServer:
             ingest_service_pb2_grpc.add_IngestServiceServicer_to_server(
                 IngestServicer(store), server
             )
+        reconcile_service_pb2_grpc.add_ReconcileServiceServicer_to_server(
+            ReconcileServicer(self.reconciliation), server
+        )
         health_servicer: _HealthServicer = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(self.service_names(), server)
@@ -209,6 +237,8 @@ class RelayServer:
         self._store_watch = asyncio.create_task(
             self._follow_store(health_servicer), name="grpc-health-store"
         )
+        if self.reconciliation is not None:
+            self.reconciliation.start_schedule()
         return port
 
     def _bind(self, server: grpc.aio.Server) -> int:
@@ -273,6 +303,8 @@ class RelayServer:
         await self._health.enter_graceful_shutdown()
         if self._broadcaster is not None:
             self._broadcaster.close()  # each stream ends with OK after its buffered events
+        if self.reconciliation is not None:
+            await self.reconciliation.close()
         for callback in self._on_shutdown:
             try:
                 await callback()

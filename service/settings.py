@@ -14,6 +14,7 @@ from pathlib import Path
 from clerkrelay.client import DEFAULT_TARGET
 from clerkrelay.limits import MAX_MESSAGE_BYTES
 from service.auth import Role
+from service.reconcile.settings import ReconcileSettings
 from service.storage import DEFAULT_DATABASE_URL, Retention
 from service.subscription import StreamLimits
 
@@ -47,6 +48,8 @@ class ServiceSettings:
         retention: How much of the log to keep.
         expose_ingest: Serve `IngestService` (False when the gateway runs in
             the same process and appends directly).
+        reconcile: Backfill and reconciliation from Clerk's Backend API; None
+            (no secret key) runs no pass.
     """
 
     grpc_addr: str = DEFAULT_GRPC_ADDR
@@ -63,6 +66,7 @@ class ServiceSettings:
     shutdown_grace_s: float = 5.0
     retention: Retention = field(default_factory=Retention)
     expose_ingest: bool = True
+    reconcile: ReconcileSettings | None = None
 
     def stream_limits(self) -> StreamLimits:
         """The Subscribe stream limits these settings ask for."""

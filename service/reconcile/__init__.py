@@ -5,10 +5,13 @@ within a share of the instance's rate limit (`budget`), with the endpoints
 and paging of each kind (`endpoints`), its errors (`errors`) and its counters
 (`counters`). The pass: `run_pass` compares the listings with the mirror and
 appends the repairs as events (`reconciler`), built like the webhooks they
-stand for (`synthetic`), and reports what it did (`report`).
+stand for (`synthetic`), and reports what it did (`report`). Around it: the
+configuration (`settings`), the process's passes, one at a time, at start-up,
+on a schedule or asked for (`scheduler`), and their metrics (`metrics`); the
+`Reconcile` RPC is `service.reconcile_servicer`.
 
-Not here yet: configuration, the command line, scheduling (at start-up,
-periodically), resuming a pass across restarts, and metrics.
+Not here yet: resuming a pass across restarts (a pass run again relists
+everything).
 """
 
 from service.reconcile.budget import DEFAULT_SHARE, InstanceLimit, RequestBudget, instance_limit

@@ -40,9 +40,9 @@ rejects, a body not shaped as its spec says) fails that kind only. A kind
 whose listing failed deletes nothing; the repairs appended before the failure
 stay, each a snapshot applied by newest-wins.
 
-Not here yet (later slices of issue 13): configuration and the command line,
-reconciling at start-up and periodically, resuming a pass across restarts (a
-pass run again relists everything), and metrics.
+Configuration, scheduling, the RPC and metrics are around it
+(`service.reconcile.scheduler`). Not here yet: resuming a pass across
+restarts (a pass run again relists everything).
 """
 
 from __future__ import annotations
@@ -141,6 +141,8 @@ async def run_pass(
     kinds: Sequence[str],
     pass_id: str,
     settings: PassSettings | None = None,
+    *,
+    report: PassReport | None = None,
 ) -> PassReport:
     """Reconciles `kinds` (registry names, in that order) with the Backend API.
 
@@ -151,6 +153,8 @@ async def run_pass(
         pass_id: The pass's id, 1–64 of `A-Z a-z 0-9 . _ : -`; in every event
             it appends and in their ids.
         settings: The guard and batching; the defaults when None.
+        report: The report to fill in as the pass goes (a caller may read it
+            meanwhile, to show progress); a new one when None.
 
     Returns:
         What the pass did per kind, and what stopped it, if anything.
@@ -163,7 +167,7 @@ async def run_pass(
     if unlisted:
         raise ValueError(f"kinds without an instance-wide listing: {', '.join(unlisted)}")
     settings = settings or PassSettings()
-    report = PassReport(pass_id)
+    report = report if report is not None else PassReport(pass_id)
     for kind in kinds:
         kind_report = report.kinds[kind] = KindReport(kind)
         try:

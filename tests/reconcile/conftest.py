@@ -58,3 +58,7 @@ def settings(api_url: str, **overrides: Any) -> ApiSettings:
 async def list_all(api: ClerkApi, kind: str) -> list[ApiObject]:
     """Every object one listing yields, in order."""
     return [item async for item in api.list_all(kind)]
+
+
+# The relay's fixture, defined with its helpers (they import this module's names).
+from tests.reconcile.relay_helpers import start_relay  # noqa: E402, F401

@@ -29,6 +29,7 @@ TAKEN_BY: dict[str, tuple[Setting, ...]] = {
     "tail": CONNECTION,
     "get": CONNECTION,
     "list": CONNECTION,
+    "reconcile": CONNECTION,
     "trigger": (SIGNING_SECRET,),
 }
 """The settings each command takes (`--log-level` comes before the command: every one).
@@ -114,6 +115,12 @@ BAD: dict[str, str] = {
     "live_buffer": "0",
     "retention_max_age": "soon",
     "retention_max_count": "-5",
+    "clerk_secret_key": "pk_live_not_a_secret_key",
+    "clerk_api_url": "api.clerk.com",
+    "reconcile_interval": "daily",
+    "reconcile_budget_share": "0",
+    "reconcile_max_delete_share": "1.5",
+    "metrics_addr": "nohost",
     "grpc_target": "nohost",
     "tls_ca": "/nonexistent/ca.pem",
     "log_level": "loud",

@@ -24,6 +24,7 @@ from tests.service.conftest import OpenChannel, StartServer
 CLERKRELAY_SERVICES = [
     "clerkrelay.v1.EventService",
     "clerkrelay.v1.IngestService",
+    "clerkrelay.v1.ReconcileService",
     "clerkrelay.v1.StateService",
 ]
 STANDARD_SERVICES = ["grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"]
@@ -81,6 +82,7 @@ async def test_ingest_is_not_listed_when_not_exposed(
     _, target = await start_server(ServiceSettings(expose_ingest=False))
     assert await listed_services(open_channel(target)) == [
         "clerkrelay.v1.EventService",
+        "clerkrelay.v1.ReconcileService",
         "clerkrelay.v1.StateService",
         *STANDARD_SERVICES,
     ]

@@ -17,7 +17,7 @@ server's heartbeats instead, see `EventStream`).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
@@ -26,18 +26,22 @@ import grpc
 from clerkrelay.backoff import Backoff
 from clerkrelay.calls import UnaryCalls
 from clerkrelay.checkpoint import Checkpoint
+from clerkrelay.errors import error_from_rpc
 from clerkrelay.limits import DEFAULT_CLIENT_RECEIVE_BYTES
 from clerkrelay.listing import Listing, Snapshot
 from clerkrelay.state import StateQueries
 from clerkrelay.stream import EventStream
 from clerkrelay.v1.event_service_pb2 import GetHeadRequest, SubscribeRequest
 from clerkrelay.v1.event_service_pb2_grpc import EventServiceStub
+from clerkrelay.v1.reconcile_service_pb2 import ReconcileRequest, ReconcileResponse
+from clerkrelay.v1.reconcile_service_pb2_grpc import ReconcileServiceStub
 from clerkrelay.v1.state_service_pb2_grpc import StateServiceStub
 
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "DEFAULT_TARGET", "RelayClient"]
 
 if TYPE_CHECKING:  # the async stub types exist only in the .pyi files
     from clerkrelay.v1.event_service_pb2_grpc import EventServiceAsyncStub
+    from clerkrelay.v1.reconcile_service_pb2_grpc import ReconcileServiceAsyncStub
     from clerkrelay.v1.state_service_pb2_grpc import StateServiceAsyncStub
 
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -78,6 +82,7 @@ class RelayClient(StateQueries):
         "_credentials",
         "_events",
         "_metadata",
+        "_reconcile",
         "_state",
         "_target",
     )
@@ -136,6 +141,7 @@ class RelayClient(StateQueries):
         self._channel: grpc.aio.Channel | None = None
         self._events: EventServiceAsyncStub | None = None
         self._state: StateServiceAsyncStub | None = None
+        self._reconcile: ReconcileServiceAsyncStub | None = None
         super().__init__(self._state_stub, self._calls)
 
     def __repr__(self) -> str:
@@ -166,12 +172,14 @@ class RelayClient(StateQueries):
             self._channel = channel
             self._events = EventServiceStub(channel)
             self._state = StateServiceStub(channel)
+            self._reconcile = ReconcileServiceStub(channel)
         return self
 
     async def close(self) -> None:
         """Closes the channel: calls in flight end with CANCELLED. Does nothing if closed."""
         channel, self._channel = self._channel, None
         self._events = self._state = None
+        self._reconcile = None
         if channel is not None:
             await channel.close(None)
 
@@ -208,6 +216,36 @@ class RelayClient(StateQueries):
         stub = self._event_stub()
         response = await self._calls.call(stub.GetHead, GetHeadRequest())
         return response.head_sequence
+
+    async def reconcile(
+        self, kinds: Iterable[str] = (), *, allow_mass_delete: bool = False
+    ) -> AsyncIterator[ReconcileResponse]:
+        """Asks the relay to reconcile its mirror with Clerk's Backend API now.
+
+        Needs an admin token when the relay's auth is on. The call has no
+        deadline; leaving the iteration early cancels the pass.
+
+        Args:
+            kinds: Registry kind names (`user`, `organization_membership`);
+                empty means every kind Clerk can list.
+            allow_mass_delete: Delete past the relay's mass-delete guard.
+
+        Yields:
+            Each kind's progress as it changes, then the pass's summary.
+
+        Raises:
+            RelayError: The call failed: ABORTED (a pass is already running),
+                FAILED_PRECONDITION (no secret key), PermissionDeniedError
+                (not an admin token), UnavailableError, …
+        """
+        if self._reconcile is None:
+            raise RuntimeError(_NOT_OPEN)
+        request = ReconcileRequest(kinds=kinds, allow_mass_delete=allow_mass_delete)
+        try:
+            async for response in self._reconcile.Reconcile(request, metadata=self._metadata):
+                yield response
+        except grpc.aio.AioRpcError as error:
+            raise error_from_rpc(error) from None
 
     def subscribe(
         self,

@@ -1,6 +1,6 @@
 """The `clerk-relay` command line: the client's commands, and the server's when installed.
 
-The client's commands (`tail`, `get`, `list`, `trigger`) live here, one module
+The client's commands (`tail`, `get`, `list`, `trigger`, `reconcile`) live here, one module
 each. The server's (`serve`, `gateway`, `grpc`) live in the `relay` package,
 which is installed with the server (the top-level `clerk-relay` project) and
 not with this client alone: when `relay` can be imported, its flags join the
@@ -31,7 +31,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 
-from clerkrelay.cli import query, tail, trigger
+from clerkrelay.cli import query, reconcile, tail, trigger
 from clerkrelay.cli.cli_error import CliError
 from clerkrelay.cli.settings import LOG_LEVEL
 
@@ -44,6 +44,7 @@ _TOOLS: dict[str, _Command] = {
     "trigger": trigger.run,
     "get": query.run_get,
     "list": query.run_list,
+    "reconcile": reconcile.run,
 }
 
 _QUIET_LOGGERS = ("httpx", "httpcore")
@@ -77,6 +78,7 @@ def _parser(server: ModuleType | None) -> argparse.ArgumentParser:
     tail.add_parser(commands)
     trigger.add_parser(commands)
     query.add_parsers(commands)
+    reconcile.add_parser(commands)
     for command in commands.choices.values():
         _add_global_flags(command)
     return parser
