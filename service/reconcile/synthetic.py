@@ -31,7 +31,8 @@ webhook would have been:
   its JSON>`, with no pass in it, and it is stored once per version.
 
 Where the Backend API's objects differ from the webhook's `data` (see
-`tests/reconcile/double_objects.py` and `../shared/clerk/BACKEND-API.md`):
+`tests/reconcile/double_objects.py` and Clerk's Backend API spec,
+`tests/fixtures/openapi/bapi-2026-05-12.yml`):
 waitlist entries say `object: "waitlist_entry"` (the webhook `waitlistEntry`);
 organization domains add `affiliation_verification`/`ownership_verification`
 beside `verification` (untyped: kept in `raw_body` only); subscription items
