@@ -4,8 +4,10 @@ Each delivery is Clerk's own example of the type (`clerkrelay.cli.samples`) made
 fresh: a new `svix-id`, a new `data.id` (same prefix, random rest), and the
 current time as the envelope's `timestamp` and as `data.created_at` /
 `data.updated_at` when the example has them, so the relay takes it as the
-newest state. It is signed as Svix signs (`svix-id`, `svix-timestamp`,
-`svix-signature`) with the first secret of `--signing-secret` or
+newest state. `--id` and `--set PATH=VALUE` then shape it
+(`clerkrelay.cli.overrides`): `trigger user.updated --id user_… --set
+data.first_name=Ada` updates a user seen earlier. It is signed as Svix signs
+(`svix-id`, `svix-timestamp`, `svix-signature`) with the first secret of `--signing-secret` or
 CLERK_WEBHOOK_SIGNING_SECRET, else with the secret `serve --dev` keeps beside
 its database (`clerkrelay.cli.dev_secret`). A 401 says that the secrets differ.
 
@@ -25,7 +27,7 @@ import string
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -37,6 +39,7 @@ import orjson
 from clerkrelay.cli.cli_error import EXIT_FAILURE, CliError, did_you_mean
 from clerkrelay.cli.client_flags import positive_int, run_async
 from clerkrelay.cli.dev_secret import read_dev_secret
+from clerkrelay.cli.overrides import Override, apply_overrides, parse_override
 from clerkrelay.cli.progress import progress_bar
 from clerkrelay.cli.samples import sample, sample_types
 from clerkrelay.cli.settings import HTTP_ADDR, SIGNING_SECRET
@@ -90,6 +93,24 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=8,
         metavar="N",
         help="deliveries in flight at once with --count (default 8)",
+    )
+    parser.add_argument(
+        "--id",
+        dest="data_id",
+        metavar="ID",
+        help="use this data.id instead of a random one (e.g. to update or delete an entity "
+        "seen earlier: trigger user.updated --id user_…)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        type=parse_override,
+        default=[],
+        metavar="PATH=VALUE",
+        help="set a field of the envelope, e.g. --set data.first_name=Ada or "
+        '--set \'data.public_metadata={"plan":"pro"}\' (VALUE is read as JSON when it is JSON, '
+        "else as a string; repeatable)",
     )
     SIGNING_SECRET.add_to(parser)
 
@@ -208,12 +229,23 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
     signer, source = _signer(args, environ)
     http_addr = HTTP_ADDR.value(args, environ)  # trigger has no --http-addr: the variable
     url = webhook_url(args.url or f"http://{http_addr}")
-    run_async(_trigger(event_type, signer, url, args.count, args.concurrency, source))
+    overrides = list(args.overrides)
+    if args.data_id is not None:
+        overrides.insert(0, Override(("data", "id"), args.data_id))
+    apply_overrides(fresh_envelope(event_type, 0), overrides)  # a bad path fails before sending
+    run_async(_trigger(event_type, overrides, signer, url, args.count, args.concurrency, source))
 
 
-async def _deliver(http: httpx.AsyncClient, url: str, event_type: str, signer: Webhook) -> Delivery:
+async def _deliver(
+    http: httpx.AsyncClient,
+    url: str,
+    event_type: str,
+    overrides: Sequence[Override],
+    signer: Webhook,
+) -> Delivery:
     now = datetime.now(tz=UTC)
     envelope = fresh_envelope(event_type, int(now.timestamp() * 1000))
+    apply_overrides(envelope, overrides)
     body = orjson.dumps(envelope)
     webhook_id = f"msg_{_random(27)}"
     headers = {
@@ -236,7 +268,13 @@ async def _deliver(http: httpx.AsyncClient, url: str, event_type: str, signer: W
 
 
 async def _trigger(
-    event_type: str, signer: Webhook, url: str, count: int, workers: int, source: str
+    event_type: str,
+    overrides: Sequence[Override],
+    signer: Webhook,
+    url: str,
+    count: int,
+    workers: int,
+    source: str,
 ) -> None:
     started = time.monotonic()
     statuses: Counter[int] = Counter()
@@ -247,7 +285,7 @@ async def _trigger(
 
     async def worker(http: httpx.AsyncClient) -> None:
         for _ in remaining:
-            delivery = await _deliver(http, url, event_type, signer)
+            delivery = await _deliver(http, url, event_type, overrides, signer)
             statuses[delivery.status_code] += 1
             if not delivery.accepted:
                 refused.append(delivery)
