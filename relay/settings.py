@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from clerkrelay.cli.logs import LOG_FORMAT
 from clerkrelay.cli.settings import (
     GRPC_TARGET,
     HTTP_ADDR,
@@ -369,6 +370,7 @@ SETTINGS: tuple[Setting, ...] = (
     GRPC_TARGET,
     TOKEN,
     *(s for s in CLIENT_SETTINGS if s not in (SIGNING_SECRET, HTTP_ADDR, GRPC_TARGET, TOKEN)),
+    LOG_FORMAT,
 )
 """Every setting of `clerk-relay`, each once, in the README's order."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -28,3 +29,12 @@ def clerk_relay(
 def env(relay: RelayProcess) -> dict[str, str]:
     """The environment of a command aimed at `relay` (its gRPC target and its secret)."""
     return relay_env(CLERK_RELAY_GRPC_TARGET=relay.grpc_target)
+
+
+@pytest.fixture
+def started() -> Iterator[list[RelayProcess]]:
+    """Processes to stop at the end of the test."""
+    relays: list[RelayProcess] = []
+    yield relays
+    for relay in relays:
+        relay.stop()

@@ -10,7 +10,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -60,15 +60,6 @@ def _launch_with(relay: RelayProcess, launcher: list[str]) -> Callable[[], Relay
         return relay
 
     return launch
-
-
-@pytest.fixture
-def started() -> Iterator[list[RelayProcess]]:
-    """Processes to stop at the end of the test."""
-    relays: list[RelayProcess] = []
-    yield relays
-    for relay in relays:
-        relay.stop()
 
 
 @pytest.mark.parametrize("how", ["module", "script"])

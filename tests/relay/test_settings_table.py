@@ -17,6 +17,7 @@ import pytest
 
 from clerkrelay.cli import main as cli_main
 from clerkrelay.cli.client_flags import CONNECTION
+from clerkrelay.cli.logs import LOG_FORMAT
 from clerkrelay.cli.settings import HTTP_ADDR, LOG_LEVEL, SIGNING_SECRET, Setting
 from relay import settings as table
 from relay.settings import GATEWAY, GRPC, SERVE, SETTINGS, markdown_table
@@ -32,9 +33,12 @@ TAKEN_BY: dict[str, tuple[Setting, ...]] = {
     "reconcile": CONNECTION,
     "trigger": (SIGNING_SECRET,),
 }
-"""The settings each command takes (`--log-level` comes before the command: every one).
+"""The settings each command takes, besides `GLOBAL`.
 
 A bad value is tried with the first command here that takes the setting."""
+
+GLOBAL = (LOG_LEVEL, LOG_FORMAT)
+"""Every command takes these, before or after its name."""
 
 
 def _help(command: str | None) -> str:
@@ -62,14 +66,14 @@ def test_every_setting_is_declared_once() -> None:
 
 
 def test_every_setting_is_taken_by_a_command() -> None:
-    taken = {s for settings in TAKEN_BY.values() for s in settings} | {LOG_LEVEL, HTTP_ADDR}
+    taken = {s for settings in TAKEN_BY.values() for s in settings} | {*GLOBAL, HTTP_ADDR}
     assert taken == set(SETTINGS)
 
 
 @pytest.mark.parametrize("command", [None, *TAKEN_BY])
 def test_help_names_every_setting_of_the_command(command: str | None) -> None:
     text = _help(command)
-    settings = (LOG_LEVEL,) if command is None else TAKEN_BY[command]
+    settings = GLOBAL if command is None else TAKEN_BY[command]
     for setting in settings:
         for flag in setting.flags:
             assert re.search(rf"(^|[\s,\[]){re.escape(flag)}\b", text), (command, flag)
@@ -124,6 +128,7 @@ BAD: dict[str, str] = {
     "grpc_target": "nohost",
     "tls_ca": "/nonexistent/ca.pem",
     "log_level": "loud",
+    "log_format": "xml",
 }
 """A bad value of each setting that can have one."""
 
@@ -159,7 +164,7 @@ def test_a_bad_value_is_one_line_and_exit_2(
     setting: Setting, source: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = BAD[setting.name]
-    if setting is LOG_LEVEL:
+    if setting in GLOBAL:
         argv = ["tail"]
     else:
         argv = [_command_of(setting)]
@@ -168,9 +173,7 @@ def test_a_bad_value_is_one_line_and_exit_2(
     environ: dict[str, str] = {}
     if source == "flag":
         argv = (
-            [setting.flags[0], bad, *argv]
-            if setting is LOG_LEVEL
-            else [*argv, setting.flags[0], bad]
+            [setting.flags[0], bad, *argv] if setting in GLOBAL else [*argv, setting.flags[0], bad]
         )
     else:
         assert setting.env is not None

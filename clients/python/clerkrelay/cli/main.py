@@ -8,11 +8,11 @@ parser, and the module that runs a server command is imported only when one
 runs, so that the client's commands start quickly.
 
 Every flag has an environment variable; a flag wins over its variable.
-Global flags (`--log-level`) go before or after the command. Start-up
+Global flags (`--log-level`, `--log-format`, see `clerkrelay.cli.logs`) go
+before or after the command. Start-up
 problems (no secret, a store that cannot be opened, an address in use) print
 one clear line and exit non-zero, without a stack trace. A reader that goes
 away (`clerk-relay list users | head -1`) ends the command quietly, exit 0.
-Third-party loggers (httpx, httpcore) print only warnings, unless at debug;
 gRPC's C core prints nothing unless GRPC_VERBOSITY is set (see below).
 """
 
@@ -26,14 +26,14 @@ os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 
 from clerkrelay.cli import query, reconcile, tail, trigger
 from clerkrelay.cli.cli_error import CliError
-from clerkrelay.cli.settings import LOG_LEVEL
+from clerkrelay.cli.logs import LOG_FORMAT, configure_logging
+from clerkrelay.cli.settings import LOG_LEVEL, Setting
 
 __all__ = ["main"]
 
@@ -47,9 +47,8 @@ _TOOLS: dict[str, _Command] = {
     "reconcile": reconcile.run,
 }
 
-_QUIET_LOGGERS = ("httpx", "httpcore")
-"""Libraries that log every request at info: warnings only (except at debug), so that
-their lines never cut through `trigger`'s progress bar."""
+_GLOBAL = (LOG_LEVEL, LOG_FORMAT)
+"""Settings every command takes, before or after its name."""
 
 _SERVER_FLAGS = "relay.flags"
 """The server commands' flags: `add_parsers(commands)`, and `COMMANDS`, which maps each
@@ -71,7 +70,8 @@ def _parser(server: ModuleType | None) -> argparse.ArgumentParser:
         prog="clerk-relay",
         description="Clerk webhooks as a durable, typed, replayable gRPC event stream.",
     )
-    LOG_LEVEL.add_to(parser)
+    for setting in _GLOBAL:
+        setting.add_to(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     if server is not None:
         server.add_parsers(commands)
@@ -85,22 +85,16 @@ def _parser(server: ModuleType | None) -> argparse.ArgumentParser:
 
 
 def _add_global_flags(command: argparse.ArgumentParser) -> None:
-    """`--log-level` after the command too; when not given there, the one before it stands."""
-    command.add_argument(
-        *LOG_LEVEL.flags,
-        dest=LOG_LEVEL.name,
-        default=argparse.SUPPRESS,
-        metavar=LOG_LEVEL.metavar,
-        help=LOG_LEVEL.help_line(),
-    )
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    number: int = logging.getLevelName(level)
-    quiet = number if number <= logging.DEBUG else max(number, logging.WARNING)
-    for name in _QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(quiet)
+    """`--log-level` and `--log-format` after the command too; else the ones before it stand."""
+    setting: Setting
+    for setting in _GLOBAL:
+        command.add_argument(
+            *setting.flags,
+            dest=setting.name,
+            default=argparse.SUPPRESS,
+            metavar=setting.metavar,
+            help=setting.help_line(),
+        )
 
 
 def _reader_gone() -> int:
@@ -126,7 +120,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     server = _server_flags()
     args = _parser(server).parse_args(argv)
     try:
-        _configure_logging(LOG_LEVEL.value(args, environ))
+        configure_logging(LOG_LEVEL.value(args, environ), LOG_FORMAT.value(args, environ))
         _command(args.command, server)(args, environ)
         sys.stdout.flush()  # here, where a reader gone is caught
     except CliError as error:
