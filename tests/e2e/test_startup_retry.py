@@ -23,7 +23,7 @@ import orjson
 import pytest
 
 from tests.clients.proxy import Proxy
-from tests.contract.conftest import fresh_schema
+from tests.contract.conftest import POSTGRES_URL, fresh_schema, require_postgres
 from tests.gateway.signing import signed_headers
 from tests.history import envelope
 from tests.processes import TEST_SECRET, RelayProcess, free_port, gateway, grpc_service
@@ -168,5 +168,23 @@ def test_a_store_that_can_never_open_is_not_retried(tmp_path: Path) -> None:
         assert service.log.read_text() == (
             f"clerk-relay: cannot create {database}: directory {database.parent} does not exist\n"
         )
+    finally:
+        service.kill()
+
+
+def test_a_login_postgresql_refuses_is_not_retried(tmp_path: Path) -> None:
+    require_postgres()
+    parts = urlsplit(POSTGRES_URL)
+    netloc = f"relay_no_such_role@{parts.hostname}:{parts.port or 5432}"
+    url = parts._replace(netloc=netloc).geturl()
+    service = grpc_service(tmp_path, url)
+    try:
+        service.launch()
+        assert service.process is not None
+        assert service.process.wait(10) == 1
+        log = service.log.read_text()
+        assert log.startswith("clerk-relay: cannot connect to PostgreSQL at "), log
+        assert 'role "relay_no_such_role" does not exist' in log
+        assert log.count("\n") == 1, log
     finally:
         service.kill()

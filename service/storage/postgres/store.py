@@ -82,6 +82,7 @@ from service.storage.postgres.connections import (
     Connection,
     Pool,
     connect,
+    connect_writer,
     connection_kwargs,
     describe,
     one_line,
@@ -177,12 +178,7 @@ class PostgresStore:
             kwargs = connection_kwargs(url, connect_timeout_s)
         except psycopg.Error as error:
             raise StoreError(f"invalid PostgreSQL URL: {one_line(error)}") from error
-        try:
-            writer = await connect(url, kwargs)
-        except psycopg.Error as error:
-            raise StoreUnavailable(
-                f"cannot connect to PostgreSQL at {where}: {one_line(error)}"
-            ) from error
+        writer = await connect_writer(url, kwargs, where)
         opened: list[Connection] = [writer]
         pool: Pool | None = None
         try:
