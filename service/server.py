@@ -39,7 +39,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
-from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry
 
 from clerkrelay.v1 import (
@@ -59,6 +58,7 @@ from service.reconcile.metrics import ReconcileMetrics
 from service.reconcile.scheduler import Reconciliation
 from service.reconcile_servicer import SERVICE_NAME as RECONCILE_SERVICE
 from service.reconcile_servicer import ReconcileServicer
+from service.reflection import REFLECTION_SERVICES, add_reflection
 from service.settings import ServiceSettings
 from service.state_servicer import SERVICE_NAME as STATE_SERVICE
 from service.state_servicer import StateServicer
@@ -176,7 +176,7 @@ class RelayServer:
             for handler in self._extra_handlers
             if isinstance(handler, grpc.ServiceRpcHandler)
         ]
-        names += [health.SERVICE_NAME, reflection.SERVICE_NAME]
+        names += [health.SERVICE_NAME, *REFLECTION_SERVICES]
         return tuple(dict.fromkeys(names))
 
     async def start(self) -> int:
@@ -222,7 +222,7 @@ class RelayServer:
         )
         health_servicer: _HealthServicer = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        reflection.enable_server_reflection(self.service_names(), server)
+        add_reflection(self.service_names(), server)
         for name in ("", *self.service_names()):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
+from grpc_reflection.v1alpha import reflection_pb2
 
 from clerkrelay.v1.event_service_pb2_grpc import EventServiceStub
 from service.server import RelayServer
@@ -105,3 +106,19 @@ async def make_relay(
         return Relay(store, server, EventServiceStub(channel), channel, open_channel, target)
 
     yield make
+
+
+def reflection_v1(
+    channel: grpc.aio.Channel,
+) -> grpc.aio.StreamStreamMultiCallable[
+    reflection_pb2.ServerReflectionRequest, reflection_pb2.ServerReflectionResponse
+]:
+    """`grpc.reflection.v1.ServerReflection/ServerReflectionInfo`, with v1alpha's messages.
+
+    grpcio-reflection ships no v1 stubs; the v1 messages are v1alpha's, field for field.
+    """
+    return channel.stream_stream(
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+    )

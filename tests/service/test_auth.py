@@ -18,7 +18,7 @@ from service.auth import AuthInterceptor, Role, load_tokens, parse_tokens, read_
 from service.settings import ServiceSettings
 from service.storage.sqlite import SqliteStore
 from tests.history import event
-from tests.service.conftest import OpenChannel, StartServer
+from tests.service.conftest import OpenChannel, StartServer, reflection_v1
 
 TOKENS = ("tok-alpha-0123456789", "tok-beta-9876543210")
 SUBSCRIBERS = dict.fromkeys(TOKENS, Role.SUBSCRIBER)
@@ -92,6 +92,14 @@ async def test_reflection_needs_a_token(guarded: grpc.aio.Channel) -> None:
 
     assert await status_of(ask(())) == grpc.StatusCode.UNAUTHENTICATED
     assert await status_of(ask((("authorization", f"Bearer {TOKENS[0]}"),))) == grpc.StatusCode.OK
+
+    async def ask_v1(metadata: tuple[tuple[str, str], ...]) -> None:
+        async for _ in reflection_v1(guarded)(iter([request]), metadata=metadata):
+            pass
+
+    assert await status_of(ask_v1(())) == grpc.StatusCode.UNAUTHENTICATED
+    bearer = (("authorization", f"Bearer {TOKENS[0]}"),)
+    assert await status_of(ask_v1(bearer)) == grpc.StatusCode.OK
 
 
 async def test_streaming_rpcs_are_refused_too(

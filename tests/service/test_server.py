@@ -7,6 +7,7 @@ import logging
 
 import grpc
 import pytest
+from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -19,7 +20,7 @@ from service.storage import StoreUnavailable
 from service.storage.sqlite import SqliteStore
 from tests.disks import FULL, NO_PAGE_LIMIT, limit_pages
 from tests.history import event
-from tests.service.conftest import OpenChannel, StartServer
+from tests.service.conftest import OpenChannel, StartServer, reflection_v1
 
 CLERKRELAY_SERVICES = [
     "clerkrelay.v1.EventService",
@@ -27,7 +28,11 @@ CLERKRELAY_SERVICES = [
     "clerkrelay.v1.ReconcileService",
     "clerkrelay.v1.StateService",
 ]
-STANDARD_SERVICES = ["grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"]
+STANDARD_SERVICES = [
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+]
 
 
 async def listed_services(channel: grpc.aio.Channel) -> list[str]:
@@ -74,6 +79,26 @@ async def test_reflection_serves_the_descriptors(channel: grpc.aio.Channel) -> N
     [response] = [r async for r in stub.ServerReflectionInfo(iter([request]), timeout=5)]
     assert response.WhichOneof("message_response") == "file_descriptor_response"
     assert response.file_descriptor_response.file_descriptor_proto
+
+
+async def test_reflection_v1_answers_as_v1alpha_does(channel: grpc.aio.Channel) -> None:
+    requests = [
+        reflection_pb2.ServerReflectionRequest(list_services=""),
+        reflection_pb2.ServerReflectionRequest(file_containing_symbol="clerkrelay.v1.EventService"),
+        reflection_pb2.ServerReflectionRequest(file_containing_symbol="clerkrelay.v1.NoSuchThing"),
+    ]
+    v1 = [r async for r in reflection_v1(channel)(iter(requests), timeout=5)]
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    v1alpha = [r async for r in stub.ServerReflectionInfo(iter(requests), timeout=5)]
+    assert v1 == v1alpha
+    listed = sorted(s.name for s in v1[0].list_services_response.service)
+    assert listed == CLERKRELAY_SERVICES + STANDARD_SERVICES
+    names = [
+        descriptor_pb2.FileDescriptorProto.FromString(raw).name
+        for raw in v1[1].file_descriptor_response.file_descriptor_proto
+    ]
+    assert names[0] == "clerkrelay/v1/event_service.proto"
+    assert v1[2].error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
 
 
 async def test_ingest_is_not_listed_when_not_exposed(
