@@ -29,34 +29,60 @@ def is_json_text(field: FieldDescriptor) -> bool:
 
 
 def to_clerk_dict(message: Message) -> dict[str, Any]:
-    """The message as Clerk's JSON, free-form fields parsed back under Clerk's keys.
+    """The message under Clerk's keys, with Clerk's value types.
 
     The protobuf JSON mapping under proto field names (which are Clerk's
-    keys), with every `…_json` field parsed back under Clerk's key. 64-bit
-    integer fields stay strings, as the protobuf JSON mapping requires.
+    keys), then put back into Clerk's types:
+
+    - every `…_json` field is parsed back under Clerk's key (integers of any
+      size stay integers);
+    - 64-bit integers are numbers again (the protobuf JSON mapping writes
+      them as strings).
+
+    What protobuf cannot tell apart stays apart from Clerk's JSON: a key that
+    Clerk sent as `null`, `[]`, `""`, `0` or `false` is absent here (an unset
+    `optional` field and a field at its default are not written), and keys
+    the contract does not declare (drift) are not in the message at all. The
+    event's `raw_body` is Clerk's JSON byte for byte.
     """
     document = json_format.MessageToDict(message, preserving_proto_field_name=True)
     descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment] # upb's is the same
     return _restore(descriptor, document)
 
 
+_INT64 = frozenset(
+    {
+        FieldDescriptor.TYPE_INT64,
+        FieldDescriptor.TYPE_UINT64,
+        FieldDescriptor.TYPE_SINT64,
+        FieldDescriptor.TYPE_FIXED64,
+        FieldDescriptor.TYPE_SFIXED64,
+    }
+)
+
+
 def _restore(descriptor: Descriptor, document: dict[str, Any]) -> dict[str, Any]:
     restored: dict[str, Any] = {}
-    for key, value in document.items():
-        field = descriptor.fields_by_name.get(key)
-        if field is None:
-            restored[key] = value
-        elif is_json_text(field):
-            restored[key.removesuffix(JSON_SUFFIX)] = json.loads(value)
+    for field in descriptor.fields:
+        key = field.name.removesuffix(JSON_SUFFIX) if is_json_text(field) else field.name
+        if field.name not in document:
+            continue
+        value = document[field.name]
+        if is_json_text(field):
+            restored[key] = json.loads(value)
         elif field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type is not None:
-            # Well-known types (Timestamp, ...) map to strings and hold no JSON text.
-            nested = field.message_type
-            if isinstance(value, list):
-                restored[key] = [_restore(nested, i) if isinstance(i, dict) else i for i in value]
-            elif isinstance(value, dict):
-                restored[key] = _restore(nested, value)
-            else:
-                restored[key] = value
+            restored[key] = _nested(field.message_type, value)
+        elif field.type in _INT64:
+            restored[key] = [int(v) for v in value] if isinstance(value, list) else int(value)
         else:
             restored[key] = value
     return restored
+
+
+def _nested(descriptor: Descriptor, value: Any) -> Any:
+    # Well-known types (Timestamp, ...) map to strings and hold no JSON text.
+    if isinstance(value, list):
+        return [_restore(descriptor, i) if isinstance(i, dict) else i for i in value]
+    if isinstance(value, dict):
+        return _restore(descriptor, value)
+    return value
