@@ -12,7 +12,17 @@ PROTO_INCLUDE = $$($(BIN)/python -c 'import grpc_tools, os; print(os.path.join(o
 PY_GEN := clients/python/clerkrelay/v1
 STATE_HELPERS := clients/python/clerkrelay/state.py
 
-.PHONY: setup run test check lint typecheck gen check-gen bench chaos clean
+# Debian's packages the test suite needs beyond Python and Node: the Go toolchain
+# with protoc's Go plugins and the protobuf and gRPC packages (the Go client's
+# test builds in GOPATH mode: no module proxy), and protobuf's Java runtime
+# (the Java messages' test). golang-github-golang-protobuf-1-5-dev, not the 1.3
+# that gRPC's package would pull in: 1.3 cannot marshal protoc-gen-go 1.28's code.
+DEBIAN_PACKAGES := golang-go golang-google-grpc-dev golang-google-protobuf-dev \
+	golang-github-golang-protobuf-1-5-dev protoc-gen-go protoc-gen-go-grpc protobuf-compiler \
+	libprotobuf-java
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: setup run test check lint typecheck gen check-gen bench chaos clean debian-packages
 
 setup: $(VENV)/.installed
 
@@ -29,8 +39,14 @@ $(TS)/node_modules/.installed: $(TS)/package.json $(TS)/package-lock.json
 run: setup
 	$(BIN)/clerk-relay serve --dev
 
-test: setup $(TS)/node_modules/.installed
+test: setup $(TS)/node_modules/.installed debian-packages
 	$(BIN)/pytest -q
+
+debian-packages:
+	@dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1 || { \
+		echo "installing Debian packages: $(DEBIAN_PACKAGES)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			$(SUDO) apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null; }
 
 lint: setup
 	$(BIN)/ruff check .

@@ -24,14 +24,14 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"clerkrelay/v1/deleted_object.proto\x12\rclerkrelay.v1\"\xaf\x01\n\rDeletedObject\x12\x13\n\x06object\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x0f\n\x02id\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x11\n\x04slug\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x14\n\x07\x64\x65leted\x18\x04 \x01(\x08H\x03\x88\x01\x01\x12\x18\n\x0b\x65xternal_id\x18\x05 \x01(\tH\x04\x88\x01\x01\x42\t\n\x07_objectB\x05\n\x03_idB\x07\n\x05_slugB\n\n\x08_deletedB\x0e\n\x0c_external_idBFZDgithub.com/clerk-relay/clerk-relay/gen/go/clerkrelay/v1;clerkrelayv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"clerkrelay/v1/deleted_object.proto\x12\rclerkrelay.v1\"\xaf\x01\n\rDeletedObject\x12\x13\n\x06object\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x0f\n\x02id\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x11\n\x04slug\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x14\n\x07\x64\x65leted\x18\x04 \x01(\x08H\x03\x88\x01\x01\x12\x18\n\x0b\x65xternal_id\x18\x05 \x01(\tH\x04\x88\x01\x01\x42\t\n\x07_objectB\x05\n\x03_idB\x07\n\x05_slugB\n\n\x08_deletedB\x0e\n\x0c_external_idB\x83\x01\n\x11\x63om.clerkrelay.v1B\x12\x44\x65letedObjectProtoP\x01ZHgithub.com/clerk-relay/clerk-relay/clients/go/clerkrelay/v1;clerkrelayv1\xaa\x02\rClerkRelay.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'clerkrelay.v1.deleted_object_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
-  _globals['DESCRIPTOR']._serialized_options = b'ZDgithub.com/clerk-relay/clerk-relay/gen/go/clerkrelay/v1;clerkrelayv1'
+  _globals['DESCRIPTOR']._serialized_options = b'\n\021com.clerkrelay.v1B\022DeletedObjectProtoP\001ZHgithub.com/clerk-relay/clerk-relay/clients/go/clerkrelay/v1;clerkrelayv1\252\002\rClerkRelay.V1'
   _globals['_DELETEDOBJECT']._serialized_start=54
   _globals['_DELETEDOBJECT']._serialized_end=229
 # @@protoc_insertion_point(module_scope)

@@ -25,14 +25,14 @@ _sym_db = _symbol_database.Default()
 from clerkrelay.v1 import event_pb2 as clerkrelay_dot_v1_dot_event__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"clerkrelay/v1/ingest_service.proto\x12\rclerkrelay.v1\x1a\x19\x63lerkrelay/v1/event.proto\"5\n\x0ePublishRequest\x12#\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x14.clerkrelay.v1.Event\"E\n\x0fPublishResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12\r\n\x05stale\x18\x03 \x01(\x08\x32^\n\rIngestService\x12M\n\x07Publish\x12\x1d.clerkrelay.v1.PublishRequest\x1a\x1e.clerkrelay.v1.PublishResponse\"\x03\x90\x02\x02\x42\x46ZDgithub.com/clerk-relay/clerk-relay/gen/go/clerkrelay/v1;clerkrelayv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"clerkrelay/v1/ingest_service.proto\x12\rclerkrelay.v1\x1a\x19\x63lerkrelay/v1/event.proto\"5\n\x0ePublishRequest\x12#\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x14.clerkrelay.v1.Event\"E\n\x0fPublishResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12\r\n\x05stale\x18\x03 \x01(\x08\x32^\n\rIngestService\x12M\n\x07Publish\x12\x1d.clerkrelay.v1.PublishRequest\x1a\x1e.clerkrelay.v1.PublishResponse\"\x03\x90\x02\x02\x42\x83\x01\n\x11\x63om.clerkrelay.v1B\x12IngestServiceProtoP\x01ZHgithub.com/clerk-relay/clerk-relay/clients/go/clerkrelay/v1;clerkrelayv1\xaa\x02\rClerkRelay.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'clerkrelay.v1.ingest_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
-  _globals['DESCRIPTOR']._serialized_options = b'ZDgithub.com/clerk-relay/clerk-relay/gen/go/clerkrelay/v1;clerkrelayv1'
+  _globals['DESCRIPTOR']._serialized_options = b'\n\021com.clerkrelay.v1B\022IngestServiceProtoP\001ZHgithub.com/clerk-relay/clerk-relay/clients/go/clerkrelay/v1;clerkrelayv1\252\002\rClerkRelay.V1'
   _globals['_INGESTSERVICE'].methods_by_name['Publish']._loaded_options = None
   _globals['_INGESTSERVICE'].methods_by_name['Publish']._serialized_options = b'\220\002\002'
   _globals['_PUBLISHREQUEST']._serialized_start=80
