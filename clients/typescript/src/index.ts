@@ -2,7 +2,7 @@
  * The clerk-relay TypeScript client: generated messages and services,
  * {@link createRelayClients} to reach a relay over plain gRPC, and
  * {@link subscribeEvents} for a subscription that resumes on its own and
- * saves its position to a {@link Checkpoint}.
+ * saves its position to a {@link CheckpointStore}.
  *
  * @module
  */
