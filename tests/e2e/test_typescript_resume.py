@@ -112,3 +112,72 @@ async def test_tail_refuses_a_corrupt_checkpoint_file(tmp_path: Path) -> None:
     assert lines == []
     assert stderr == f'tail: {position} does not hold a sequence number: "twelve"\n'
     assert position.read_text() == "twelve\n"
+
+
+async def read_stderr_until(process: asyncio.subprocess.Process, wanted: str) -> list[str]:
+    """Reads the example's stderr lines up to and including one containing `wanted`."""
+    assert process.stderr is not None
+    lines: list[str] = []
+    async with asyncio.timeout(STEP_TIMEOUT_S):
+        while not lines or wanted not in lines[-1]:
+            line = await process.stderr.readline()
+            assert line, f"stderr ended before {wanted!r}: {lines}"
+            lines.append(line.decode())
+    return lines
+
+
+async def test_a_silent_stream_is_called_again_after_the_idle_timeout(tmp_path: Path) -> None:
+    position = tmp_path / "position"
+    relay = serve(tmp_path)
+    with running(relay):
+        await post_users(relay, 1, 1)
+        # The relay's heartbeat comes every 5 s: half a second of silence is "stuck".
+        args = ("--from-beginning", "--idle-timeout", "0.5", "--checkpoint", str(position))
+        async with tail(*args, "--count", "3", env=node_env(relay)) as process:
+            assert await read_sequences(process, 1) == ["1"]
+            noted = await read_stderr_until(process, "no message for 500 ms")
+            assert noted[0] == "tail: caught up at sequence 1\n"
+            assert noted[-1].startswith(
+                "tail: interrupted (no message for 500 ms); resuming after 1 in "
+            )
+            # Called again: the caught_up of the new call, then the next silence.
+            await read_stderr_until(process, "caught up at sequence 1")
+            await read_stderr_until(process, "no message for 500 ms")
+            await post_users(relay, 2, 3)
+            later = await read_sequences(process, 2)
+            rest, stderr = await finish(process)
+        assert process.returncode == 0, stderr
+    assert later == ["2", "3"]
+    assert rest == []
+    assert position.read_text() == "3\n"
+
+
+async def test_until_caught_up_prints_the_stored_events_and_exits(tmp_path: Path) -> None:
+    relay = serve(tmp_path)
+    with running(relay):
+        await post_users(relay, 1, 1)
+        assert await post_webhook(relay, "session.created", "msg_ts_resume_2") == {"sequence": 2}
+        await post_users(relay, 3, 3)
+        async with tail("--from-beginning", "--until-caught-up", env=node_env(relay)) as p:
+            lines, stderr = await finish(p)
+    assert p.returncode == 0, stderr
+    assert [json.loads(line)["sequence"] for line in lines] == ["1", "3"]
+    assert stderr == "tail: caught up at sequence 3\n"
+
+
+async def test_sigterm_ends_tail_cleanly_with_the_position_saved(tmp_path: Path) -> None:
+    position = tmp_path / "position"
+    relay = serve(tmp_path)
+    with running(relay):
+        async with tail("--checkpoint", str(position), env=node_env(relay)) as process:
+            # A live start: the first caught_up gives the position 0, saved at once.
+            await read_stderr_until(process, "caught up at sequence 0")
+            await wait_for_file(position, "0\n")
+            await post_users(relay, 1, 1)
+            assert await read_sequences(process, 1) == ["1"]
+            process.terminate()
+            rest, stderr = await finish(process)
+        assert process.returncode == 0, stderr
+    assert rest == []
+    assert stderr == ""
+    assert position.read_text() == "1\n"

@@ -3,7 +3,7 @@
  * JSON line on stdout (proto3 JSON with Clerk's snake_case field names).
  *
  *   npm run tail -- [--from-beginning | --after N] [--checkpoint FILE] [--count N]
- *                   [--types PATTERN]... [--verbose]
+ *                   [--until-caught-up] [--idle-timeout SECONDS] [--types PATTERN]... [--verbose]
  *
  * `--types` may be repeated; it defaults to `user.*`.
  *
@@ -12,6 +12,9 @@
  * printed event, so no event is printed twice or skipped. `--checkpoint FILE`
  * keeps that position in FILE (the Python client's format): a later run with
  * the same FILE resumes after the last event printed by the previous one.
+ * `--idle-timeout` (default 30) is how long a silent stream is trusted: the
+ * relay sends a heartbeat every 5 s on an idle stream, so a longer silence
+ * means a stuck connection, and the subscription reconnects.
  *
  * Environment: `CLERK_RELAY_TARGET` (default 127.0.0.1:50051, or an
  * `https://` URL for TLS) and `CLERK_RELAY_TOKEN` (a bearer token, when the
@@ -20,9 +23,10 @@
  *
  * Control messages go to stderr: `caught_up`, `fell_behind` and the first
  * reconnection of an outage always, checkpoints, heartbeats and further
- * reconnections with `--verbose`. Exits 0 after `--count` events or on
- * SIGINT/SIGTERM, 1 when the stream fails (a status retrying cannot fix, or a
- * corrupt checkpoint file), 2 on a usage error.
+ * reconnections with `--verbose`. Exits 0 after `--count` events, once
+ * caught up with `--until-caught-up`, or on SIGINT/SIGTERM; 1 when the stream
+ * fails (a status retrying cannot fix, or a corrupt checkpoint file); 2 on a
+ * usage error.
  *
  * @module
  */
@@ -50,6 +54,8 @@ interface TailOptions {
   afterSequence: bigint | undefined;
   checkpoint: string | undefined;
   count: number | undefined;
+  untilCaughtUp: boolean;
+  idleTimeoutMs: number;
   verbose: boolean;
 }
 
@@ -57,7 +63,7 @@ class UsageError extends Error {}
 
 const USAGE =
   "usage: tail [--from-beginning | --after N] [--checkpoint FILE] [--count N] " +
-  "[--types PATTERN]... [--verbose]";
+  "[--until-caught-up] [--idle-timeout SECONDS] [--types PATTERN]... [--verbose]";
 
 function parseCommandLine(argv: string[]): TailOptions {
   let parsed;
@@ -71,6 +77,8 @@ function parseCommandLine(argv: string[]): TailOptions {
         "from-beginning": { type: "boolean", default: false },
         "checkpoint": { type: "string" },
         "count": { type: "string" },
+        "until-caught-up": { type: "boolean", default: false },
+        "idle-timeout": { type: "string", default: "30" },
         "types": { type: "string", multiple: true },
         "verbose": { type: "boolean", default: false },
       },
@@ -98,11 +106,19 @@ function parseCommandLine(argv: string[]): TailOptions {
       throw new UsageError("--count must be at least 1");
     }
   }
+  const idle = values["idle-timeout"];
+  if (!/^\d+(\.\d+)?$/.test(idle) || Number(idle) === 0) {
+    throw new UsageError(
+      `--idle-timeout needs a positive number of seconds, got ${JSON.stringify(idle)}`,
+    );
+  }
   return {
     eventTypes: values.types ?? ["user.*"],
     afterSequence,
     checkpoint: values.checkpoint,
     count,
+    untilCaughtUp: values["until-caught-up"],
+    idleTimeoutMs: Number(idle) * 1000,
     verbose: values.verbose,
   };
 }
@@ -176,6 +192,8 @@ async function tail(options: TailOptions, signal: AbortSignal): Promise<void> {
       checkpoint:
         options.checkpoint === undefined ? undefined : new FileCheckpoint(options.checkpoint),
       signal,
+      idleTimeoutMs: options.idleTimeoutMs,
+      untilCaughtUp: options.untilCaughtUp,
       onControl: (message) => noteControl(message, options.verbose),
       onReconnect: (reconnect) => noteReconnect(reconnect, options.verbose),
     },

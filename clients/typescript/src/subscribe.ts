@@ -138,7 +138,8 @@ export class EventSubscription implements AsyncIterableIterator<Event> {
    */
   acknowledge(): void {
     const yielded = this.#yielded;
-    if (yielded !== undefined && (this.#acknowledged === undefined || yielded > this.#acknowledged)) {
+    const acknowledged = this.#acknowledged;
+    if (yielded !== undefined && (acknowledged === undefined || yielded > acknowledged)) {
       this.#acknowledged = yielded;
     }
   }
