@@ -102,7 +102,10 @@ export class EventSubscription implements AsyncIterableIterator<Event> {
     this.#generator = this.#run();
   }
 
-  /** The sequence a reconnect resumes after; `undefined` while a live start has none yet. */
+  /**
+   * The sequence a reconnect resumes after; `undefined` before the first
+   * `next()` (which loads the checkpoint) and while a live start has none yet.
+   */
   get position(): bigint | undefined {
     return this.#position;
   }
@@ -126,7 +129,11 @@ export class EventSubscription implements AsyncIterableIterator<Event> {
     return this.#generator.next();
   }
 
-  /** Stops: cancels the call and saves the acknowledged position. */
+  /**
+   * Stops: cancels the call and saves the acknowledged position. Called while
+   * a `next()` is pending, it waits for that one to settle: abort the
+   * `signal` to interrupt a wait for the next event.
+   */
   async return(): Promise<IteratorResult<Event, void>> {
     return this.#generator.return(undefined);
   }
@@ -270,16 +277,22 @@ export class EventSubscription implements AsyncIterableIterator<Event> {
     }
   }
 
-  /** Sorts a failed call into "reconnect" or "stop", or rethrows what retrying cannot fix. */
+  /**
+   * Sorts a failed call into "reconnect" or "stop", or rethrows what retrying
+   * cannot fix: a status that is not retryable, or an error that is not the
+   * call's (a checkpoint that cannot be saved, a callback that threw).
+   */
   #interruption(error: unknown, signal: AbortSignal | undefined): Interruption {
+    if (!(error instanceof ConnectError)) {
+      throw error;
+    }
     if (isAborted(signal)) {
       return "closed";
     }
-    const failure = ConnectError.from(error);
-    if (!RETRYABLE_CODES.has(failure.code)) {
-      throw failure;
+    if (!RETRYABLE_CODES.has(error.code)) {
+      throw error;
     }
-    return { reason: `${Code[failure.code]}: ${failure.rawMessage}` };
+    return { reason: `${Code[error.code]}: ${error.rawMessage}` };
   }
 
   /** Takes a server-reported position (every yielded event is acknowledged by now). */
