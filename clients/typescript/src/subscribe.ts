@@ -224,7 +224,7 @@ export class EventSubscription implements AsyncIterableIterator<Event> {
           call.abort();
           signal?.removeEventListener("abort", stop);
         }
-        if (outcome === "done" || outcome === "closed") {
+        if (outcome === "done" || outcome === "closed" || isAborted(signal)) {
           return;
         }
         failures += 1;
