@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from clerkrelay.cli.samples import sample
-from tests.e2e.test_typescript_client import post_webhook
+from tests.e2e.typescript import post_webhook
 from tests.processes import RelayProcess, running, serve
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from clerkrelay import RelayClient
-from tests.e2e.test_typescript_client import post_webhook
+from tests.e2e.typescript import post_webhook
 from tests.processes import running, serve
 
 ROOT = Path(__file__).resolve().parents[2]

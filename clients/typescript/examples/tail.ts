@@ -2,18 +2,31 @@
  * Tails a clerk-relay: subscribes to `user.*` and prints each event as one
  * JSON line on stdout (proto3 JSON with Clerk's snake_case field names).
  *
- *   npm run tail -- [--from-beginning | --after N] [--count N] [--types PATTERN]... [--verbose]
+ *   npm run tail -- [--from-beginning | --after N] [--checkpoint FILE] [--count N]
+ *                   [--until-caught-up] [--idle-timeout SECONDS] [--types PATTERN]... [--verbose]
  *
  * `--types` may be repeated; it defaults to `user.*`.
  *
+ * The subscription resumes on its own ({@link subscribeEvents}): when the
+ * relay restarts or the connection drops, it reconnects after the last
+ * printed event, so no event is printed twice or skipped. `--checkpoint FILE`
+ * keeps that position in FILE (the Python client's format): a later run with
+ * the same FILE resumes after the last event printed by the previous one.
+ * `--idle-timeout` (default 30) is how long a silent stream is trusted: the
+ * relay sends a heartbeat every 5 s on an idle stream, so a longer silence
+ * means a stuck connection, and the subscription reconnects.
+ *
  * Environment: `CLERK_RELAY_TARGET` (default 127.0.0.1:50051, or an
  * `https://` URL for TLS) and `CLERK_RELAY_TOKEN` (a bearer token, when the
- * relay requires one). Without `--after`/`--from-beginning` the stream starts
- * live: only events stored from now on.
+ * relay requires one). Without `--after`/`--from-beginning` or a position in
+ * the checkpoint file, the stream starts live: only events stored from now on.
  *
- * Control messages go to stderr: `caught_up` and `fell_behind` always,
- * checkpoints and heartbeats with `--verbose`. Exits 0 after `--count`
- * events, 1 when the stream fails, 2 on a usage error.
+ * Control messages go to stderr: `caught_up`, `fell_behind` and the first
+ * reconnection of an outage always, checkpoints, heartbeats and further
+ * reconnections with `--verbose`. Exits 0 after `--count` events, once
+ * caught up with `--until-caught-up`, or on SIGINT/SIGTERM; 1 when the stream
+ * fails (a status retrying cannot fix, or a corrupt checkpoint file); 2 on a
+ * usage error.
  *
  * @module
  */
@@ -25,25 +38,32 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 
 import {
+  type ControlMessage,
   DEFAULT_TARGET,
   type Event,
   EventSchema,
-  type SubscribeRequest,
+  FileCheckpoint,
+  type Reconnect,
   createRelayClients,
+  subscribeEvents,
 } from "../src/index.js";
 
 /** What the command line asked for. */
 interface TailOptions {
   eventTypes: string[];
-  start: SubscribeRequest["start"];
+  afterSequence: bigint | undefined;
+  checkpoint: string | undefined;
   count: number | undefined;
+  untilCaughtUp: boolean;
+  idleTimeoutMs: number;
   verbose: boolean;
 }
 
 class UsageError extends Error {}
 
 const USAGE =
-  "usage: tail [--from-beginning | --after N] [--count N] [--types PATTERN]... [--verbose]";
+  "usage: tail [--from-beginning | --after N] [--checkpoint FILE] [--count N] " +
+  "[--until-caught-up] [--idle-timeout SECONDS] [--types PATTERN]... [--verbose]";
 
 function parseCommandLine(argv: string[]): TailOptions {
   let parsed;
@@ -55,7 +75,10 @@ function parseCommandLine(argv: string[]): TailOptions {
       options: {
         "after": { type: "string" },
         "from-beginning": { type: "boolean", default: false },
+        "checkpoint": { type: "string" },
         "count": { type: "string" },
+        "until-caught-up": { type: "boolean", default: false },
+        "idle-timeout": { type: "string", default: "30" },
         "types": { type: "string", multiple: true },
         "verbose": { type: "boolean", default: false },
       },
@@ -67,11 +90,14 @@ function parseCommandLine(argv: string[]): TailOptions {
   if (values.after !== undefined && values["from-beginning"]) {
     throw new UsageError("--after and --from-beginning exclude each other");
   }
-  let start: SubscribeRequest["start"] = { case: undefined };
+  let afterSequence: bigint | undefined;
   if (values["from-beginning"]) {
-    start = { case: "afterSequence", value: 0n };
+    afterSequence = 0n;
   } else if (values.after !== undefined) {
-    start = { case: "afterSequence", value: nonNegativeInteger("--after", values.after) };
+    afterSequence = nonNegativeInteger("--after", values.after);
+  }
+  if (values.checkpoint === "") {
+    throw new UsageError("--checkpoint needs a file name");
   }
   let count: number | undefined;
   if (values.count !== undefined) {
@@ -80,10 +106,19 @@ function parseCommandLine(argv: string[]): TailOptions {
       throw new UsageError("--count must be at least 1");
     }
   }
+  const idle = values["idle-timeout"];
+  if (!/^\d+(\.\d+)?$/.test(idle) || Number(idle) === 0) {
+    throw new UsageError(
+      `--idle-timeout needs a positive number of seconds, got ${JSON.stringify(idle)}`,
+    );
+  }
   return {
     eventTypes: values.types ?? ["user.*"],
-    start,
+    afterSequence,
+    checkpoint: values.checkpoint,
     count,
+    untilCaughtUp: values["until-caught-up"],
+    idleTimeoutMs: Number(idle) * 1000,
     verbose: values.verbose,
   };
 }
@@ -112,52 +147,66 @@ function note(line: string): void {
   process.stderr.write(`tail: ${line}\n`);
 }
 
+function noteControl(message: ControlMessage, verbose: boolean): void {
+  switch (message.case) {
+    case "caughtUp":
+      note(`caught up at sequence ${message.value.sequence}`);
+      break;
+    case "fellBehind":
+      note(`fell behind after sequence ${message.value.sequence}; reading the log`);
+      break;
+    case "checkpoint":
+      if (verbose) {
+        note(`checkpoint at sequence ${message.value.sequence}`);
+      }
+      break;
+    case "heartbeat":
+      if (verbose) {
+        const time = message.value.time;
+        const at = time === undefined ? "?" : timestampDate(time).toISOString();
+        note(`heartbeat at ${at}, head sequence ${message.value.headSequence}`);
+      }
+      break;
+  }
+}
+
+function noteReconnect(reconnect: Reconnect, verbose: boolean): void {
+  if (reconnect.failures === 1 || verbose) {
+    const after = reconnect.position === undefined ? "live" : `after ${reconnect.position}`;
+    const delay = (reconnect.delayMs / 1000).toFixed(2);
+    note(`interrupted (${reconnect.reason}); resuming ${after} in ${delay} s`);
+  }
+}
+
 async function tail(options: TailOptions, signal: AbortSignal): Promise<void> {
   const token = process.env["CLERK_RELAY_TOKEN"];
   const { events } = createRelayClients({
     target: process.env["CLERK_RELAY_TARGET"] || DEFAULT_TARGET,
     ...(token ? { token } : {}),
   });
-  const stream = events.subscribe(
-    { eventTypes: options.eventTypes, start: options.start },
-    { signal },
+  const subscription = subscribeEvents(
+    events,
+    { eventTypes: options.eventTypes },
+    {
+      afterSequence: options.afterSequence,
+      checkpoint:
+        options.checkpoint === undefined ? undefined : new FileCheckpoint(options.checkpoint),
+      signal,
+      idleTimeoutMs: options.idleTimeoutMs,
+      untilCaughtUp: options.untilCaughtUp,
+      onControl: (message) => noteControl(message, options.verbose),
+      onReconnect: (reconnect) => noteReconnect(reconnect, options.verbose),
+    },
   );
   let printed = 0;
-  for await (const message of stream) {
-    const response = message.response;
-    switch (response.case) {
-      case "events":
-        for (const event of response.value.events) {
-          process.stdout.write(`${eventLine(event)}\n`);
-          printed += 1;
-          if (options.count !== undefined && printed >= options.count) {
-            return;
-          }
-        }
-        break;
-      case "caughtUp":
-        note(`caught up at sequence ${response.value.sequence}`);
-        break;
-      case "fellBehind":
-        note(`fell behind after sequence ${response.value.sequence}; reading the log`);
-        break;
-      case "checkpoint":
-        if (options.verbose) {
-          note(`checkpoint at sequence ${response.value.sequence}`);
-        }
-        break;
-      case "heartbeat":
-        if (options.verbose) {
-          const time = response.value.time;
-          const at = time === undefined ? "?" : timestampDate(time).toISOString();
-          note(`heartbeat at ${at}, head sequence ${response.value.headSequence}`);
-        }
-        break;
-      case undefined:
-        break;
+  for await (const event of subscription) {
+    process.stdout.write(`${eventLine(event)}\n`);
+    subscription.acknowledge(); // printed is handled: a checkpoint may now move past it
+    printed += 1;
+    if (options.count !== undefined && printed >= options.count) {
+      break; // saves the checkpoint
     }
   }
-  note("the server ended the stream");
 }
 
 async function main(): Promise<number> {
@@ -179,11 +228,11 @@ async function main(): Promise<number> {
     await tail(options, abort.signal);
     return 0;
   } catch (error) {
-    const failure = ConnectError.from(error);
-    if (failure.code === Code.Canceled && abort.signal.aborted) {
-      return 0;
+    if (!(error instanceof ConnectError)) {
+      note(error instanceof Error ? error.message : String(error)); // e.g. a corrupt checkpoint
+      return 1;
     }
-    note(`${Code[failure.code]}: ${failure.rawMessage}`);
+    note(`${Code[error.code]}: ${error.rawMessage}`);
     return 1;
   } finally {
     abort.abort();

@@ -98,7 +98,9 @@ export function baseUrlOf(target: string, tls?: boolean): string {
  * A gRPC transport (HTTP/2, binary protobuf) to a clerk-relay listener.
  *
  * One transport holds one HTTP/2 connection, opened on the first call and
- * reused by every client built on it.
+ * reused by every client built on it; a connection that stops answering
+ * pings is closed (its calls fail with `Unavailable`) and the next call opens
+ * a new one.
  *
  * @param options - Where the relay is and how to authenticate.
  */
@@ -108,6 +110,13 @@ export function createRelayTransport(options: RelayClientOptions = {}): Transpor
   const ca = typeof tls === "object" ? tls.ca : undefined;
   return createGrpcTransport({
     baseUrl: baseUrlOf(target, useTls),
+    // Notice a connection that died without a word (a NAT or load balancer
+    // dropped it) within about 40 s, as the Python client does: ping after
+    // 30 s without data from the server, and give up on a ping after 10 s. The
+    // server's heartbeats (every 5 s on a stream) reset the interval, so a
+    // healthy subscription is never pinged.
+    pingIntervalMs: 30_000,
+    pingTimeoutMs: 10_000,
     interceptors: [...(token === undefined ? [] : [bearerToken(token)]), ...interceptors],
     ...(ca === undefined ? {} : { nodeOptions: { ca } }),
   });

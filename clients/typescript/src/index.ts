@@ -1,11 +1,17 @@
 /**
- * The clerk-relay TypeScript client: generated messages and services, plus
- * {@link createRelayClients} to reach a relay over plain gRPC.
+ * The clerk-relay TypeScript client: generated messages and services,
+ * {@link createRelayClients} to reach a relay over plain gRPC, and
+ * {@link subscribeEvents} for a subscription that resumes on its own and
+ * saves its position to a {@link CheckpointStore}.
  *
  * @module
  */
 
+export * from "./backoff.js";
+export * from "./checkpoint.js";
 export * from "./client.js";
+export * from "./subscribe.js";
+export * from "./subscribe_options.js";
 export * from "./gen/clerkrelay/v1/billing_pb.js";
 export * from "./gen/clerkrelay/v1/deleted_object_pb.js";
 export * from "./gen/clerkrelay/v1/event_pb.js";
