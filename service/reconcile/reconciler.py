@@ -59,18 +59,18 @@ import contextlib
 import enum
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
 from clerkrelay.kinds import KIND_BY_NAME
-from clerkrelay.v1.event_pb2 import Event
 from gateway.json_text import TooDeep
 from service.reconcile.clerk_api import ApiObject, ClerkApi, ListedPage
 from service.reconcile.endpoints import LIST_ENDPOINTS
 from service.reconcile.errors import ApiUnavailable, BadKey, ClerkApiError
 from service.reconcile.journal import PassJournal
 from service.reconcile.paging import ListPosition
+from service.reconcile.repairs import RepairQueue
 from service.reconcile.report import KindReport, PassReport
 from service.reconcile.synthetic import (
     Change,
@@ -84,7 +84,6 @@ from service.storage import (
     KIND_DONE,
     KIND_FAILED,
     KIND_LISTING,
-    AppendResult,
     EntityQuery,
     EntityRecord,
     Store,
@@ -230,6 +229,11 @@ async def run_pass(
     return report
 
 
+async def _next_page(pages: AsyncIterator[ListedPage]) -> ListedPage | None:
+    """The listing's next page, or None at its end."""
+    return await anext(pages, None)
+
+
 class _KindPass:
     """One kind's listing, comparisons and deletions, appending as it goes."""
 
@@ -250,7 +254,7 @@ class _KindPass:
         self._settings = settings
         self._report = report
         self._journal = journal
-        self._pending: list[tuple[Change, asyncio.Task[AppendResult]]] = []
+        self._repairs = RepairQueue(store, report, journal, settings.append_batch)
 
     async def run(self) -> None:
         report, saved = self._report, self._journal.kind(self._kind)
@@ -264,15 +268,22 @@ class _KindPass:
         await self._journal.listing(report, start)
         listed: set[str] = set()
         pages = cast(AsyncGenerator[ListedPage, None], self._api.list_pages(self._kind, start))
-        try:
-            async with contextlib.aclosing(pages):
-                async for page in pages:
+        async with contextlib.aclosing(pages):
+            coming = asyncio.ensure_future(_next_page(pages))  # fetched while a page is compared
+            try:
+                while (page := await coming) is not None:
+                    coming = asyncio.ensure_future(_next_page(pages))
                     await self._compare_page(page.objects)
                     listed.update(item["id"] for item in page.objects)
-                    await self._flush()  # durable first: a resumed listing skips this page
-                    await self._journal.listing(report, page.position)
-        finally:
-            await self._flush()
+                    await self._repairs.page_done(page.position, idle=not coming.done())
+            finally:
+                if not coming.done():
+                    coming.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await coming
+                elif not coming.cancelled():
+                    coming.exception()  # retrieved: raised above, or moot after another error
+                await self._repairs.drain()
         report.complete = True
         if not report.resumed:
             await self._delete_missing(listed)
@@ -304,7 +315,7 @@ class _KindPass:
                 if snap.state is None:
                     report.untyped += 1
                 change = Change.CREATED if outcome is Outcome.CREATE else Change.UPDATED
-                await self._append(change, snap.event_for(change, self._pass_id))
+                await self._repairs.append(change, snap.event_for(change, self._pass_id))
 
     async def _delete_missing(self, listed: set[str]) -> None:
         """Deletes live entities the listing did not contain (see the module's docstring)."""
@@ -351,37 +362,6 @@ class _KindPass:
             if current.event_sequence > report.head_at_start:
                 report.spared += 1
                 continue
-            await self._append(Change.DELETED, deleted_event(current, self._pass_id, listed_at_ms))
-        await self._flush()
-
-    async def _append(self, change: Change, event: Event) -> None:
-        """Queues an append (the store commits queued appends together), flushing a full batch."""
-        self._pending.append((change, asyncio.create_task(self._store.append(event))))
-        if len(self._pending) >= self._settings.append_batch:
-            await self._flush()
-
-    async def _flush(self) -> None:
-        """Waits for the queued appends and counts them; raises the first failure."""
-        pending, self._pending = self._pending, []
-        if not pending:
-            return
-        results = await asyncio.gather(*(task for _, task in pending), return_exceptions=True)
-        report = self._report
-        failure: BaseException | None = None
-        for (change, _), result in zip(pending, results, strict=True):
-            if isinstance(result, BaseException):
-                failure = failure or result
-                continue
-            if result.duplicate:
-                report.duplicates += 1
-                continue
-            if change is Change.CREATED:
-                report.created += 1
-            elif change is Change.UPDATED:
-                report.updated += 1
-            else:
-                report.deleted += 1
-            if result.stale:
-                report.stale += 1
-        if failure is not None:
-            raise failure
+            event = deleted_event(current, self._pass_id, listed_at_ms)
+            await self._repairs.append(Change.DELETED, event)
+        await self._repairs.drain()

@@ -71,6 +71,12 @@ def served(double: BackendDouble) -> Iterator[str]:
         yield url
 
 
+def _position(database: Path) -> str:
+    with sqlite3.connect(database) as conn:
+        row = conn.execute("SELECT position FROM reconcile_pass_kinds").fetchone()
+        return str(row[0]) if row else ""
+
+
 def _passes(database: Path) -> list[tuple[str, str, str]]:
     with sqlite3.connect(database) as conn:
         return conn.execute("SELECT pass_id, trigger, status FROM reconcile_passes").fetchall()
@@ -89,13 +95,23 @@ async def test_a_pass_killed_mid_listing_resumes_at_start_up_from_its_next_page(
     try:
         call = asyncio.create_task(_reconcile(relay.grpc_target))
         assert await asyncio.to_thread(hold.reached.wait, 30)
+
+        async def second_page_saved() -> bool:  # the relay waits for its third page then
+            return f'"{users[2 * PAGE - 1]}"]' in _position(database)
+
+        await eventually(second_page_saved, 30)
         relay.kill()  # while its third page is on the way
         hold.release.set()
         with pytest.raises(grpc.aio.AioRpcError):
             await call
         [(pass_id, trigger, status)] = _passes(database)
         assert (trigger, status) == ("rpc", "running")
-        before = len(double.exchanges)
+
+        async def held_request_answered() -> bool:  # into the void: its relay is gone
+            return len(double.exchanges) == HELD_PAGE
+
+        await eventually(held_request_answered)
+        before = HELD_PAGE
 
         relay = _with_api(serve(tmp_path, f"sqlite:///{database}"), served).start()
 
@@ -146,7 +162,8 @@ async def test_one_pass_per_postgresql_database_across_grpc_processes(
         second = _with_api(grpc_service(tmp_path, url), served).start()
         try:
             running = asyncio.create_task(_reconcile(first.grpc_target))
-            assert await asyncio.to_thread(hold.reached.wait, 30)
+            reached = await asyncio.to_thread(hold.reached.wait, 30)
+            assert reached, (running.done() and running.exception(), first.log.read_text())
 
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await _reconcile(second.grpc_target)
