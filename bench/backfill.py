@@ -5,7 +5,7 @@ load CPU, holding the users; `clerk-relay serve` runs on the server CPU over
 a fresh SQLite file with one webhook already stored (so it starts no
 backfill of its own), its Backend API pointed at the double with a
 production-shaped key and its whole budget (100 requests/s: a 500-user page
-every 10 ms, twice what the target needs). The benchmark calls
+every 10 ms, five times what the target needs). The benchmark calls
 `Reconcile(kinds=[user])` and times it from the call to the summary: users
 created ÷ seconds. Beside it: the double's CPU per user (its serving cost),
 the relay's, and the relay's RSS, sampled every 50 ms during the pass (the
