@@ -260,7 +260,10 @@ class _KindPass:
         report, saved = self._report, self._journal.kind(self._kind)
         start = ListPosition()
         if saved.status == KIND_LISTING:
-            start = ListPosition.from_text(saved.position)
+            try:
+                start = ListPosition.from_text(saved.position)
+            except ValueError as error:
+                _log.warning("reconcile %s: %s listed again: %s", self._pass_id, self._kind, error)
         if start.at_start:
             report.head_at_start = await self._store.head()
         else:

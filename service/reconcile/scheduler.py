@@ -69,7 +69,8 @@ class ActivePass:
         report: Filled in as the pass goes (read it for progress).
         api: The pass's Backend API client (`api.counters.totals`: Clerk's
             count of each kind's objects, once its first page arrived).
-        trigger: What started it: `startup`, `interval` or `rpc`.
+        trigger: What started it: `startup`, `interval`, `rpc`, or `resume` (a pass
+            left unfinished by a relay that stopped or died, resumed).
         task: Ends with the report when the pass ends.
     """
 

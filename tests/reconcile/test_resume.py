@@ -15,7 +15,14 @@ from service.reconcile import ClerkApi, PassReport, PassSettings, run_pass
 from service.reconcile.clerk_api import ListedPage
 from service.reconcile.journal import PassJournal
 from service.reconcile.paging import ListPosition
-from service.storage import KIND_DONE, KIND_LISTING, PASS_RUNNING, Store
+from service.storage import (
+    KIND_DONE,
+    KIND_LISTING,
+    PASS_RUNNING,
+    KindCheckpoint,
+    PassCheckpoint,
+    Store,
+)
 from tests.history import event
 from tests.reconcile.backend_double import BackendDouble
 from tests.reconcile.conftest import settings
@@ -130,3 +137,17 @@ async def test_a_new_pass_abandons_one_left_unfinished(
         report = await run_pass(mirror, api, ["user"], "p2")
     assert report.completed
     assert await mirror.unfinished_pass() is None  # p1 abandoned, p2 completed
+
+
+async def test_a_position_that_cannot_be_read_lists_the_kind_again(
+    double: BackendDouble, api_url: str, mirror: Store
+) -> None:
+    double.add("user", 12)
+    broken = KindCheckpoint("user", KIND_LISTING, "not a position", 0, "{}")
+    await mirror.save_pass(PassCheckpoint("p1", "rpc", False, 0.1, PASS_RUNNING, 1, 1, (broken,)))
+
+    report = await _resume(api_url, mirror)
+
+    assert "starting_after" not in dict(double.exchanges[0].query)  # from the start
+    kind = report.kinds["user"]
+    assert (kind.complete, kind.resumed, kind.created) == (True, False, 12)
