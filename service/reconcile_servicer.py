@@ -109,7 +109,7 @@ class ReconcileServicer(reconcile_service_pb2_grpc.ReconcileServiceServicer):
         if self._reconciliation is None:
             raise FailedPrecondition(_NO_KEY)
         try:
-            active = self._reconciliation.start_pass(
+            active = await self._reconciliation.start_pass(
                 kinds, allow_mass_delete=request.allow_mass_delete, trigger="rpc"
             )
         except PassRunning as error:

@@ -10,8 +10,8 @@ configuration (`settings`), the process's passes, one at a time, at start-up,
 on a schedule or asked for (`scheduler`), and their metrics (`metrics`); the
 `Reconcile` RPC is `service.reconcile_servicer`.
 
-Not here yet: resuming a pass across restarts (a pass run again relists
-everything).
+A pass saves its progress in the store as it goes (`journal`, positions from
+`paging`), so a relay killed mid-pass resumes it at start-up.
 """
 
 from service.reconcile.budget import DEFAULT_SHARE, InstanceLimit, RequestBudget, instance_limit

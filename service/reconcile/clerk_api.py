@@ -1,7 +1,9 @@
 """A client of Clerk's Backend API that lists every object of a kind, completely.
 
 `ClerkApi.list_all(kind)` yields the raw JSON objects (dicts) of one listing,
-page after page, each id once. The endpoints and their paging are in
+page after page, each id once; `ClerkApi.list_pages(kind, start)` yields the
+same a page at a time, each with the position to resume from after it
+(`service.reconcile.paging`). The endpoints and their paging are in
 `service.reconcile.endpoints`; in short:
 
 - Pages hold `page_size` objects, at most 500 (Clerk silently answers 10
@@ -61,6 +63,7 @@ from service.reconcile.errors import (
     RequestRejected,
     UnexpectedResponse,
 )
+from service.reconcile.paging import ListPosition
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -68,6 +71,7 @@ __all__ = [
     "ApiObject",
     "ApiSettings",
     "ClerkApi",
+    "ListedPage",
     "RetryPolicy",
 ]
 
@@ -83,6 +87,19 @@ _USER_AGENT = "clerk-relay (reconcile)"
 _DEFAULT_RETRY_AFTER_S = 1.0
 # What Clerk may answer to a `starting_after` whose user was deleted meanwhile.
 _CURSOR_REFUSALS = frozenset({400, 404, 422})
+
+
+@dataclass(frozen=True, slots=True)
+class ListedPage:
+    """One page of a listing.
+
+    Attributes:
+        objects: Its objects that the listing had not yielded before.
+        position: Where the listing continues from after it.
+    """
+
+    objects: list[ApiObject]
+    position: ListPosition
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,28 +209,49 @@ class ClerkApi:
             ClerkApiError: The listing failed (see the module's docstring);
                 the objects yielded before are not the whole kind.
         """
+        async for page in self.list_pages(kind):
+            for item in page.objects:
+                yield item
+
+    async def list_pages(
+        self, kind: str, start: ListPosition | None = None
+    ) -> AsyncIterator[ListedPage]:
+        """The listing of `kind` page by page, from `start` (the beginning by default).
+
+        Each page holds the objects not yielded before in this listing, and
+        the position to continue from after it (`service.reconcile.paging`).
+
+        Raises:
+            ValueError: The kind has no instance-wide listing, or is unknown.
+            ClerkApiError: The listing failed (see the module's docstring).
+        """
         endpoint = LIST_ENDPOINTS.get(kind)
         if endpoint is None:
             reason = UNLISTABLE_KINDS.get(kind, "not a kind of the registry")
             raise ValueError(f"{kind!r} cannot be listed: {reason}")
-        seen: set[str] = set()
+        start = start or ListPosition()
+        seen: set[str] = set(start.tail)
         if endpoint.cursor:
-            pages = self._cursor_pages(endpoint)
+            pages = self._cursor_pages(endpoint, start)
         else:
-            pages = self._offset_pages(endpoint, seen)
-        async for page in pages:
+            pages = self._offset_pages(endpoint, seen, start)
+        async for page, position in pages:
+            fresh: list[ApiObject] = []
             for item in page:
                 if item["id"] in seen:
                     self.counters.duplicates[kind] += 1
                     continue
                 seen.add(item["id"])
                 self.counters.listed[kind] += 1
-                yield item
+                fresh.append(item)
+            yield ListedPage(fresh, position)
 
-    async def _cursor_pages(self, endpoint: ListEndpoint) -> AsyncIterator[list[ApiObject]]:
+    async def _cursor_pages(
+        self, endpoint: ListEndpoint, start: ListPosition
+    ) -> AsyncIterator[tuple[list[ApiObject], ListPosition]]:
         """`starting_after` pages, until one holds fewer than `page_size` objects."""
         limit = self.settings.page_size
-        cursors: list[str] = []  # the last ids listed, the newest last
+        cursors = list(start.tail)  # the last ids listed, the newest last
         while True:
             query = {**endpoint.params, "limit": str(limit)}
             if cursors:
@@ -225,18 +263,20 @@ class ClerkApi:
                     raise
                 cursors.pop()  # its object is gone: go on from the one before
                 continue
-            yield page
+            ids = [item["id"] for item in page]
             if len(page) < limit:
+                yield page, ListPosition(tail=tuple([*cursors, *ids][-OFFSET_OVERLAP:]))
                 return
-            cursors = [item["id"] for item in page[-OFFSET_OVERLAP:]]
+            cursors = ids[-OFFSET_OVERLAP:]
+            yield page, ListPosition(tail=tuple(cursors))
 
     async def _offset_pages(
-        self, endpoint: ListEndpoint, listed: set[str]
-    ) -> AsyncIterator[list[ApiObject]]:
+        self, endpoint: ListEndpoint, listed: set[str], start: ListPosition
+    ) -> AsyncIterator[tuple[list[ApiObject], ListPosition]]:
         """Offset pages; `listed` holds the ids yielded so far (the caller adds them)."""
         limit = self.settings.page_size
         overlap = min(OFFSET_OVERLAP, max(1, limit // 10)) if limit > 1 else 0
-        offset = 0
+        offset = start.offset
         while True:
             query = {**endpoint.params, "limit": str(limit), "offset": str(offset)}
             page, total = await self._page(endpoint, query)
@@ -246,13 +286,15 @@ class ClerkApi:
                 offset = max(0, offset - (limit - overlap))
                 continue
             brought_new = any(item["id"] not in listed for item in page)
-            yield page
+            step = max(1, len(page) - overlap)
+            tail = tuple(item["id"] for item in page[step:])
+            yield page, ListPosition(offset + step, tail)
             # A short page is the end, unless total_count says there is more and the page
             # made progress (an object created between Clerk's count and its page, a cut page).
             more = total is not None and offset + len(page) < total and brought_new
             if len(page) < limit and not more:
                 return
-            offset += max(1, len(page) - overlap)
+            offset += step
 
     async def _page(
         self, endpoint: ListEndpoint, query: Mapping[str, str]

@@ -78,7 +78,7 @@ class ReconcileMetrics:
         )
         self._passes = Counter(
             "clerk_relay_reconcile_passes",
-            "Reconciliation passes ended, by trigger (startup, interval, rpc) and outcome "
+            "Reconciliation passes ended, by trigger (startup, interval, rpc, resume) and outcome "
             "(completed, incomplete, failed, cancelled).",
             ["trigger", "outcome"],
             registry=self.registry,

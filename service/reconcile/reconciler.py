@@ -2,10 +2,11 @@
 
 `run_pass(store, api, kinds, pass_id, settings)` reconciles each kind in turn:
 
-1. It records the log's head, then lists every object of the kind
-   (`ClerkApi.list_all`).
-2. It compares each object with the mirror's record (`Store.get_entity`) by
-   the webhooks' newest-wins rule, on `updated_at`:
+1. It records the log's head, then lists every object of the kind, a page at
+   a time (`ClerkApi.list_pages`).
+2. It compares each object with the mirror's record (`Store.get_entities`, a
+   page's records in one read) by the webhooks' newest-wins rule, on
+   `updated_at`:
 
    | the mirror holds                              | the pass appends          |
    |-----------------------------------------------|---------------------------|
@@ -19,7 +20,8 @@
    Repairs are appended as they are found, a batch at a time through the
    store's group commit, and the store applies them by its usual rules: a
    webhook that lands meanwhile with newer state still wins (the repair is
-   logged as `stale`).
+   logged as `stale`). Once a page's repairs are durable, the pass saves
+   where the listing continues from (`service.reconcile.journal`).
 3. Deletions, only when the listing ended without an error: every live entity
    of the kind that the listing did not contain, and that did not change
    after the listing began (its `event_sequence` is at most the head recorded
@@ -28,6 +30,12 @@
    the report says why, unless `allow_mass_delete`. Kinds Clerk sends no
    `.deleted` webhook for (invitations, waitlist entries, subscription items)
    are reported (`undeletable`), not deleted.
+
+Resuming (a `PassJournal` of a pass found unfinished at start-up): kinds that
+had ended are reported as they ended; a kind that was listing continues from
+its saved position, and then deletes nothing, since its listing is not one
+complete listing (`KindReport.resumed`: the next pass deletes); kinds not
+begun run as above.
 
 The events are built by `service.reconcile.synthetic`: the type a webhook
 would have had, the object as `raw_body`, `origin` RECONCILIATION, the pass id,
@@ -41,8 +49,7 @@ whose listing failed deletes nothing; the repairs appended before the failure
 stay, each a snapshot applied by newest-wins.
 
 Configuration, scheduling, the RPC and metrics are around it
-(`service.reconcile.scheduler`). Not here yet: resuming a pass across
-restarts (a pass run again relists everything).
+(`service.reconcile.scheduler`).
 """
 
 from __future__ import annotations
@@ -52,16 +59,18 @@ import contextlib
 import enum
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
 from clerkrelay.kinds import KIND_BY_NAME
-from clerkrelay.v1.event_pb2 import Event
 from gateway.json_text import TooDeep
-from service.reconcile.clerk_api import ApiObject, ClerkApi
+from service.reconcile.clerk_api import ApiObject, ClerkApi, ListedPage
 from service.reconcile.endpoints import LIST_ENDPOINTS
 from service.reconcile.errors import ApiUnavailable, BadKey, ClerkApiError
+from service.reconcile.journal import PassJournal
+from service.reconcile.paging import ListPosition
+from service.reconcile.repairs import RepairQueue
 from service.reconcile.report import KindReport, PassReport
 from service.reconcile.synthetic import (
     Change,
@@ -71,7 +80,15 @@ from service.reconcile.synthetic import (
     deleted_event,
     snapshot,
 )
-from service.storage import AppendResult, EntityQuery, EntityRecord, Store, StoreError
+from service.storage import (
+    KIND_DONE,
+    KIND_FAILED,
+    KIND_LISTING,
+    EntityQuery,
+    EntityRecord,
+    Store,
+    StoreError,
+)
 
 __all__ = ["DEFAULT_MAX_DELETE_SHARE", "Outcome", "PassSettings", "decide", "run_pass"]
 
@@ -143,6 +160,7 @@ async def run_pass(
     settings: PassSettings | None = None,
     *,
     report: PassReport | None = None,
+    journal: PassJournal | None = None,
 ) -> PassReport:
     """Reconciles `kinds` (registry names, in that order) with the Backend API.
 
@@ -155,33 +173,65 @@ async def run_pass(
         settings: The guard and batching; the defaults when None.
         report: The report to fill in as the pass goes (a caller may read it
             meanwhile, to show progress); a new one when None.
+        journal: Where the pass's progress is saved: a resumed pass's, or a
+            new one's (`PassJournal.start`); None starts one here.
 
     Returns:
         What the pass did per kind, and what stopped it, if anything.
 
     Raises:
-        ValueError: A kind cannot be listed, or the pass id is malformed.
+        ValueError: A kind cannot be listed, the pass id is malformed, or the
+            journal is another pass's.
     """
     check_pass_id(pass_id)
     unlisted = [kind for kind in kinds if kind not in LIST_ENDPOINTS]
     if unlisted:
         raise ValueError(f"kinds without an instance-wide listing: {', '.join(unlisted)}")
+    if journal is not None and (journal.pass_id, journal.kinds) != (pass_id, tuple(kinds)):
+        raise ValueError(f"the journal is pass {journal.pass_id}'s, not {pass_id}'s")
     settings = settings or PassSettings()
     report = report if report is not None else PassReport(pass_id)
+    try:
+        journal = journal or await PassJournal.start(
+            store,
+            pass_id,
+            kinds,
+            trigger="rpc",
+            allow_mass_delete=settings.allow_mass_delete,
+            max_delete_share=settings.max_delete_share,
+        )
+    except StoreError as error:
+        report.error = f"the store failed: {error}"
+        return report
     for kind in kinds:
-        kind_report = report.kinds[kind] = KindReport(kind)
+        kind_report = report.kinds[kind] = journal.report(kind)
+        if journal.kind(kind).status in (KIND_DONE, KIND_FAILED):
+            continue  # ended before the relay restarted
         try:
-            await _KindPass(store, api, kind, pass_id, settings, kind_report).run()
+            await _KindPass(store, api, kind, pass_id, settings, kind_report, journal).run()
         except (BadKey, ApiUnavailable) as error:
             kind_report.error = report.error = error.message
         except ClerkApiError as error:
             kind_report.error = error.message
         except StoreError as error:
             kind_report.error = report.error = f"the store failed: {error}"
+        try:
+            await journal.kind_ended(kind_report)
+        except StoreError as error:
+            if report.error is None:
+                kind_report.error = report.error = f"the store failed: {error}"
         _log.info("%s", kind_report.line(pass_id))
         if report.error is not None:
             break
+    outcome = "failed" if report.error else "completed" if report.completed else "incomplete"
+    with contextlib.suppress(StoreError):  # then it is resumed at the next start-up
+        await journal.ended(outcome)
     return report
+
+
+async def _next_page(pages: AsyncIterator[ListedPage]) -> ListedPage | None:
+    """The listing's next page, or None at its end."""
+    return await anext(pages, None)
 
 
 class _KindPass:
@@ -195,6 +245,7 @@ class _KindPass:
         pass_id: str,
         settings: PassSettings,
         report: KindReport,
+        journal: PassJournal,
     ) -> None:
         self._store = store
         self._api = api
@@ -202,48 +253,72 @@ class _KindPass:
         self._pass_id = pass_id
         self._settings = settings
         self._report = report
-        self._pending: list[tuple[Change, asyncio.Task[AppendResult]]] = []
+        self._journal = journal
+        self._repairs = RepairQueue(store, report, journal, settings.append_batch)
 
     async def run(self) -> None:
-        report = self._report
-        report.head_at_start = await self._store.head()
+        report, saved = self._report, self._journal.kind(self._kind)
+        start = ListPosition()
+        if saved.status == KIND_LISTING:
+            try:
+                start = ListPosition.from_text(saved.position)
+            except ValueError as error:
+                _log.warning("reconcile %s: %s listed again: %s", self._pass_id, self._kind, error)
+        if start.at_start:
+            report.head_at_start = await self._store.head()
+        else:
+            report.resumed = True  # head_at_start as saved when the listing began
+        await self._journal.listing(report, start)
         listed: set[str] = set()
-        listing = cast(AsyncGenerator[ApiObject, None], self._api.list_all(self._kind))
-        try:
-            async with contextlib.aclosing(listing):
-                async for item in listing:
-                    listed.add(item["id"])
-                    report.scanned += 1
-                    await self._compare(item)
-        finally:
-            await self._flush()
+        pages = cast(AsyncGenerator[ListedPage, None], self._api.list_pages(self._kind, start))
+        async with contextlib.aclosing(pages):
+            coming = asyncio.ensure_future(_next_page(pages))  # fetched while a page is compared
+            try:
+                while (page := await coming) is not None:
+                    coming = asyncio.ensure_future(_next_page(pages))
+                    await self._compare_page(page.objects)
+                    listed.update(item["id"] for item in page.objects)
+                    await self._repairs.page_done(page.position, idle=not coming.done())
+            finally:
+                if not coming.done():
+                    coming.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await coming
+                elif not coming.cancelled():
+                    coming.exception()  # retrieved: raised above, or moot after another error
+                await self._repairs.drain()
         report.complete = True
-        await self._delete_missing(listed)
+        if not report.resumed:
+            await self._delete_missing(listed)
 
-    async def _compare(self, item: ApiObject) -> None:
-        try:
-            snap = snapshot(self._kind, item, self._pass_id, self._settings.clock_ms())
-        except TooDeep:
-            self._report.unwritable += 1
-            _log.warning(
-                "reconcile %s: %s %s is nested too deeply to store; skipped",
-                self._pass_id,
-                self._kind,
-                item["id"],
-            )
-            return
-        record, _ = await self._store.get_entity(self._kind, snap.id)
-        outcome = decide(snap, record)
-        if outcome is Outcome.UNCHANGED:
-            self._report.unchanged += 1
-            return
-        if outcome is Outcome.KEPT:
-            self._report.kept += 1
-            return
-        if snap.state is None:
-            self._report.untyped += 1
-        change = Change.CREATED if outcome is Outcome.CREATE else Change.UPDATED
-        await self._append(change, snap.event_for(change, self._pass_id))
+    async def _compare_page(self, items: Sequence[ApiObject]) -> None:
+        """Compares a page's objects with the mirror's records (read at once), queuing repairs."""
+        report = self._report
+        snaps: list[Snapshot] = []
+        for item in items:
+            report.scanned += 1
+            try:
+                snaps.append(snapshot(self._kind, item, self._pass_id, self._settings.clock_ms()))
+            except TooDeep:
+                report.unwritable += 1
+                _log.warning(
+                    "reconcile %s: %s %s is nested too deeply to store; skipped",
+                    self._pass_id,
+                    self._kind,
+                    item["id"],
+                )
+        records = await self._store.get_entities(self._kind, [snap.id for snap in snaps])
+        for snap in snaps:
+            outcome = decide(snap, records.get(snap.id))
+            if outcome is Outcome.UNCHANGED:
+                report.unchanged += 1
+            elif outcome is Outcome.KEPT:
+                report.kept += 1
+            else:
+                if snap.state is None:
+                    report.untyped += 1
+                change = Change.CREATED if outcome is Outcome.CREATE else Change.UPDATED
+                await self._repairs.append(change, snap.event_for(change, self._pass_id))
 
     async def _delete_missing(self, listed: set[str]) -> None:
         """Deletes live entities the listing did not contain (see the module's docstring)."""
@@ -290,37 +365,6 @@ class _KindPass:
             if current.event_sequence > report.head_at_start:
                 report.spared += 1
                 continue
-            await self._append(Change.DELETED, deleted_event(current, self._pass_id, listed_at_ms))
-        await self._flush()
-
-    async def _append(self, change: Change, event: Event) -> None:
-        """Queues an append (the store commits queued appends together), flushing a full batch."""
-        self._pending.append((change, asyncio.create_task(self._store.append(event))))
-        if len(self._pending) >= self._settings.append_batch:
-            await self._flush()
-
-    async def _flush(self) -> None:
-        """Waits for the queued appends and counts them; raises the first failure."""
-        pending, self._pending = self._pending, []
-        if not pending:
-            return
-        results = await asyncio.gather(*(task for _, task in pending), return_exceptions=True)
-        report = self._report
-        failure: BaseException | None = None
-        for (change, _), result in zip(pending, results, strict=True):
-            if isinstance(result, BaseException):
-                failure = failure or result
-                continue
-            if result.duplicate:
-                report.duplicates += 1
-                continue
-            if change is Change.CREATED:
-                report.created += 1
-            elif change is Change.UPDATED:
-                report.updated += 1
-            else:
-                report.deleted += 1
-            if result.stale:
-                report.stale += 1
-        if failure is not None:
-            raise failure
+            event = deleted_event(current, self._pass_id, listed_at_ms)
+            await self._repairs.append(Change.DELETED, event)
+        await self._repairs.drain()

@@ -43,6 +43,9 @@ class KindReport:
         complete: The listing ended without an error (deletions need it).
         error: Why the kind failed, or None.
         head_at_start: The log's head when the listing began.
+        resumed: The listing was resumed after a restart, from where the
+            relay that died had got to: not one complete listing, so the kind
+            deleted nothing (the next pass does).
     """
 
     kind: str
@@ -64,6 +67,7 @@ class KindReport:
     complete: bool = False
     error: str | None = None
     head_at_start: int = 0
+    resumed: bool = False
 
     @property
     def appended(self) -> int:
@@ -92,6 +96,8 @@ class KindReport:
             )
         )
         reason = self.error or self.refusal
+        if reason is None and self.resumed:
+            reason = "resumed after a restart: not one complete listing, so nothing deleted"
         tail = f' reason="{reason}"' if reason else ""
         return f"reconcile pass={pass_id} kind={self.kind} outcome={outcome} {counts}{tail}"
 

@@ -15,6 +15,7 @@ servers, the servicers, the gateway or the CLI.
 
 from service.storage.factory import DEFAULT_DATABASE_URL, open_store, sqlite_path
 from service.storage.interface import (
+    MAX_ENTITY_IDS,
     MAX_SEQUENCE,
     AppendResult,
     BeforeRetention,
@@ -31,16 +32,35 @@ from service.storage.interface import (
     StoreError,
     StoreUnavailable,
 )
+from service.storage.passes import (
+    KIND_DONE,
+    KIND_FAILED,
+    KIND_LISTING,
+    KIND_PENDING,
+    PASS_RUNNING,
+    KindCheckpoint,
+    PassCheckpoint,
+    PassLock,
+)
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
+    "KIND_DONE",
+    "KIND_FAILED",
+    "KIND_LISTING",
+    "KIND_PENDING",
+    "MAX_ENTITY_IDS",
     "MAX_SEQUENCE",
+    "PASS_RUNNING",
     "AppendResult",
     "BeforeRetention",
     "CommitListener",
     "EntityPage",
     "EntityQuery",
     "EntityRecord",
+    "KindCheckpoint",
+    "PassCheckpoint",
+    "PassLock",
     "ReadResult",
     "Retention",
     "RowFilter",

@@ -23,8 +23,10 @@ from typing import Protocol
 
 from clerkrelay.kinds import ListFilters
 from clerkrelay.v1.event_pb2 import Event
+from service.storage.passes import PassCheckpoint, PassLock
 
 __all__ = [
+    "MAX_ENTITY_IDS",
     "AppendResult",
     "BeforeRetention",
     "CommitListener",
@@ -41,6 +43,9 @@ __all__ = [
     "StoreUnavailable",
     "StoredEvent",
 ]
+
+MAX_ENTITY_IDS = 500
+"""The most ids one `Store.get_entities` call takes."""
 
 MAX_SEQUENCE = 2**63 - 1
 """The highest sequence a store can hold: both keep sequences as signed 64-bit integers."""
@@ -267,6 +272,33 @@ class Store(Protocol):
 
     async def list_entities(self, query: EntityQuery) -> EntityPage:
         """Records of one kind in id order, filtered and paged."""
+        ...
+
+    async def get_entities(self, kind: str, ids: Sequence[str]) -> dict[str, EntityRecord]:
+        """The records of those of `ids` the mirror holds (tombstones too), by id; one read.
+
+        At most `MAX_ENTITY_IDS` ids at once.
+        """
+        ...
+
+    async def save_pass(self, checkpoint: PassCheckpoint) -> None:
+        """Stores a reconciliation pass's checkpoint durably, replacing its previous one.
+
+        Raises:
+            StoreUnavailable: It could not be written.
+        """
+        ...
+
+    async def unfinished_pass(self) -> PassCheckpoint | None:
+        """The newest pass whose checkpoint says it is still running, or None."""
+        ...
+
+    async def lock_passes(self) -> PassLock | None:
+        """The right to run a reconciliation pass, or None when a pass holds it already.
+
+        One pass at a time per database, across every process that shares it;
+        a process that dies releases it.
+        """
         ...
 
     def add_listener(self, listener: CommitListener) -> Callable[[], None]:

@@ -180,3 +180,27 @@ def test_quick_run_of_ingest_and_fanout(tmp_path: Path) -> None:
     assert "| figure | value [min–max] | baseline | ratio [min–max] | target | met |" in markdown
     assert "ingest, full path, `serve` on SQLite" in markdown
     assert "ingest, hand-written handler + user upsert, SQLite commit per webhook" in markdown
+
+
+@pytest.mark.slow
+def test_quick_run_of_backfill(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "backfill", "--out", tmp_path],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": SOURCE_PATH},
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["failed"] == {}
+    [section] = results["sections"]
+    figures = {figure["figure"]: figure for figure in section["figures"]}
+    rate = figures["backfill of 2,000 users into SQLite (Reconcile, no rate limit)"]
+    assert rate["unit"] == "users/s" and rate["value"]["median"] > 0
+    assert rate["target"] == "≥ 10,000/s"
+    assert "the double's serving cost" in rate["note"]
+    peak = figures["serve peak RSS during the backfill of 2,000 users"]
+    assert peak["value"]["median"] > 10  # MiB: a Python process at least
+    per_user = section["extra"]["per_user_us"]
+    assert per_user["relay"]["median"] > 0 and per_user["double"]["median"] > 0

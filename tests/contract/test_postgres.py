@@ -12,7 +12,16 @@ import psycopg
 import pytest
 
 from clerkrelay.kinds import ListFilters
-from service.storage import EntityQuery, StoredEvent, StoreError, StoreUnavailable, open_store
+from service.storage import (
+    PASS_RUNNING,
+    EntityQuery,
+    KindCheckpoint,
+    PassCheckpoint,
+    StoredEvent,
+    StoreError,
+    StoreUnavailable,
+    open_store,
+)
 from service.storage.postgres import PostgresStore
 from service.storage.postgres.schema import MIGRATIONS, SCHEMA_VERSION
 from tests.contract.conftest import POSTGRES_URL, fresh_schema, require_postgres
@@ -313,4 +322,51 @@ async def test_upgrading_from_the_first_schema_keeps_the_projection(
         ).fetchall()
         version = await (await conn.execute("SELECT version FROM relay_schema")).fetchall()
     assert rows == [("orgmem_1", "org_1", "user_1", None), ("user_1", None, None, None)]
+    assert version == [(SCHEMA_VERSION,)]
+
+
+async def test_the_pass_lock_is_one_per_schema_across_stores(
+    url: str, opened: list[PostgresStore]
+) -> None:
+    first, second = await open_tracked(url, opened), await open_tracked(url, opened)
+    held = await first.lock_passes()
+    assert held is not None
+    assert await second.lock_passes() is None
+    with fresh_schema() as other_url:
+        other = await PostgresStore.open(other_url)
+        try:
+            elsewhere = await other.lock_passes()  # another relay's schema: its own lock
+            assert elsewhere is not None
+            await elsewhere.release()
+        finally:
+            await other.close()
+    await held.release()
+    taken = await second.lock_passes()
+    assert taken is not None
+    await taken.release()
+
+
+async def test_upgrading_from_schema_two_adds_the_pass_tables(
+    url: str, opened: list[PostgresStore]
+) -> None:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        for migration in MIGRATIONS[:2]:
+            await conn.execute(migration)
+        await conn.execute(
+            "CREATE TABLE relay_schema (singleton boolean PRIMARY KEY DEFAULT true"
+            " CHECK (singleton), version integer NOT NULL)"
+        )
+        await conn.execute("INSERT INTO relay_schema (version) VALUES (2)")
+        await conn.execute(
+            "INSERT INTO events VALUES (1, 'user.created', '{user_1}', '', 1, '\\x0801')"
+        )
+        await conn.execute("UPDATE relay_meta SET value = 1 WHERE key = 'head'")
+    store = await open_tracked(url, opened)
+    assert await store.head() == 1
+    assert await store.unfinished_pass() is None
+    saved = PassCheckpoint("p1", "rpc", False, 0.1, PASS_RUNNING, 5, 5, (KindCheckpoint("user"),))
+    await store.save_pass(saved)
+    assert await store.unfinished_pass() == saved
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        version = await (await conn.execute("SELECT version FROM relay_schema")).fetchall()
     assert version == [(SCHEMA_VERSION,)]

@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from clerkrelay.v1.event_pb2 import Event
-from service.reconcile import ApiObject, ClerkApi, PassReport, PassSettings, run_pass
+from service.reconcile import ClerkApi, PassReport, PassSettings, run_pass
+from service.reconcile.clerk_api import ListedPage
+from service.reconcile.paging import ListPosition
 from service.storage import EntityRecord, Store
 from tests.reconcile.conftest import settings
 
@@ -42,17 +44,19 @@ async def record(store: Store, kind: str, entity_id: str) -> EntityRecord:
 
 
 class DuringListing(ClerkApi):
-    """A client that runs `during()` once, after yielding the first object of each listing."""
+    """A client that runs `during()` once, after yielding the first page of each listing."""
 
     def __init__(self, api_url: str, during: Callable[[], Awaitable[None]]) -> None:
         super().__init__(settings(api_url))
         self._during = during
 
-    async def list_all(self, kind: str) -> AsyncIterator[ApiObject]:
-        """The listing, with `during()` run after its first object."""
+    async def list_pages(
+        self, kind: str, start: ListPosition | None = None
+    ) -> AsyncIterator[ListedPage]:
+        """The listing, with `during()` run after its first page (before the listing ends)."""
         first = True
-        async for item in super().list_all(kind):
-            yield item
+        async for page in super().list_pages(kind, start):
+            yield page
             if first:
                 first = False
                 await self._during()

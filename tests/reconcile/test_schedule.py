@@ -10,7 +10,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from service.reconcile.scheduler import Reconciliation
-from service.storage import Store
+from service.storage import PASS_RUNNING, KindCheckpoint, PassCheckpoint, Store
 from tests.history import event
 from tests.reconcile.backend_double import BackendDouble
 from tests.reconcile.relay_helpers import StartRelay, eventually, reconcile_settings
@@ -101,3 +101,53 @@ async def test_a_failed_start_up_pass_is_one_line_and_the_relay_serves_on(
     assert "sk_live_Wron…" in lines[0] and wrong not in caplog.text
     health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
     assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def _left(kind: str) -> PassCheckpoint:
+    """A pass a relay left running when it died, not begun: one kind pending."""
+    return PassCheckpoint(
+        "left.1", "interval", False, 0.1, PASS_RUNNING, 1, 1, (KindCheckpoint(kind),)
+    )
+
+
+async def test_a_pass_left_unfinished_is_resumed_at_start_up_instead_of_a_backfill(
+    double: BackendDouble, api_url: str, start_relay: StartRelay, store: Store
+) -> None:
+    double.add("user", 3)
+    await store.save_pass(_left("user"))
+    server, _ = await start_relay(reconcile_settings(api_url), schedule=True)
+    reconciliation = server.reconciliation
+    assert reconciliation is not None
+
+    async def resumed() -> bool:
+        return reconciliation.passes == 1 and reconciliation.active is None
+
+    await eventually(resumed)
+    events = [stored.event() for stored in (await store.read(0, 100)).events]
+    assert [(e.type, e.reconcile_pass) for e in events] == [("user.created", "left.1")] * 3
+    assert await store.unfinished_pass() is None
+    labels = {"trigger": "resume", "outcome": "completed"}
+    assert (
+        reconciliation.metrics.registry.get_sample_value(
+            "clerk_relay_reconcile_passes_total", labels
+        )
+        == 1
+    )
+
+
+async def test_a_pass_left_with_a_kind_no_longer_listable_is_abandoned(
+    double: BackendDouble, api_url: str, start_relay: StartRelay, store: Store
+) -> None:
+    double.add("user", 2)
+    await store.save_pass(_left("session"))
+    server, _ = await start_relay(reconcile_settings(api_url), schedule=True)
+    reconciliation = server.reconciliation
+    assert reconciliation is not None
+
+    async def backfilled() -> bool:  # the log is empty: the start-up backfill runs instead
+        return reconciliation.passes == 1 and reconciliation.active is None
+
+    await eventually(backfilled)
+    events = [stored.event() for stored in (await store.read(0, 100)).events]
+    assert len(events) == 2 and "left.1" not in {e.reconcile_pass for e in events}
+    assert reconciliation.active is None and await store.unfinished_pass() is None

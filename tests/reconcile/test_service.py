@@ -164,7 +164,7 @@ async def test_the_metrics_count_the_pass(
 
 
 async def test_leaving_the_call_cancels_the_pass(
-    double: BackendDouble, api_url: str, start_relay: StartRelay
+    double: BackendDouble, api_url: str, start_relay: StartRelay, store: Store
 ) -> None:
     double.add("user", 3)
     listing, release = threading.Event(), threading.Event()
@@ -189,6 +189,7 @@ async def test_leaving_the_call_cancels_the_pass(
     registry = reconciliation.metrics.registry
     labels = {"trigger": "rpc", "outcome": "cancelled"}
     assert registry.get_sample_value("clerk_relay_reconcile_passes_total", labels) == 1
+    assert await store.unfinished_pass() is None  # ended: not resumed at the next start-up
 
 
 async def test_with_auth_off_only_callers_on_this_host_may_reconcile(

@@ -92,6 +92,31 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX entities_by_payer ON entities (kind, payer_id, id)
         WHERE payer_id IS NOT NULL;
     """,
+    # 3: reconciliation passes record their progress, so that a pass resumes
+    # after a restart (`service.storage.passes`).
+    """
+    CREATE TABLE reconcile_passes (
+        pass_id text PRIMARY KEY,
+        trigger text NOT NULL,
+        allow_mass_delete boolean NOT NULL,
+        max_delete_share double precision NOT NULL,
+        status text NOT NULL,
+        started_at_ms bigint NOT NULL,
+        updated_at_ms bigint NOT NULL
+    );
+    CREATE INDEX reconcile_passes_running ON reconcile_passes (started_at_ms)
+        WHERE status = 'running';
+    CREATE TABLE reconcile_pass_kinds (
+        pass_id text NOT NULL REFERENCES reconcile_passes (pass_id) ON DELETE CASCADE,
+        ordinal integer NOT NULL,
+        kind text NOT NULL,
+        status text NOT NULL,
+        position text NOT NULL,
+        head_at_start bigint NOT NULL,
+        counts text NOT NULL,
+        PRIMARY KEY (pass_id, kind)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -49,12 +49,13 @@ the events it catches up on from the readers' pool; neither knows the store.
 Connecting and the errors it reports are in
 `service.storage.postgres.connections`; the queries these parts share are in
 `service.storage.postgres.queries`; the schema is in
-`service.storage.postgres.schema`.
+`service.storage.postgres.schema`; reconciliation's pass checkpoints and its
+pass lock are in `service.storage.postgres.passes`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -63,6 +64,7 @@ from psycopg import sql
 
 from clerkrelay.v1.event_pb2 import Event
 from service.storage.interface import (
+    MAX_ENTITY_IDS,
     MAX_SEQUENCE,
     AppendResult,
     BeforeRetention,
@@ -77,6 +79,8 @@ from service.storage.interface import (
     StoreError,
     StoreUnavailable,
 )
+from service.storage.passes import PassCheckpoint, PassLock
+from service.storage.postgres import passes
 from service.storage.postgres.commit_tracker import CommitTracker, channel_name
 from service.storage.postgres.connections import (
     Connection,
@@ -121,6 +125,7 @@ class PostgresStore:
         channel: str,
         head: int,
     ) -> None:
+        self._url, self._kwargs = url, kwargs
         self._readers = Readers(pool)
         self._commits = CommitTracker(
             url=url,
@@ -316,6 +321,39 @@ class PostgresStore:
             return EntityPage([entity_from_row(row).record() for row in rows], head)
 
         return await self._readers.read(run)
+
+    async def get_entities(self, kind: str, ids: Sequence[str]) -> dict[str, EntityRecord]:
+        """The records of those of `ids` the mirror holds, by id (one read)."""
+        if len(ids) > MAX_ENTITY_IDS:
+            raise ValueError(f"at most {MAX_ENTITY_IDS} ids at once, not {len(ids)}")
+        if not ids:
+            return {}
+
+        async def query(conn: Connection) -> dict[str, EntityRecord]:
+            cursor = await conn.execute(
+                f"SELECT {ENTITY_COLUMNS} FROM entities WHERE kind = %s AND id = ANY(%s)",
+                (kind, list(ids)),
+            )
+            records = [entity_from_row(row).record() for row in await cursor.fetchall()]
+            return {record.id: record for record in records}
+
+        return await self._readers.read(query)
+
+    # -- reconciliation passes ---------------------------------------------------
+
+    async def save_pass(self, checkpoint: PassCheckpoint) -> None:
+        """Stores a pass's checkpoint durably; see `service.storage.Store.save_pass`."""
+        await self._writer.write(
+            lambda conn: passes.save_pass(conn, checkpoint), "save the pass's progress"
+        )
+
+    async def unfinished_pass(self) -> PassCheckpoint | None:
+        """The newest pass still running, or None."""
+        return await self._readers.read(passes.unfinished_pass)
+
+    async def lock_passes(self) -> PassLock | None:
+        """The schema's pass lock (`service.storage.postgres.passes`), or None when held."""
+        return await passes.lock_passes(self._url, self._kwargs)
 
     # -- notifications ---------------------------------------------------------
 

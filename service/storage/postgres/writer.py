@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import psycopg
 
@@ -35,6 +36,7 @@ from service.storage.write_health import WriteHealth
 __all__ = ["CommitReports", "PostgresWriter"]
 
 _log = logging.getLogger("clerk_relay.store")
+_T = TypeVar("_T")
 
 
 class CommitReports(Protocol):
@@ -250,6 +252,31 @@ class PostgresWriter:
         if conn is not None:
             with contextlib.suppress(psycopg.Error):
                 await conn.close()
+
+    # -- other writes -----------------------------------------------------------
+
+    async def write(self, work: Callable[[Connection], Awaitable[_T]], what: str) -> _T:
+        """Runs `work` on the writer's connection, between appends, within the time limit.
+
+        Raises:
+            StoreUnavailable: It failed (`could not {what}: …`).
+        """
+        async with self._write_lock:
+            try:
+                conn = await self._writer_connection()
+                try:
+                    async with asyncio.timeout(self._operation_timeout_s):
+                        return await work(conn)
+                except TimeoutError as error:
+                    await self._drop_writer()
+                    raise Unreachable(
+                        f"PostgreSQL did not answer within {self._operation_timeout_s:g} s"
+                    ) from error
+                finally:
+                    if conn.closed or conn.broken:
+                        await self._drop_writer()
+            except (psycopg.Error, Unreachable) as error:
+                raise StoreUnavailable(f"could not {what}: {one_line(error)}") from error
 
     # -- retention --------------------------------------------------------------
 

@@ -19,9 +19,17 @@ from service.storage.interface import (
     SerializedPage,
     StoredEvent,
 )
+from service.storage.passes import (
+    KIND_PASS_COLUMNS,
+    PASS_COLUMNS,
+    PASS_RUNNING,
+    PassCheckpoint,
+    checkpoint_from_rows,
+)
 from service.storage.sql_rows import ENTITY_COLUMNS, EVENT_COLUMNS, entity_from_row
 
 __all__ = [
+    "entities",
     "entity",
     "entity_page",
     "head_in",
@@ -30,6 +38,7 @@ __all__ = [
     "sequence_at_or_zero",
     "sequence_before",
     "serialized_page",
+    "unfinished_pass",
 ]
 
 
@@ -148,6 +157,35 @@ def entity(conn: sqlite3.Connection, kind: str, entity_id: str) -> tuple[EntityR
     finally:
         conn.execute("COMMIT")
     return (None if found is None else entity_from_row(found).record()), head
+
+
+def entities(conn: sqlite3.Connection, kind: str, ids: list[str]) -> dict[str, EntityRecord]:
+    """The records of those of `ids` the mirror holds, by id; see `Store.get_entities`."""
+    rows = conn.execute(
+        f"SELECT {ENTITY_COLUMNS} FROM entities WHERE kind = ? AND id IN "
+        f"({','.join('?' * len(ids))})",
+        [kind, *ids],
+    ).fetchall()
+    return {record.id: record for record in (entity_from_row(row).record() for row in rows)}
+
+
+def unfinished_pass(conn: sqlite3.Connection) -> PassCheckpoint | None:
+    """The newest running pass's checkpoint; see `Store.unfinished_pass`."""
+    conn.execute("BEGIN")
+    try:
+        row = conn.execute(
+            f"SELECT {PASS_COLUMNS} FROM reconcile_passes WHERE status = ? "
+            "ORDER BY started_at_ms DESC, pass_id DESC LIMIT 1",
+            (PASS_RUNNING,),
+        ).fetchone()
+        if row is None:
+            return None
+        kinds = conn.execute(
+            f"SELECT {KIND_PASS_COLUMNS} FROM reconcile_pass_kinds WHERE pass_id = ?", (row[0],)
+        ).fetchall()
+    finally:
+        conn.execute("COMMIT")
+    return checkpoint_from_rows(row, kinds)
 
 
 def entity_page(conn: sqlite3.Connection, sql: str, params: list[object]) -> EntityPage:

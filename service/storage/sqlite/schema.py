@@ -108,6 +108,31 @@ MIGRATIONS: tuple[str, ...] = (
     DELETE FROM relay_meta WHERE key = 'head';
     DROP INDEX events_by_receive_time;
     """,
+    # 4: reconciliation passes record their progress, so that a pass resumes
+    # after a restart (`service.storage.passes`).
+    """
+    CREATE TABLE reconcile_passes (
+        pass_id TEXT PRIMARY KEY,
+        trigger TEXT NOT NULL,
+        allow_mass_delete INTEGER NOT NULL,
+        max_delete_share REAL NOT NULL,
+        status TEXT NOT NULL,
+        started_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX reconcile_passes_running ON reconcile_passes (started_at_ms)
+        WHERE status = 'running';
+    CREATE TABLE reconcile_pass_kinds (
+        pass_id TEXT NOT NULL,
+        ordinal INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL,
+        position TEXT NOT NULL,
+        head_at_start INTEGER NOT NULL,
+        counts TEXT NOT NULL,
+        PRIMARY KEY (pass_id, kind)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

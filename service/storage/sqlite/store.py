@@ -19,6 +19,8 @@ point), and runs the rest on them: the connections and their pragmas are in
 `service.storage.sqlite.connections`, the append and probe transactions in
 `service.storage.sqlite.transactions`, the reads in
 `service.storage.sqlite.queries`, the schema in `service.storage.sqlite.schema`.
+Reconciliation's pass lock is this process's (`LocalPassLock`): one process
+opens the file.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import functools
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +40,7 @@ from typing import TypeVar
 from clerkrelay.v1.event_pb2 import Event
 from service.storage.group_commit import GroupCommit, Waiting
 from service.storage.interface import (
+    MAX_ENTITY_IDS,
     AppendResult,
     CommitListener,
     EntityPage,
@@ -50,12 +53,13 @@ from service.storage.interface import (
     StoreUnavailable,
 )
 from service.storage.notifier import Notifier
+from service.storage.passes import LocalPassLock, PassCheckpoint, PassLock
 from service.storage.retention_loop import trim_periodically
 from service.storage.sql_rows import entity_list_sql
 from service.storage.sqlite import queries
 from service.storage.sqlite.connections import Connections, connect, guarded, rollback
 from service.storage.sqlite.schema import migrate
-from service.storage.sqlite.transactions import append_batch, probe_write
+from service.storage.sqlite.transactions import append_batch, probe_write, save_pass
 from service.storage.write_health import WriteHealth
 
 __all__ = ["SqliteStore"]
@@ -82,6 +86,7 @@ class SqliteStore:
         self._connections = Connections(path)
         self._appends = GroupCommit(self._commit_or_split, max_batch, "sqlite-writer")
         self._writes = WriteHealth(self._probe)
+        self._pass_lock = LocalPassLock()  # one process opens the file
         self._trim_task = (
             None
             if retention.keeps_everything
@@ -192,6 +197,35 @@ class SqliteStore:
         """Records of one kind in id order, filtered and paged."""
         sql, params = entity_list_sql(query, "?")
         return await self._read(functools.partial(queries.entity_page, sql=sql, params=params))
+
+    async def get_entities(self, kind: str, ids: Sequence[str]) -> dict[str, EntityRecord]:
+        """The records of those of `ids` the mirror holds, by id (one read)."""
+        if len(ids) > MAX_ENTITY_IDS:
+            raise ValueError(f"at most {MAX_ENTITY_IDS} ids at once, not {len(ids)}")
+        if not ids:
+            return {}
+        return await self._read(functools.partial(queries.entities, kind=kind, ids=list(ids)))
+
+    # -- reconciliation passes ---------------------------------------------------
+
+    async def save_pass(self, checkpoint: PassCheckpoint) -> None:
+        """Stores a pass's checkpoint durably; see `service.storage.Store.save_pass`."""
+        if self._closing:
+            raise StoreUnavailable(f"the store {self._path} is closed")
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                self._writer, lambda: save_pass(self._connections.writer(), checkpoint)
+            )
+        except sqlite3.Error as error:
+            raise StoreUnavailable(f"could not save the pass's progress: {error}") from error
+
+    async def unfinished_pass(self) -> PassCheckpoint | None:
+        """The newest pass still running, or None."""
+        return await self._read(queries.unfinished_pass)
+
+    async def lock_passes(self) -> PassLock | None:
+        """The right to run a pass: in this process, since only one opens the file."""
+        return self._pass_lock.acquire()
 
     async def _read(self, query: Callable[[sqlite3.Connection], _T]) -> _T:
         if self._closing:

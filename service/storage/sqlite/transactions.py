@@ -1,4 +1,4 @@
-"""The SQLite store's write transactions: appending a batch, and the probe write.
+"""The SQLite store's write transactions: appending a batch, a pass's checkpoint, the probe write.
 
 Each is a function of the write connection, run on the writer's thread;
 `service.storage.sqlite.store` decides when they run. A failed transaction is
@@ -10,6 +10,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Mapping
 
+from service.storage.passes import (
+    KIND_PASS_COLUMNS,
+    PASS_COLUMNS,
+    PassCheckpoint,
+    kind_rows,
+    pass_row,
+)
 from service.storage.projection import BatchPlan, EntityRow, Pending, plan_batch
 from service.storage.sql_rows import (
     ENTITY_COLUMN_NAMES,
@@ -21,7 +28,7 @@ from service.storage.sql_rows import (
 )
 from service.storage.sqlite.connections import rollback
 
-__all__ = ["PROBE_BYTES", "append_batch", "probe_write"]
+__all__ = ["PROBE_BYTES", "append_batch", "probe_write", "save_pass"]
 
 
 PROBE_BYTES = 64 << 10
@@ -33,6 +40,7 @@ writable."""
 
 _ENTITY_PLACES = ",".join("?" * len(ENTITY_COLUMN_NAMES))
 _HEAD_RECEIVED = head_received_sql("?")
+_PASS_PLACES = ",".join("?" * 7)  # both pass tables have seven columns
 
 
 def append_batch(conn: sqlite3.Connection, batch: list[Pending], head: int) -> BatchPlan:
@@ -113,6 +121,25 @@ def probe_write(conn: sqlite3.Connection) -> None:
             (PROBE_BYTES,),
         )
         conn.execute("DELETE FROM relay_meta WHERE key = 'write_probe'")
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+
+
+def save_pass(conn: sqlite3.Connection, checkpoint: PassCheckpoint) -> None:
+    """Replaces a reconciliation pass's checkpoint, in one transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            f"INSERT OR REPLACE INTO reconcile_passes ({PASS_COLUMNS}) VALUES ({_PASS_PLACES})",
+            pass_row(checkpoint),
+        )
+        conn.execute("DELETE FROM reconcile_pass_kinds WHERE pass_id = ?", (checkpoint.pass_id,))
+        conn.executemany(
+            f"INSERT INTO reconcile_pass_kinds ({KIND_PASS_COLUMNS}) VALUES ({_PASS_PLACES})",
+            kind_rows(checkpoint),
+        )
         conn.execute("COMMIT")
     except BaseException:
         rollback(conn)

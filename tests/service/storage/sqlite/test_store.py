@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from clerkrelay.kinds import ListFilters
-from service.storage import EntityQuery, Retention, StoreError, open_store
+from service.storage import (
+    PASS_RUNNING,
+    EntityQuery,
+    KindCheckpoint,
+    PassCheckpoint,
+    Retention,
+    StoreError,
+    open_store,
+)
 from service.storage.sql_rows import entity_list_sql
 from service.storage.sqlite import SqliteStore
 from service.storage.sqlite.connections import CHECKPOINT_PAGES
@@ -207,3 +215,27 @@ async def test_the_head_survives_trimming_the_whole_log(tmp_path: Path) -> None:
         assert (await reopened.append(event("user.created", "user_9"))).sequence == 4
     finally:
         await reopened.close()
+
+
+async def test_upgrading_from_schema_three_adds_the_pass_tables(tmp_path: Path) -> None:
+    path = tmp_path / "relay.db"
+    with sqlite3.connect(path) as conn:
+        for migration in MIGRATIONS[:3]:
+            for statement in migration.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        conn.execute("INSERT INTO events VALUES (1, 'user.created', 'user_1', '', 1, x'0801')")
+        conn.execute("PRAGMA user_version = 3")
+    store = await SqliteStore.open(path)
+    try:
+        assert await store.head() == 1
+        assert await store.unfinished_pass() is None
+        saved = PassCheckpoint(
+            "p1", "rpc", False, 0.1, PASS_RUNNING, 5, 5, (KindCheckpoint("user"),)
+        )
+        await store.save_pass(saved)
+        assert await store.unfinished_pass() == saved
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
