@@ -203,4 +203,6 @@ def test_quick_run_of_backfill(tmp_path: Path) -> None:
     peak = figures["serve peak RSS during the backfill of 2,000 users"]
     assert peak["value"]["median"] > 10  # MiB: a Python process at least
     per_user = section["extra"]["per_user_us"]
-    assert per_user["relay"]["median"] > 0 and per_user["double"]["median"] > 0
+    assert per_user["relay"]["median"] > 0
+    # The double's CPU is read in clock ticks (10 ms): over 2,000 users it may be none.
+    assert per_user["double"]["median"] >= 0
