@@ -1,4 +1,7 @@
-"""`EventService`: Subscribe (translates the request, then streams a `Subscription`) and GetHead.
+"""`EventService`: Subscribe, GetHead, and the log lookups GetEvent and ListEntityEvents.
+
+Subscribe translates the request, then streams a `Subscription`; the lookups
+are answered by `service.lookups`.
 
 Subscribe yields `SubscribeResponse` messages already encoded (see
 `service.wire`), so stored events go to the wire without being parsed. The
@@ -18,15 +21,21 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from clerkrelay.v1 import event_service_pb2_grpc
+from clerkrelay.v1.event_pb2 import Event
 from clerkrelay.v1.event_service_pb2 import (
     DESCRIPTOR,
+    GetEventRequest,
+    GetEventResponse,
     GetHeadRequest,
     GetHeadResponse,
+    ListEntityEventsRequest,
+    ListEntityEventsResponse,
     SubscribeRequest,
 )
 from service.broadcaster import Broadcaster
 from service.errors import InvalidArgument
 from service.filters import EventFilter, InvalidFilter
+from service.lookups import find_event, history
 from service.storage import MAX_SEQUENCE, BeforeRetention, Store
 from service.subscription import StreamLimits, Subscription
 
@@ -39,6 +48,8 @@ SERVICE_NAME: str = DESCRIPTOR.services_by_name["EventService"].full_name
 if TYPE_CHECKING:
     _Context = grpc.aio.ServicerContext[SubscribeRequest, bytes]
     _HeadContext = grpc.aio.ServicerContext[GetHeadRequest, GetHeadResponse]
+    _EventContext = grpc.aio.ServicerContext[GetEventRequest, GetEventResponse]
+    _HistoryContext = grpc.aio.ServicerContext[ListEntityEventsRequest, ListEntityEventsResponse]
 
 
 class EventServicer(event_service_pb2_grpc.EventServiceServicer):
@@ -88,6 +99,29 @@ class EventServicer(event_service_pb2_grpc.EventServiceServicer):
         head = await self._store.head()
         return GetHeadResponse(head_sequence=head, oldest_retained_sequence=oldest)
 
+    async def GetEvent(  # noqa: N802 - gRPC method name
+        self, request: GetEventRequest, context: _EventContext
+    ) -> GetEventResponse:
+        """One stored event, by sequence or webhook id."""
+        which = request.WhichOneof("event")
+        if which == "sequence" and request.sequence == 0:
+            raise InvalidArgument("sequence must be 1 or more")
+        found = await find_event(self._store, sequence=request.sequence, webhook_id=request.id)
+        return GetEventResponse(event=Event.FromString(found.data))
+
+    async def ListEntityEvents(  # noqa: N802 - gRPC method name
+        self, request: ListEntityEventsRequest, context: _HistoryContext
+    ) -> ListEntityEventsResponse:
+        """One page of the events about one entity, in sequence order."""
+        page = await history(
+            self._store, request.entity_id, request.kind, request.page_size, request.page_token
+        )
+        return ListEntityEventsResponse(
+            events=[Event.FromString(stored.data) for stored in page.events],
+            next_page_token=page.next_page_token,
+            snapshot_sequence=page.snapshot_sequence,
+        )
+
     async def _start(self, request: SubscribeRequest) -> int:
         """The sequence the stream starts after (registration has already happened)."""
         start = request.WhichOneof("start")
@@ -127,6 +161,16 @@ def add_to_server(servicer: EventServicer, server: grpc.aio.Server) -> None:
             servicer.GetHead,
             request_deserializer=GetHeadRequest.FromString,
             response_serializer=GetHeadResponse.SerializeToString,
+        ),
+        "GetEvent": grpc.unary_unary_rpc_method_handler(
+            servicer.GetEvent,
+            request_deserializer=GetEventRequest.FromString,
+            response_serializer=GetEventResponse.SerializeToString,
+        ),
+        "ListEntityEvents": grpc.unary_unary_rpc_method_handler(
+            servicer.ListEntityEvents,
+            request_deserializer=ListEntityEventsRequest.FromString,
+            response_serializer=ListEntityEventsResponse.SerializeToString,
         ),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))

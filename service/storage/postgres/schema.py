@@ -92,6 +92,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX entities_by_payer ON entities (kind, payer_id, id)
         WHERE payer_id IS NOT NULL;
     """,
+    # 3: an entity's history (`Store.entity_history`) is found by its id, one
+    # of an event's `subject_ids`: `subject_ids @> ARRAY[id]` uses this index.
+    """
+    CREATE INDEX events_by_subject ON events USING gin (subject_ids);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

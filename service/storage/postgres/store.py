@@ -70,13 +70,16 @@ from service.storage.interface import (
     EntityPage,
     EntityQuery,
     EntityRecord,
+    HistoryPage,
     ReadResult,
     Retention,
     RowFilter,
     SerializedPage,
+    StoredEvent,
     StoreError,
     StoreUnavailable,
 )
+from service.storage.postgres import queries
 from service.storage.postgres.commit_tracker import CommitTracker, channel_name
 from service.storage.postgres.connections import (
     Connection,
@@ -294,6 +297,18 @@ class PostgresStore:
         if trimmed and cutoff <= trimmed_time_ns:
             raise BeforeRetention(found, trimmed + 1)
         return max(found, trimmed)
+
+    async def get_event(self, sequence: int = 0, webhook_id: str = "") -> StoredEvent | None:
+        """One retained event by sequence or webhook id; see `Store.get_event`."""
+        return await self._readers.read(lambda conn: queries.event(conn, sequence, webhook_id))
+
+    async def entity_history(
+        self, entity_id: str, families: tuple[str, ...], after_sequence: int, limit: int
+    ) -> HistoryPage:
+        """Events about one entity, in order; see `Store.entity_history`."""
+        return await self._readers.read(
+            lambda conn: queries.history_page(conn, entity_id, families, after_sequence, limit)
+        )
 
     async def get_entity(self, kind: str, entity_id: str) -> tuple[EntityRecord | None, int]:
         """One entity's record and the head the read reflects."""
