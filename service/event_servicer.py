@@ -37,6 +37,7 @@ from service.errors import InvalidArgument
 from service.filters import EventFilter, InvalidFilter
 from service.lookups import find_event, history
 from service.storage import MAX_SEQUENCE, BeforeRetention, Store
+from service.subscribers import Subscribers
 from service.subscription import StreamLimits, Subscription
 
 __all__ = ["SERVICE_NAME", "EventServicer", "add_to_server"]
@@ -59,12 +60,20 @@ class EventServicer(event_service_pb2_grpc.EventServiceServicer):
         store: The store; its lifetime belongs to the caller.
         broadcaster: The store's broadcaster; `close` closes it.
         limits: How streams batch and pace their messages.
+        subscribers: Tracks every open stream (for metrics and the console).
     """
 
-    def __init__(self, store: Store, broadcaster: Broadcaster, limits: StreamLimits) -> None:
+    def __init__(
+        self,
+        store: Store,
+        broadcaster: Broadcaster,
+        limits: StreamLimits,
+        subscribers: Subscribers,
+    ) -> None:
         self._store = store
         self._broadcaster = broadcaster
         self._limits = limits
+        self._subscribers = subscribers
 
     # The base declares an iterator of `SubscribeResponse`; this one yields them
     # encoded (`add_to_server` sends them as they are). The ignore is on the line
@@ -84,10 +93,14 @@ class EventServicer(event_service_pb2_grpc.EventServiceServicer):
             limits = replace(
                 limits, max_batch_events=min(request.max_batch_size, limits.max_batch_events)
             )
-        async with Subscription(self._store, self._broadcaster, event_filter, limits) as stream:
-            after = await self._start(request)
-            async for message in stream.messages(after):
-                yield message
+        with self._subscribers.open(
+            request.event_types, request.entity_ids, request.organization_id, context.peer()
+        ) as stats:
+            async with Subscription(self._store, self._broadcaster, event_filter, limits) as stream:
+                stats.progress = stream
+                after = await self._start(request)
+                async for message in stream.messages(after):
+                    yield message
 
     async def GetHead(  # noqa: N802 - gRPC method name
         self, request: GetHeadRequest, context: _HeadContext
