@@ -22,7 +22,7 @@ from gateway.json_text import InvalidJson, parse_body
 from service.errors import ServiceError
 from service.filters import EventFilter, InvalidFilter
 from service.lookups import HistoryResult, find_event, history
-from service.storage import EntityRecord, Store, StoredEvent
+from service.storage import MAX_SEQUENCE, EntityRecord, Store, StoredEvent
 
 __all__ = [
     "LOG_ROWS",
@@ -162,9 +162,19 @@ async def log_page(store: Store, query: LogQuery) -> tuple[list[EventRow], int]:
 
 
 async def newer_rows(store: Store, query: LogQuery, after: int) -> tuple[list[EventRow], int]:
-    """Matching events after `after` (newest first), and the last sequence examined."""
+    """Matching events after `after` (newest first), and the last sequence examined.
+
+    A page left open while retention trimmed the log past `after` continues
+    from the oldest event still retained.
+
+    Raises:
+        BadQuery: `after` is beyond any sequence.
+    """
+    if after > MAX_SEQUENCE:
+        raise BadQuery("after: not a sequence")
     if query.svix_id:
         return [], max(after, await store.head())
+    after = max(after, await store.oldest_retained() - 1)
     result = await store.read(after, SCAN_WINDOW, query.event_filter())
     return [row_of(s) for s in reversed(result.events[-LOG_ROWS:])], result.last_examined
 

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 
 import grpc
+import httpx
 import orjson
+from prometheus_client import CollectorRegistry
 
 from clerkrelay.v1.event_service_pb2 import SubscribeRequest
 from clerkrelay.v1.event_service_pb2_grpc import EventServiceStub
+from console.app import console_routes
 from gateway.convert import convert
+from gateway.ops import create_ops_app
 from service.server import RelayServer
+from service.settings import ServiceSettings
+from service.storage import Retention
 from service.storage.sqlite import SqliteStore
 from tests.console.conftest import ConsoleClient
 from tests.history import envelope, event, membership
@@ -93,7 +100,9 @@ async def test_a_bad_filter_is_400_and_reads_nothing(console_client: ConsoleClie
         response = await client.get("/console/", params=params)
         assert response.status_code == 400, params
         assert said in html.unescape(response.text), params
-    assert (await client.get("/console/api/events", params={"after": "x"})).status_code == 400
+    for after in ("x", "-1", str(2**64)):
+        response = await client.get("/console/api/events", params={"after": after})
+        assert response.status_code == 400, after
 
 
 async def test_newer_rows_for_the_live_log(
@@ -110,6 +119,33 @@ async def test_newer_rows_for_the_live_log(
     assert rows.headers["x-last-sequence"] == "7"
     every = await client.get("/console/api/events", params={"after": "5"})
     assert _sequences(every.text) == [7, 6]
+
+
+async def test_newer_rows_after_retention_trimmed_the_page_s_start(
+    tmp_path: Path, servers: list[RelayServer]
+) -> None:
+    trimmed = await SqliteStore.open(tmp_path / "trimmed.db", Retention(max_count=2))
+    try:
+        for n in range(5):
+            await trimmed.append(event("user.created", f"user_{n}"))
+        assert await trimmed.trim() == 3
+        settings = ServiceSettings(grpc_addr="127.0.0.1:0", shutdown_grace_s=1.0)
+        server = RelayServer(settings, trimmed)
+        await server.start()
+        servers.append(server)
+        app = create_ops_app(
+            CollectorRegistry(), {}, timeout_s=5, routes=console_routes(trimmed, server, settings)
+        )
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app), base_url="http://ops.test"
+        ) as client:
+            rows = await client.get("/console/api/events", params={"after": "1"})
+            assert rows.status_code == 200
+            assert _sequences(rows.text) == [5, 4]
+            assert rows.headers["x-last-sequence"] == "5"
+        await server.stop()
+    finally:
+        await trimmed.close()
 
 
 async def test_an_event_by_sequence_and_by_svix_id(

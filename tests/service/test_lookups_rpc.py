@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import grpc
 import pytest
 
 from clerkrelay.v1.event_service_pb2 import GetEventRequest, ListEntityEventsRequest
-from clerkrelay.v1.event_service_pb2_grpc import EventServiceAsyncStub, EventServiceStub
+from clerkrelay.v1.event_service_pb2_grpc import EventServiceStub
 from service.storage.sqlite import SqliteStore
 from tests.history import event
+
+if TYPE_CHECKING:
+    from clerkrelay.v1.event_service_pb2_grpc import EventServiceAsyncStub
 
 
 @pytest.fixture
