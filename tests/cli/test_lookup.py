@@ -30,6 +30,8 @@ def test_event_by_svix_id_and_by_sequence(relay: RelayProcess, env: dict[str, st
     by_sequence = clerk_relay("event", str(document["sequence"]), env=env)
     assert by_sequence.returncode == 0, by_sequence.stderr
     assert by_sequence.stdout == by_id.stdout
+    shown = clerk_relay("show", webhook_ids[1], env=env)  # the same command's other name
+    assert (shown.returncode, shown.stdout) == (0, by_id.stdout)
 
 
 def test_event_not_in_the_log(relay: RelayProcess, env: dict[str, str]) -> None:

@@ -1,6 +1,6 @@
 """`clerk-relay event <svix-id|sequence>` and `clerk-relay history <kind> <id>`: the log, looked up.
 
-`event` prints one event, indented: the envelope, its typed view
+`event` (or `show`) prints one event, indented: the envelope, its typed view
 (`payload`) and the raw JSON Clerk sent (`raw_body`), as `tail --json` does
 (`clerkrelay.cli.rendering`). A number is a sequence, anything else a webhook
 id; an event the log does not hold is an error (exit 1).
@@ -42,6 +42,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     """Adds `event` and `history` to the command parser."""
     event = commands.add_parser(
         "event",
+        aliases=["show"],
         help="print one event of the log (typed view and raw JSON)",
         description="Print one event of the relay's log as indented JSON: its envelope, its "
         "typed view (payload) and the raw JSON Clerk sent (raw_body).",

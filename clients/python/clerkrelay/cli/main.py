@@ -47,6 +47,7 @@ _TOOLS: dict[str, _Command] = {
     "list": query.run_list,
     "reconcile": reconcile.run,
     "event": lookup.run_event,
+    "show": lookup.run_event,
     "history": lookup.run_history,
 }
 
@@ -83,7 +84,7 @@ def _parser(server: ModuleType | None) -> argparse.ArgumentParser:
     query.add_parsers(commands)
     lookup.add_parsers(commands)
     reconcile.add_parser(commands)
-    for command in commands.choices.values():
+    for command in {id(c): c for c in commands.choices.values()}.values():  # aliases: once
         _add_global_flags(command)
     return parser
 
