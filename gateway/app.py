@@ -1,15 +1,14 @@
-"""The gateway's Starlette application: the webhook route, health, readiness and metrics.
+"""The gateway's Starlette application: the public webhook listener.
 
 `create_app` builds everything a request needs once (the signature verifier,
-the metrics, the webhook handler) and wires the routes:
+the metrics, the webhook handler) and wires the routes of the public listener:
 
 - `POST /webhooks/clerk`: see `gateway.webhook`.
-- `GET /healthz`: the process is alive.
-- `GET /readyz`: the publisher (and every extra check) can reach the store now.
-  A 503 names what is not ready in general terms ("the store is not
-  available"); the reason itself, which may hold internal addresses or
-  paths, goes to the log only.
-- `GET /metrics`: Prometheus exposition of this app's own registry.
+- `GET /healthz`: the process is alive (unauthenticated, tells nothing).
+
+Readiness and metrics are not on it: they belong to the operations listener
+(`gateway.ops`), built by `GatewayApp.ops_app` with this app's registry and
+readiness checks (the publisher can reach the store, and every extra check).
 
 `POST /webhooks/clerk`, the one route under load, goes straight to its endpoint
 (`GatewayApp`); Starlette serves everything else, including that path's 405
@@ -20,20 +19,19 @@ server's lifetime.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from gateway.metrics import GatewayMetrics
+from gateway.ops import ReadyCheck, create_ops_app
 from gateway.publisher import Publisher
 from gateway.settings import GatewaySettings
 from gateway.signature import SignatureVerifier
@@ -41,15 +39,10 @@ from gateway.webhook import WebhookEndpoint, json_response
 
 __all__ = ["PUBLISHER_NOT_READY", "GatewayApp", "ReadyCheck", "create_app"]
 
-ReadyCheck = Callable[[], Awaitable[None]]
-"""An extra readiness condition: returns when ready, raises (with a reason) when not."""
-
 WEBHOOK_PATH = "/webhooks/clerk"
 
 PUBLISHER_NOT_READY = "the store is not available"
 """`/readyz`'s 503 when the publisher cannot reach the store (directly or over gRPC)."""
-
-_log = logging.getLogger("clerk_relay.gateway")
 
 
 def create_app(
@@ -65,12 +58,12 @@ def create_app(
     Args:
         settings: Secrets, tolerance, body limit and publish timeout.
         publisher: Where verified events are stored.
-        ready_checks: Further conditions `/readyz` requires (e.g. the gRPC
-            side is serving), each run after `publisher.ready()`, keyed by what
-            its 503 says when it fails (`"the gRPC server is not ready"`).
+        ready_checks: Further conditions the ops listener's `/readyz` requires
+            (e.g. the gRPC side is serving), each run after `publisher.ready()`,
+            keyed by what its 503 says when it fails (`"the gRPC server is not ready"`).
         now: The clock used for the signature timestamp check.
-        registry: The metrics registry `/metrics` exposes (shared with the gRPC
-            side in `serve`, for reconciliation's metrics); a new one when None.
+        registry: The metrics registry the ops listener's `/metrics` exposes
+            (shared with the gRPC side in `serve`); a new one when None.
 
     Returns:
         The ASGI application.
@@ -79,41 +72,18 @@ def create_app(
     verifier = SignatureVerifier(settings.secrets, settings.tolerance_s, now)
     webhook = WebhookEndpoint(settings, verifier, publisher, metrics)
     checks = {PUBLISHER_NOT_READY: publisher.ready, **(ready_checks or {})}
-    timeout_s = settings.publish_timeout_s
 
     async def healthz(request: Request) -> Response:
         return json_response(200, {"status": "ok"})
-
-    async def readyz(request: Request) -> Response:
-        shown = ""
-        try:
-            async with asyncio.timeout(timeout_s):
-                for said, check in checks.items():
-                    shown = said
-                    await check()
-        except TimeoutError:
-            shown = reason = f"readiness check timed out after {timeout_s:g} s"
-        except Exception as exc:  # any failing check means "not ready"; its reason is logged
-            reason = str(exc) or type(exc).__name__
-        else:
-            return json_response(200, {"status": "ready"})
-        _log.warning("readiness check failed: %s", reason)
-        return json_response(503, {"error": shown})
-
-    async def metrics_endpoint(request: Request) -> Response:
-        body, content_type = metrics.exposition(request.headers.get("accept", ""))
-        return Response(body, media_type=content_type)
 
     app = Starlette(
         routes=[
             Route(WEBHOOK_PATH, webhook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/metrics", metrics_endpoint, methods=["GET"]),
         ],
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
     )
-    return GatewayApp(webhook, app)
+    return GatewayApp(webhook, app, metrics.registry, checks, settings.publish_timeout_s)
 
 
 class GatewayApp:
@@ -123,11 +93,27 @@ class GatewayApp:
     so the route under load skips Starlette's routing and middleware.
     """
 
-    __slots__ = ("_app", "_webhook")
+    __slots__ = ("_app", "_webhook", "ready_checks", "ready_timeout_s", "registry")
 
-    def __init__(self, webhook: WebhookEndpoint, app: Starlette) -> None:
+    def __init__(
+        self,
+        webhook: WebhookEndpoint,
+        app: Starlette,
+        registry: CollectorRegistry,
+        ready_checks: Mapping[str, ReadyCheck],
+        ready_timeout_s: float,
+    ) -> None:
         self._webhook = webhook
         self._app = app
+        self.registry = registry
+        self.ready_checks = ready_checks
+        self.ready_timeout_s = ready_timeout_s
+
+    def ops_app(self, routes: Sequence[BaseRoute] = ()) -> Starlette:
+        """The operations listener's app: this gateway's readiness and metrics, plus `routes`."""
+        return create_ops_app(
+            self.registry, self.ready_checks, timeout_s=self.ready_timeout_s, routes=routes
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serves one ASGI connection."""

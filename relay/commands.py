@@ -23,7 +23,7 @@ import grpc
 from clerkrelay.cli.cli_error import EXIT_FAILURE, CliError
 from clerkrelay.cli.client_flags import run_async
 from clerkrelay.cli.dev_secret import dev_secret_file, keep_dev_secret, new_secret
-from clerkrelay.cli.settings import GRPC_TARGET, Target, resolve
+from clerkrelay.cli.settings import GRPC_TARGET, HTTP_ADDR, Target, resolve
 from gateway.settings import GatewaySettings
 from relay import runner, settings
 from service.auth import Role, load_tokens
@@ -154,7 +154,8 @@ def _reconcile_settings(values: Mapping[str, Any]) -> ReconcileSettings | None:
 def http_settings(values: Mapping[str, Any]) -> runner.HttpSettings:
     """The HTTP side's settings from resolved settings (`grpc_target` and `token`: a gateway's)."""
     return runner.HttpSettings(
-        http_addr=values["http_addr"],
+        http_addr=values.get("http_addr") or HTTP_ADDR.default,
+        ops_addr=values["ops_addr"] or "",
         grpc_target=values.get("grpc_target") or GRPC_TARGET.default,
         grpc_token=values.get("token") or "",
     )
@@ -222,6 +223,12 @@ def _reconcile_line(service: ServiceSettings) -> str:
     )
 
 
+def _ops_line(ops_addr: str, *, console: bool) -> str:
+    """The banner's operations line: where the metrics, health and console are."""
+    extra = ", console" if console else ""
+    return f"  ops       http://{ops_addr}/   (metrics, healthz, readyz{extra}; keep it private)"
+
+
 def run_serve_command(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
     """Runs `serve`: the gateway, the gRPC service and the store in this process."""
     values = resolve(settings.SERVE, args, environ)
@@ -230,11 +237,12 @@ def run_serve_command(args: argparse.Namespace, environ: Mapping[str, str]) -> N
     http = http_settings(values)
     grpc_lines = _grpc_banner(replace(service, expose_ingest=False))  # serve publishes in-process
 
-    def banner(server: RelayServer) -> None:
+    def banner(server: RelayServer, ops_addr: str) -> None:
         lines = [
             "clerk-relay is running",
             f"  webhooks  http://{http.http_addr}/webhooks/clerk   (point Clerk's dashboard here)",
             *grpc_lines(server),
+            _ops_line(ops_addr, console=True),
         ]
         secret_env = ""
         if generated:
@@ -258,14 +266,16 @@ def run_grpc_command(args: argparse.Namespace, environ: Mapping[str, str]) -> No
     values = resolve(settings.GRPC, args, environ)
     service = service_settings(values)
     grpc_lines = _grpc_banner(service)
-    metrics_addr: str | None = values["metrics_addr"]
-    metrics = [f"  metrics   http://{metrics_addr}/metrics"] if metrics_addr else []
 
-    def banner(server: RelayServer) -> None:
-        lines = ["clerk-relay gRPC service is running", *grpc_lines(server), *metrics]
+    def banner(server: RelayServer, ops_addr: str) -> None:
+        lines = [
+            "clerk-relay gRPC service is running",
+            *grpc_lines(server),
+            _ops_line(ops_addr, console=True),
+        ]
         runner.print_lines(lines, sys.stdout)
 
-    _run(runner.run_grpc(service, banner, metrics_addr=metrics_addr))
+    _run(runner.run_grpc(service, http_settings(values), banner))
 
 
 def run_gateway_command(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
@@ -278,12 +288,13 @@ def run_gateway_command(args: argparse.Namespace, environ: Mapping[str, str]) ->
     tls = ca is not None or (isinstance(target, Target) and target.tls)  # `https://…`
     credentials = grpc.ssl_channel_credentials(ca) if tls else None
 
-    def banner() -> None:
+    def banner(ops_addr: str) -> None:
         runner.print_lines(
             [
                 "clerk-relay gateway is running",
                 f"  webhooks  http://{http.http_addr}/webhooks/clerk",
                 f"  publishes to gRPC {http.grpc_target} (TLS {'on' if tls else 'off'})",
+                _ops_line(ops_addr, console=False),
             ],
             sys.stdout,
         )

@@ -8,8 +8,11 @@ process at once. `gateway` needs nothing to start: its gRPC channel connects
 lazily, and `/readyz` answers 503 until the gRPC service answers. SIGTERM or
 SIGINT ends each of them cleanly at any point, retries included.
 
-Metrics: `serve` exposes reconciliation's metrics with the gateway's on its
-`/metrics`; `grpc` serves them at `--metrics-addr` when given one.
+Listeners: the public webhook listener (`--http-addr`: `POST /webhooks/clerk`
+and a bare `/healthz`) in `serve` and `gateway`, and in every process the
+operations listener (`--ops-addr`, `gateway.ops`): `/metrics` (the gateway's,
+reconciliation's and the subscribers' metrics, whichever the process has),
+`/healthz`, `/readyz`, and in `serve` and `grpc` the console (`console`).
 
 Shutdown order on SIGTERM or SIGINT: the HTTP side stops taking webhooks and
 finishes the ones in flight (each is answered only once durable), then the
@@ -23,26 +26,52 @@ import asyncio
 import contextlib
 import logging
 import signal
-import socket
-from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TextIO
 
 import grpc
-import uvicorn
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 
 from clerkrelay import Backoff
 from clerkrelay.cli.settings import GRPC_TARGET, HTTP_ADDR
+from console.app import console_routes
 from gateway.app import create_app
-from gateway.http_limits import HttpLimits, fit_fd_limit, protocol_class
+from gateway.http_limits import HttpLimits
+from gateway.ops import ReadyCheck, create_ops_app
 from gateway.publisher import GrpcPublisher, Publisher, StorePublisher
 from gateway.settings import GatewaySettings
+from relay.listeners import (
+    bound_addr,
+    http_server,
+    listening,
+    split_addr,
+    start_http,
+    stop_http,
+    uvicorn_config,
+)
 from service.server import RelayServer
 from service.settings import ServiceSettings
 from service.storage import Store, StoreUnavailable, open_store
 
-__all__ = ["HttpSettings", "run_gateway", "run_grpc", "run_serve", "split_addr", "uvicorn_config"]
+__all__ = [
+    "DEFAULT_OPS_ADDR",
+    "HttpSettings",
+    "run_gateway",
+    "run_grpc",
+    "run_serve",
+    "split_addr",
+    "uvicorn_config",
+]
+
+DEFAULT_OPS_ADDR = "127.0.0.1:8081"
+"""Where `serve` and `gateway` put the operations listener unless told otherwise."""
+
+DEFAULT_GRPC_OPS_ADDR = "127.0.0.1:8082"
+"""Where `grpc` puts it: beside a gateway on the same host, they must differ."""
+
+_GRPC_NOT_READY = "the gRPC server is not ready"
+_STORE_NOT_READY = "the store is not available"
 
 _log = logging.getLogger("clerk_relay")
 
@@ -56,7 +85,8 @@ class HttpSettings:
     """Where the HTTP side listens, its connection limits, and how the gateway reaches gRPC.
 
     Attributes:
-        http_addr: The HTTP listen address, `host:port`.
+        http_addr: The public webhook listener's address, `host:port`.
+        ops_addr: The operations listener's address; the process kind's default when "".
         grpc_target: The separate gRPC service a `gateway` publishes to.
         grpc_token: Bearer token for that service.
         limits: Header size, read timeouts, keep-alive and connection cap
@@ -64,90 +94,10 @@ class HttpSettings:
     """
 
     http_addr: str = HTTP_ADDR.default
+    ops_addr: str = ""
     grpc_target: str = GRPC_TARGET.default
     grpc_token: str = ""
     limits: HttpLimits = HttpLimits()
-
-
-def split_addr(addr: str) -> tuple[str, int]:
-    """`host:port` → (host, port); IPv6 hosts may be bracketed.
-
-    Raises:
-        ValueError: The address has no port.
-    """
-    host, sep, port = addr.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"not a host:port address: {addr!r}")
-    return host.strip("[]") or "0.0.0.0", int(port)
-
-
-class _HttpServer(uvicorn.Server):
-    """uvicorn, minus its own signal handling (the runner owns the shutdown order).
-
-    An address it cannot listen on is an `OSError` with one clear message, as
-    for the gRPC side, instead of uvicorn's log line and `sys.exit` (which
-    would end the event loop under the running gRPC server).
-    """
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        """Starts uvicorn's listener; a failure to listen raises OSError.
-
-        Raises:
-            OSError: The address cannot be listened on.
-        """
-        failures: list[OSError] = []
-
-        def bind_failure(record: logging.LogRecord) -> bool:
-            if isinstance(record.msg, OSError):  # how uvicorn logs it, just before sys.exit
-                failures.append(record.msg)
-                return False
-            return True
-
-        logger = logging.getLogger("uvicorn.error")
-        logger.addFilter(bind_failure)
-        try:
-            await super().startup(sockets)
-        except SystemExit:
-            address = f"{self.config.host}:{self.config.port}"
-            reason = f": {failures[0].strerror or failures[0]}" if failures else ""
-            raise OSError(f"cannot listen on {address}{reason}") from None
-        finally:
-            logger.removeFilter(bind_failure)
-
-
-def uvicorn_config(app: object, host: str, port: int, limits: HttpLimits) -> uvicorn.Config:
-    """How the gateway serves HTTP (the bench's bare baseline is served the same way).
-
-    httptools, through the subclass of uvicorn's protocol that enforces
-    `limits` (uvicorn has no setting for the head's size or read timeouts).
-    """
-    return uvicorn.Config(
-        app,  # type: ignore[arg-type]
-        host=host,
-        port=port,
-        http=protocol_class(limits),
-        timeout_keep_alive=limits.keep_alive_timeout_s,
-        lifespan="off",
-        # Nothing here reads the client's address, so X-Forwarded-* rewriting
-        # would be a middleware call per request for nothing.
-        proxy_headers=False,
-        access_log=False,
-        log_level="warning",
-        # uvicorn's own loggers ("Invalid HTTP request received.") propagate to the
-        # relay's handler and format instead of getting uvicorn's handlers.
-        log_config=None,
-        timeout_graceful_shutdown=15,
-    )
-
-
-def _http_server(app_settings: HttpSettings, app: object) -> _HttpServer:
-    host, port = split_addr(app_settings.http_addr)
-    fit_fd_limit(app_settings.limits.max_connections)
-    return _HttpServer(uvicorn_config(app, host, port, app_settings.limits))
 
 
 @contextlib.contextmanager
@@ -209,22 +159,6 @@ async def _open_retrying(service: ServiceSettings) -> Store:
         return store
 
 
-async def _start_http(server: _HttpServer) -> asyncio.Task[None]:
-    task = asyncio.create_task(server.serve(), name="http")
-    while not server.started:
-        if task.done():
-            await task  # raises the start-up error
-            raise OSError("the HTTP server stopped during start-up")
-        await asyncio.sleep(0.01)
-    return task
-
-
-async def _stop_http(server: _HttpServer, task: asyncio.Task[None]) -> None:
-    server.should_exit = True
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
 @contextlib.asynccontextmanager
 async def _store_until_stopped(
     service: ServiceSettings, stop: asyncio.Event
@@ -253,83 +187,92 @@ async def run_serve(
     gateway: GatewaySettings,
     service: ServiceSettings,
     http: HttpSettings,
-    banner: Callable[[RelayServer], None],
+    banner: Callable[[RelayServer, str], None],
 ) -> None:
-    """Runs the gateway, the gRPC service and the store in this process until a signal."""
+    """Runs the gateway, the gRPC service and the store in this process until a signal.
+
+    `banner` gets the gRPC server and the address the ops listener is bound to.
+    """
     with _stop_signals() as stop:
         async with _store_until_stopped(service, stop) as store:
             if store is None:
                 return
-            registry = CollectorRegistry()  # /metrics: the gateway's and reconciliation's
-            server, grpc_task = await _start_grpc(
-                replace(service, expose_ingest=False), store, registry
-            )
-
-            async def grpc_serving() -> None:
-                if not server.is_serving:
-                    raise StoreUnavailable("the gRPC service is not serving")
-
+            registry = CollectorRegistry()  # the gateway's, reconciliation's, subscribers'
+            service = replace(service, expose_ingest=False)
+            server, grpc_task = await _start_grpc(service, store, registry)
             app = create_app(
                 gateway,
                 StorePublisher(store),
-                ready_checks={"the gRPC server is not ready": grpc_serving},
+                ready_checks={_GRPC_NOT_READY: _serving(server)},
                 registry=registry,
             )
+            ops_app = app.ops_app(console_routes(store, server, service))
             try:
-                http_server = _http_server(http, app)
-                http_task = await _start_http(http_server)
-                banner(server)
-                await _wait_for_stop(stop, http_task, grpc_task)
-                _log.info("shutting down")
-                await _stop_http(http_server, http_task)
+                web = http_server(http.http_addr, app, http.limits)
+                ops = http_server(http.ops_addr or DEFAULT_OPS_ADDR, ops_app, HttpLimits())
+                async with listening(web, ops) as (http_task, ops_task):
+                    banner(server, bound_addr(ops))
+                    await _wait_for_stop(stop, http_task, grpc_task, ops_task)
+                    _log.info("shutting down")
             finally:
                 await server.stop()  # also when the HTTP side could not start
 
 
 async def run_grpc(
-    service: ServiceSettings,
-    banner: Callable[[RelayServer], None],
-    *,
-    metrics_addr: str | None = None,
+    service: ServiceSettings, http: HttpSettings, banner: Callable[[RelayServer, str], None]
 ) -> None:
     """Runs the gRPC service (with IngestService for gateways) until a signal.
 
-    With `metrics_addr`, Prometheus metrics (reconciliation's) are served at
-    `http://<metrics_addr>/metrics`, from a thread of prometheus_client's.
+    Its ops listener (`http.ops_addr`) serves the metrics, readiness (the
+    gRPC server serves and the store answers) and the console.
 
     Raises:
-        OSError: The metrics address cannot be bound.
+        OSError: The ops address cannot be bound.
     """
     with _stop_signals() as stop:
         async with _store_until_stopped(service, stop) as store:
             if store is None:
                 return
             registry = CollectorRegistry()
-            metrics = None
-            if metrics_addr is not None:
-                host, port = split_addr(metrics_addr)
-                metrics, _ = start_http_server(port, host, registry)
+            service = replace(service, expose_ingest=True)
+            server, grpc_task = await _start_grpc(service, store, registry)
             try:
-                server, grpc_task = await _start_grpc(
-                    replace(service, expose_ingest=True), store, registry
+                ops_app = create_ops_app(
+                    registry,
+                    {_GRPC_NOT_READY: _serving(server), _STORE_NOT_READY: store.ping},
+                    timeout_s=5.0,
+                    routes=console_routes(store, server, service),
                 )
-                banner(server)
-                await _wait_for_stop(stop, grpc_task)
+                ops = http_server(http.ops_addr or DEFAULT_GRPC_OPS_ADDR, ops_app, HttpLimits())
+                ops_task = await start_http(ops, "ops")
+                banner(server, bound_addr(ops))
+                await _wait_for_stop(stop, grpc_task, ops_task)
                 _log.info("shutting down")
-                await server.stop()
+                await stop_http(ops, ops_task)
             finally:
-                if metrics is not None:
-                    await asyncio.to_thread(metrics.shutdown)
-                    metrics.server_close()
+                await server.stop()
+
+
+def _serving(server: RelayServer) -> ReadyCheck:
+    """A readiness check: the gRPC server is started and not stopping."""
+
+    async def check() -> None:
+        if not server.is_serving:
+            raise StoreUnavailable("the gRPC service is not serving")
+
+    return check
 
 
 async def run_gateway(
     gateway: GatewaySettings,
     http: HttpSettings,
     credentials: grpc.ChannelCredentials | None,
-    banner: Callable[[], None],
+    banner: Callable[[str], None],
 ) -> None:
-    """Runs a gateway that publishes to a separate gRPC service, until a signal."""
+    """Runs a gateway that publishes to a separate gRPC service, until a signal.
+
+    `banner` gets the address the ops listener is bound to.
+    """
     options = [("grpc.max_receive_message_length", 64 << 20)]
     channel = (
         grpc.aio.secure_channel(http.grpc_target, credentials, options=options)
@@ -340,13 +283,14 @@ async def run_gateway(
         publisher: Publisher = GrpcPublisher(
             channel, gateway.publish_timeout_s, token=http.grpc_token
         )
-        http_server = _http_server(http, create_app(gateway, publisher))
+        app = create_app(gateway, publisher)
+        web = http_server(http.http_addr, app, http.limits)
+        ops = http_server(http.ops_addr or DEFAULT_OPS_ADDR, app.ops_app(), HttpLimits())
         with _stop_signals() as stop:
-            http_task = await _start_http(http_server)
-            banner()
-            await _wait_for_stop(stop, http_task)
-            _log.info("shutting down")
-            await _stop_http(http_server, http_task)
+            async with listening(web, ops) as (http_task, ops_task):
+                banner(bound_addr(ops))
+                await _wait_for_stop(stop, http_task, ops_task)
+                _log.info("shutting down")
     finally:
         await channel.close(None)
 

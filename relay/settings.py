@@ -289,15 +289,15 @@ RECONCILE_MAX_DELETE_SHARE = Setting(
     shown_default=f"{_RECONCILE.max_delete_share:g}",
     metavar="SHARE",
 )
-METRICS_ADDR = Setting(
-    "metrics_addr",
-    ("--metrics-addr",),
-    "CLERK_RELAY_METRICS_ADDR",
+OPS_ADDR = Setting(
+    "ops_addr",
+    ("--ops-addr", "--metrics-addr"),
+    "CLERK_RELAY_OPS_ADDR",
     host_port,
     None,
-    "grpc only: serve Prometheus metrics (reconciliation's) at http://HOST:PORT/metrics; "
-    "serve has them on --http-addr",
-    shown_default="off",
+    "the operations listener: /metrics, /healthz, /readyz and (serve, grpc) the console at "
+    "/console/; keep it private (--metrics-addr is its former name)",
+    shown_default="127.0.0.1:8081 (grpc: 127.0.0.1:8082)",
     metavar="HOST:PORT",
 )
 DEV = Setting(
@@ -311,7 +311,7 @@ DEV = Setting(
     switch=True,
 )
 
-_HTTP = (HTTP_ADDR, SIGNING_SECRET, TOLERANCE, MAX_BODY_BYTES)
+_HTTP = (HTTP_ADDR, OPS_ADDR, SIGNING_SECRET, TOLERANCE, MAX_BODY_BYTES)
 _GRPC = (
     GRPC_ADDR,
     TOKENS_FILE,
@@ -337,7 +337,7 @@ _STORE = (
 SERVE: tuple[Setting, ...] = (*_HTTP, *_GRPC, *_STORE, DEV)
 """The settings of `clerk-relay serve`."""
 
-GRPC: tuple[Setting, ...] = (*_GRPC, *_STORE, METRICS_ADDR)
+GRPC: tuple[Setting, ...] = (OPS_ADDR, *_GRPC, *_STORE)
 """The settings of `clerk-relay grpc`."""
 
 GATEWAY: tuple[Setting, ...] = (*_HTTP, GRPC_TARGET, TOKEN, TLS_CA)
@@ -346,6 +346,7 @@ GATEWAY: tuple[Setting, ...] = (*_HTTP, GRPC_TARGET, TOKEN, TLS_CA)
 SETTINGS: tuple[Setting, ...] = (
     SIGNING_SECRET,
     HTTP_ADDR,
+    OPS_ADDR,
     GRPC_ADDR,
     DATABASE_URL,
     TOLERANCE,
@@ -365,7 +366,6 @@ SETTINGS: tuple[Setting, ...] = (
     RECONCILE_INTERVAL,
     RECONCILE_BUDGET_SHARE,
     RECONCILE_MAX_DELETE_SHARE,
-    METRICS_ADDR,
     DEV,
     GRPC_TARGET,
     TOKEN,

@@ -1,4 +1,7 @@
-"""`EventService`: Subscribe (translates the request, then streams a `Subscription`) and GetHead.
+"""`EventService`: Subscribe, GetHead, and the log lookups GetEvent and ListEntityEvents.
+
+Subscribe translates the request, then streams a `Subscription`; the lookups
+are answered by `service.lookups`.
 
 Subscribe yields `SubscribeResponse` messages already encoded (see
 `service.wire`), so stored events go to the wire without being parsed. The
@@ -18,16 +21,23 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from clerkrelay.v1 import event_service_pb2_grpc
+from clerkrelay.v1.event_pb2 import Event
 from clerkrelay.v1.event_service_pb2 import (
     DESCRIPTOR,
+    GetEventRequest,
+    GetEventResponse,
     GetHeadRequest,
     GetHeadResponse,
+    ListEntityEventsRequest,
+    ListEntityEventsResponse,
     SubscribeRequest,
 )
 from service.broadcaster import Broadcaster
 from service.errors import InvalidArgument
 from service.filters import EventFilter, InvalidFilter
+from service.lookups import find_event, history
 from service.storage import MAX_SEQUENCE, BeforeRetention, Store
+from service.subscribers import Subscribers
 from service.subscription import StreamLimits, Subscription
 
 __all__ = ["SERVICE_NAME", "EventServicer", "add_to_server"]
@@ -39,6 +49,8 @@ SERVICE_NAME: str = DESCRIPTOR.services_by_name["EventService"].full_name
 if TYPE_CHECKING:
     _Context = grpc.aio.ServicerContext[SubscribeRequest, bytes]
     _HeadContext = grpc.aio.ServicerContext[GetHeadRequest, GetHeadResponse]
+    _EventContext = grpc.aio.ServicerContext[GetEventRequest, GetEventResponse]
+    _HistoryContext = grpc.aio.ServicerContext[ListEntityEventsRequest, ListEntityEventsResponse]
 
 
 class EventServicer(event_service_pb2_grpc.EventServiceServicer):
@@ -48,12 +60,20 @@ class EventServicer(event_service_pb2_grpc.EventServiceServicer):
         store: The store; its lifetime belongs to the caller.
         broadcaster: The store's broadcaster; `close` closes it.
         limits: How streams batch and pace their messages.
+        subscribers: Tracks every open stream (for metrics and the console).
     """
 
-    def __init__(self, store: Store, broadcaster: Broadcaster, limits: StreamLimits) -> None:
+    def __init__(
+        self,
+        store: Store,
+        broadcaster: Broadcaster,
+        limits: StreamLimits,
+        subscribers: Subscribers,
+    ) -> None:
         self._store = store
         self._broadcaster = broadcaster
         self._limits = limits
+        self._subscribers = subscribers
 
     # The base declares an iterator of `SubscribeResponse`; this one yields them
     # encoded (`add_to_server` sends them as they are). The ignore is on the line
@@ -73,10 +93,14 @@ class EventServicer(event_service_pb2_grpc.EventServiceServicer):
             limits = replace(
                 limits, max_batch_events=min(request.max_batch_size, limits.max_batch_events)
             )
-        async with Subscription(self._store, self._broadcaster, event_filter, limits) as stream:
-            after = await self._start(request)
-            async for message in stream.messages(after):
-                yield message
+        with self._subscribers.open(
+            request.event_types, request.entity_ids, request.organization_id, context.peer()
+        ) as stats:
+            async with Subscription(self._store, self._broadcaster, event_filter, limits) as stream:
+                stats.progress = stream
+                after = await self._start(request)
+                async for message in stream.messages(after):
+                    yield message
 
     async def GetHead(  # noqa: N802 - gRPC method name
         self, request: GetHeadRequest, context: _HeadContext
@@ -87,6 +111,29 @@ class EventServicer(event_service_pb2_grpc.EventServiceServicer):
         oldest = await self._store.oldest_retained()
         head = await self._store.head()
         return GetHeadResponse(head_sequence=head, oldest_retained_sequence=oldest)
+
+    async def GetEvent(  # noqa: N802 - gRPC method name
+        self, request: GetEventRequest, context: _EventContext
+    ) -> GetEventResponse:
+        """One stored event, by sequence or webhook id."""
+        which = request.WhichOneof("event")
+        if which == "sequence" and request.sequence == 0:
+            raise InvalidArgument("sequence must be 1 or more")
+        found = await find_event(self._store, sequence=request.sequence, webhook_id=request.id)
+        return GetEventResponse(event=Event.FromString(found.data))
+
+    async def ListEntityEvents(  # noqa: N802 - gRPC method name
+        self, request: ListEntityEventsRequest, context: _HistoryContext
+    ) -> ListEntityEventsResponse:
+        """One page of the events about one entity, in sequence order."""
+        page = await history(
+            self._store, request.entity_id, request.kind, request.page_size, request.page_token
+        )
+        return ListEntityEventsResponse(
+            events=[Event.FromString(stored.data) for stored in page.events],
+            next_page_token=page.next_page_token,
+            snapshot_sequence=page.snapshot_sequence,
+        )
 
     async def _start(self, request: SubscribeRequest) -> int:
         """The sequence the stream starts after (registration has already happened)."""
@@ -127,6 +174,16 @@ def add_to_server(servicer: EventServicer, server: grpc.aio.Server) -> None:
             servicer.GetHead,
             request_deserializer=GetHeadRequest.FromString,
             response_serializer=GetHeadResponse.SerializeToString,
+        ),
+        "GetEvent": grpc.unary_unary_rpc_method_handler(
+            servicer.GetEvent,
+            request_deserializer=GetEventRequest.FromString,
+            response_serializer=GetEventResponse.SerializeToString,
+        ),
+        "ListEntityEvents": grpc.unary_unary_rpc_method_handler(
+            servicer.ListEntityEvents,
+            request_deserializer=ListEntityEventsRequest.FromString,
+            response_serializer=ListEntityEventsResponse.SerializeToString,
         ),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))

@@ -63,6 +63,7 @@ from service.settings import ServiceSettings
 from service.state_servicer import SERVICE_NAME as STATE_SERVICE
 from service.state_servicer import StateServicer
 from service.storage import Store
+from service.subscribers import Subscribers
 from service.subscription import StreamLimits
 
 __all__ = ["RelayServer", "RpcHandler", "ShutdownCallback"]
@@ -106,8 +107,8 @@ class RelayServer:
         on_shutdown: Awaited in order during `stop`, after health turns
             NOT_SERVING and streams are told to end, before the server stops.
         health_interval_s: How often health asks the store whether it can append.
-        metrics_registry: Where reconciliation's metrics go (the gateway's, in
-            `serve`); a private registry when None.
+        metrics_registry: Where reconciliation's and the subscribers' metrics
+            go (the gateway's, in `serve`); none for the subscribers when None.
     """
 
     def __init__(
@@ -133,6 +134,8 @@ class RelayServer:
         self._store_watch: asyncio.Task[None] | None = None
         self._port: int | None = None
         self._stopping = False
+        self.subscribers = Subscribers(store, metrics_registry)
+        """The open Subscribe streams, their progress and metrics."""
         self.reconciliation = (
             Reconciliation(store, settings.reconcile, ReconcileMetrics(metrics_registry))
             if settings.reconcile is not None
@@ -206,7 +209,10 @@ class RelayServer:
         )
         store = self._store
         broadcaster = Broadcaster(store)
-        event_servicer.add_to_server(EventServicer(store, broadcaster, self._stream_limits), server)
+        self.subscribers.saw_head(await store.head())
+        event_servicer.add_to_server(
+            EventServicer(store, broadcaster, self._stream_limits, self.subscribers), server
+        )
         state_service_pb2_grpc.add_StateServiceServicer_to_server(
             # mypy sees no GetUser, ListUsers, …: they are set on the class from
             # the service descriptor when service.state_servicer loads.
@@ -311,6 +317,7 @@ class RelayServer:
             except Exception:
                 _LOG.exception("shutdown callback %r failed", callback)
         await self._server.stop(self._settings.shutdown_grace_s)
+        self.subscribers.close()
 
     async def wait_for_termination(self) -> None:
         """Returns once the server has stopped (for a `serve` loop)."""

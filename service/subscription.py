@@ -72,6 +72,8 @@ class Subscription:
         self._limits = limits
         self._buffer: LiveBuffer | None = None
         self.position = 0  # the last sequence sent or examined
+        self.fell_behind_count = 0  # times the live buffer overflowed
+        self.bytes_sent = 0  # bytes of the messages produced
         self._reported = 0  # the last sequence the client was told about
         self._last_sent = time.monotonic()
 
@@ -101,6 +103,7 @@ class Subscription:
                 yield message
             if buffer.closed:
                 return
+            self.fell_behind_count += 1
             yield self._sent(wire.fell_behind(self.position))
             buffer.reset()
 
@@ -191,4 +194,5 @@ class Subscription:
 
     def _sent(self, message: bytes) -> bytes:
         self._last_sent = time.monotonic()
+        self.bytes_sent += len(message)
         return message

@@ -49,6 +49,7 @@ class RelayProcess:
     log: Path
     http_port: int | None = None
     grpc_port: int | None = None
+    ops_port: int | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -61,6 +62,12 @@ class RelayProcess:
     def webhook_url(self) -> str:
         """Where Clerk would post webhooks."""
         return f"{self.http_url}/webhooks/clerk"
+
+    @property
+    def ops_url(self) -> str:
+        """Base URL of the operations listener (`/metrics`, `/readyz`, the console)."""
+        assert self.ops_port is not None
+        return f"http://127.0.0.1:{self.ops_port}"
 
     @property
     def grpc_target(self) -> str:
@@ -84,7 +91,7 @@ class RelayProcess:
         return self
 
     def wait_ready(self, timeout_s: float = 20.0) -> RelayProcess:
-        """Waits until the launched process is ready (`/readyz`, or gRPC health SERVING)."""
+        """Waits until the launched process is ready (its ops `/readyz`, or gRPC health)."""
         assert self.process is not None, "launch it first"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -96,9 +103,9 @@ class RelayProcess:
         raise TimeoutError(f"{self.command} not ready in {timeout_s}s:\n{self.log.read_text()}")
 
     def _ready(self) -> bool:
-        if self.http_port is not None:
+        if self.ops_port is not None:
             try:
-                return httpx.get(f"{self.http_url}/readyz", timeout=1).status_code == 200
+                return httpx.get(f"{self.ops_url}/readyz", timeout=1).status_code == 200
             except httpx.HTTPError:
                 return False
         with grpc.insecure_channel(self.grpc_target) as channel:
@@ -157,13 +164,15 @@ def running(*processes: RelayProcess) -> Iterator[Sequence[RelayProcess]]:
 
 def serve(tmp_path: Path, database_url: str | None = None, *extra: str) -> RelayProcess:
     """A `clerk-relay serve` on free ports over a SQLite file in `tmp_path` (by default)."""
-    http_port, grpc_port = free_port(), free_port()
+    http_port, grpc_port, ops_port = free_port(), free_port(), free_port()
     url = database_url or f"sqlite:///{tmp_path / 'relay.db'}"
     return RelayProcess(
         "serve",
         [
             "--http-addr",
             f"127.0.0.1:{http_port}",
+            "--ops-addr",
+            f"127.0.0.1:{ops_port}",
             "--grpc-addr",
             f"127.0.0.1:{grpc_port}",
             "--database-url",
@@ -174,6 +183,7 @@ def serve(tmp_path: Path, database_url: str | None = None, *extra: str) -> Relay
         tmp_path / f"serve-{http_port}.log",
         http_port=http_port,
         grpc_port=grpc_port,
+        ops_port=ops_port,
     )
 
 
@@ -182,22 +192,41 @@ def grpc_service(
 ) -> RelayProcess:
     """A `clerk-relay grpc` on `grpc_port` (a free one by default)."""
     grpc_port = grpc_port or free_port()
+    ops_port = free_port()
     return RelayProcess(
         "grpc",
-        ["--grpc-addr", f"127.0.0.1:{grpc_port}", "--database-url", database_url, *extra],
+        [
+            "--grpc-addr",
+            f"127.0.0.1:{grpc_port}",
+            "--ops-addr",
+            f"127.0.0.1:{ops_port}",
+            "--database-url",
+            database_url,
+            *extra,
+        ],
         relay_env(),
         tmp_path / f"grpc-{grpc_port}.log",
         grpc_port=grpc_port,
+        ops_port=ops_port,
     )
 
 
 def gateway(tmp_path: Path, grpc_target: str, *extra: str) -> RelayProcess:
     """A `clerk-relay gateway` on a free port, publishing to `grpc_target`."""
-    http_port = free_port()
+    http_port, ops_port = free_port(), free_port()
     return RelayProcess(
         "gateway",
-        ["--http-addr", f"127.0.0.1:{http_port}", "--grpc-target", grpc_target, *extra],
+        [
+            "--http-addr",
+            f"127.0.0.1:{http_port}",
+            "--ops-addr",
+            f"127.0.0.1:{ops_port}",
+            "--grpc-target",
+            grpc_target,
+            *extra,
+        ],
         relay_env(),
         tmp_path / f"gateway-{http_port}.log",
         http_port=http_port,
+        ops_port=ops_port,
     )

@@ -33,6 +33,7 @@ __all__ = [
     "EntityPage",
     "EntityQuery",
     "EntityRecord",
+    "HistoryPage",
     "MAX_SEQUENCE",
     "ReadResult",
     "Retention",
@@ -215,6 +216,20 @@ class EntityPage:
     snapshot_sequence: int
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """Events about one entity, in sequence order, and the log head the read reflects.
+
+    Attributes:
+        events: The page's events.
+        snapshot_sequence: The head when the page was read: every event about
+            the entity up to it is in this page or an earlier one.
+    """
+
+    events: list[StoredEvent]
+    snapshot_sequence: int
+
+
 CommitListener = Callable[[Sequence[StoredEvent]], None]
 """Called (on the event loop) with each batch of newly committed events, in order."""
 
@@ -264,6 +279,24 @@ class Store(Protocol):
 
     async def sequence_before(self, time: datetime) -> int:
         """The highest sequence received before `time` (a `since` start reads after it)."""
+        ...
+
+    async def get_event(self, sequence: int = 0, webhook_id: str = "") -> StoredEvent | None:
+        """One retained event, by its sequence (when not 0) or else by its webhook id.
+
+        None when the log holds no such event: never stored, or trimmed.
+        """
+        ...
+
+    async def entity_history(
+        self, entity_id: str, families: tuple[str, ...], after_sequence: int, limit: int
+    ) -> HistoryPage:
+        """Up to `limit` retained events about `entity_id` after a sequence, in order.
+
+        An event is about an id when the id is one of its `subject_ids`. With
+        `families`, only events whose type is in one of them (`user` for
+        `user.created`); empty means any type.
+        """
         ...
 
     async def get_entity(self, kind: str, entity_id: str) -> tuple[EntityRecord | None, int]:

@@ -21,6 +21,7 @@ __all__ = [
     "entity_from_row",
     "entity_list_sql",
     "entity_to_row",
+    "family_condition",
     "head_received_sql",
 ]
 
@@ -104,3 +105,17 @@ def entity_list_sql(query: EntityQuery, placeholder: str) -> tuple[str, list[obj
         f"ORDER BY id LIMIT {placeholder}"
     )
     return statement, params
+
+
+def family_condition(
+    families: tuple[str, ...], column: str, placeholder: str
+) -> tuple[str, list[str]]:
+    """A condition that `column` (an event type) is in one of `families`, and its parameters.
+
+    `substr` rather than `LIKE`: SQLite's `LIKE` ignores case, and `_` in a
+    family would be a wildcard. Empty `families` is no condition (`TRUE`).
+    """
+    if not families:
+        return "1 = 1", []
+    terms = [f"substr({column}, 1, {len(family) + 1}) = {placeholder}" for family in families]
+    return "(" + " OR ".join(terms) + ")", [f"{family}." for family in families]

@@ -45,7 +45,7 @@ async def _readiness_while(relay: RelayProcess, seconds: float) -> Counter[str]:
     async with httpx.AsyncClient(timeout=_PROBE_TIMEOUT_S, trust_env=False) as client:
         while time.monotonic() < until:
             try:
-                response = await client.get(f"{relay.http_url}/readyz")
+                response = await client.get(f"{relay.ops_url}/readyz")
                 answers[str(response.status_code)] += 1
             except httpx.TransportError as error:
                 answers[type(error).__name__] += 1
@@ -59,7 +59,7 @@ async def _seconds_until_ready(relay: RelayProcess) -> float | None:
     async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
         while time.monotonic() - started < _READY_AFTER_S:
             try:
-                if (await client.get(f"{relay.http_url}/readyz")).status_code == 200:
+                if (await client.get(f"{relay.ops_url}/readyz")).status_code == 200:
                     return time.monotonic() - started
             except httpx.TransportError:
                 pass

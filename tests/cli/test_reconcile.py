@@ -80,7 +80,7 @@ def test_reconcile_end_to_end(tmp_path: Path) -> None:
             code, _, err = _reconcile("--kinds", "sessions", env=env)
             assert code == 2 and "cannot be reconciled" in err and "client_id" in err
 
-            metrics = httpx.get(f"{relay.http_url}/metrics").text  # serve's, the gateway's too
+            metrics = httpx.get(f"{relay.ops_url}/metrics").text  # serve's, the gateway's too
             assert (
                 'clerk_relay_reconcile_entities_total{kind="user",outcome="created"} 5.0' in metrics
             )
@@ -162,8 +162,9 @@ def test_a_grpc_process_reconciles_and_serves_its_metrics(tmp_path: Path) -> Non
             tmp_path,
             f"sqlite:///{tmp_path / 'relay.db'}",
             "--metrics-addr",
-            f"127.0.0.1:{metrics_port}",
+            f"127.0.0.1:{metrics_port}",  # the ops listener's former name, still accepted
         )
+        relay.ops_port = metrics_port
         relay.env.update(
             CLERK_SECRET_KEY=SECRET_KEY,
             CLERK_API_URL=api_url,

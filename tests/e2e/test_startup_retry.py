@@ -89,7 +89,7 @@ async def test_grpc_waits_for_postgresql_and_gateway_waits_for_grpc(
         async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
             # The gateway runs without its gRPC service: alive, not ready, 503 for webhooks.
             await asyncio.to_thread(wait_until_alive, front)
-            ready = await client.get(f"{front.http_url}/readyz")
+            ready = await client.get(f"{front.ops_url}/readyz")
             assert ready.status_code == 503
             assert ready.json() == {"error": "the store is not available"}
             response = await client.post(front.webhook_url, content=body, headers=headers)

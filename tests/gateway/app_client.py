@@ -14,5 +14,10 @@ USER_CREATED = body_of(sample("user.created"))
 
 
 def client_for(app: GatewayApp) -> httpx.AsyncClient:
-    """A client that calls `app` directly (no socket), at `BASE_URL`."""
+    """A client that calls `app` (the webhook listener) directly (no socket), at `BASE_URL`."""
     return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE_URL)
+
+
+def ops_client_for(app: GatewayApp) -> httpx.AsyncClient:
+    """A client of `app`'s operations listener (`/readyz`, `/metrics`), in process."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app.ops_app()), base_url=BASE_URL)

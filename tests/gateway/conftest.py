@@ -11,7 +11,7 @@ from gateway.app import GatewayApp, create_app
 from gateway.publisher import StorePublisher
 from gateway.settings import GatewaySettings
 from service.storage.sqlite import SqliteStore
-from tests.gateway.app_client import client_for
+from tests.gateway.app_client import client_for, ops_client_for
 from tests.gateway.signing import SECRET
 
 
@@ -28,4 +28,11 @@ def app(settings: GatewaySettings, store: SqliteStore) -> GatewayApp:
 @pytest.fixture
 async def client(app: GatewayApp) -> AsyncIterator[httpx.AsyncClient]:
     async with client_for(app) as c:
+        yield c
+
+
+@pytest.fixture
+async def ops(app: GatewayApp) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app's operations listener."""
+    async with ops_client_for(app) as c:
         yield c

@@ -13,7 +13,7 @@ from gateway.publisher import StorePublisher
 from gateway.settings import GatewaySettings
 from service.storage import StoreUnavailable
 from service.storage.sqlite import SqliteStore
-from tests.gateway.app_client import client_for
+from tests.gateway.app_client import ops_client_for
 from tests.gateway.failing_publisher import FailingPublisher, hang, unavailable
 from tests.gateway.signing import SECRET
 
@@ -22,11 +22,11 @@ from tests.gateway.signing import SECRET
 
 @contextlib.contextmanager
 def capture_logs() -> Iterator[list[str]]:
-    """The messages `clerk_relay.gateway` logs within the block."""
+    """The messages `clerk_relay.ops` logs within the block."""
     messages: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]
-    logger = logging.getLogger("clerk_relay.gateway")
+    logger = logging.getLogger("clerk_relay.ops")
     logger.addHandler(handler)
     try:
         yield messages
@@ -34,19 +34,28 @@ def capture_logs() -> Iterator[list[str]]:
         logger.removeHandler(handler)
 
 
-async def test_healthz(client: httpx.AsyncClient) -> None:
-    response = await client.get("/healthz")
-    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+async def test_healthz(client: httpx.AsyncClient, ops: httpx.AsyncClient) -> None:
+    for listener in (client, ops):
+        response = await listener.get("/healthz")
+        assert (response.status_code, response.json()) == (200, {"status": "ok"})
 
 
-async def test_readyz_with_a_live_store(client: httpx.AsyncClient) -> None:
-    response = await client.get("/readyz")
+async def test_the_webhook_listener_has_no_readiness_nor_metrics(
+    client: httpx.AsyncClient,
+) -> None:
+    for path in ("/readyz", "/metrics", "/console/", "/"):
+        response = await client.get(path)
+        assert (response.status_code, response.json()) == (404, {"error": "Not Found"}), path
+
+
+async def test_readyz_with_a_live_store(ops: httpx.AsyncClient) -> None:
+    response = await ops.get("/readyz")
     assert (response.status_code, response.json()) == (200, {"status": "ready"})
 
 
-async def test_readyz_with_a_closed_store(client: httpx.AsyncClient, store: SqliteStore) -> None:
+async def test_readyz_with_a_closed_store(ops: httpx.AsyncClient, store: SqliteStore) -> None:
     await store.close()
-    response = await client.get("/readyz")
+    response = await ops.get("/readyz")
     assert response.status_code == 503
     assert set(response.json()) == {"error"}
 
@@ -67,7 +76,7 @@ async def test_readyz_runs_every_extra_check(store: SqliteStore) -> None:
         {"passes": passes, "the gRPC server is not ready": fails},
     )
     with capture_logs() as logged:
-        async with client_for(app) as client:
+        async with ops_client_for(app) as client:
             response = await client.get("/readyz")
     assert (response.status_code, response.json()) == (
         503,
@@ -80,7 +89,7 @@ async def test_readyz_runs_every_extra_check(store: SqliteStore) -> None:
 async def test_readyz_when_the_publisher_is_not_ready() -> None:
     app = create_app(GatewaySettings(secrets=(SECRET,)), FailingPublisher(unavailable))
     with capture_logs() as logged:
-        async with client_for(app) as client:
+        async with ops_client_for(app) as client:
             response = await client.get("/readyz")
     assert (response.status_code, response.json()) == (503, {"error": PUBLISHER_NOT_READY})
     assert PUBLISHER_NOT_READY == "the store is not available"
@@ -90,7 +99,7 @@ async def test_readyz_when_the_publisher_is_not_ready() -> None:
 async def test_readyz_that_hangs_times_out() -> None:
     settings = GatewaySettings(secrets=(SECRET,), publish_timeout_s=0.05)
     app = create_app(settings, FailingPublisher(hang))
-    async with client_for(app) as client:
+    async with ops_client_for(app) as client:
         response = await client.get("/readyz")
     assert (response.status_code, response.json()) == (
         503,

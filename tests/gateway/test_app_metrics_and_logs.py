@@ -21,7 +21,7 @@ from gateway.convert import convert
 from gateway.publisher import StorePublisher
 from gateway.settings import GatewaySettings
 from service.storage.sqlite import SqliteStore
-from tests.gateway.app_client import PATH, USER_CREATED, client_for
+from tests.gateway.app_client import PATH, USER_CREATED, client_for, ops_client_for
 from tests.gateway.failing_publisher import FailingPublisher, unavailable
 from tests.gateway.signing import OTHER_SECRET, SECRET, body_of, signed_headers
 
@@ -36,7 +36,9 @@ def sample_value(text: str, name: str) -> float:
 # -- metrics -------------------------------------------------------------------------
 
 
-async def test_metrics_after_a_few_webhooks(client: httpx.AsyncClient) -> None:
+async def test_metrics_after_a_few_webhooks(
+    client: httpx.AsyncClient, ops: httpx.AsyncClient
+) -> None:
     envelope = sample("user.created")
     envelope["data"]["favourite_colour"] = "teal"  # a field the contract does not type
     drifting = body_of(envelope)
@@ -50,7 +52,7 @@ async def test_metrics_after_a_few_webhooks(client: httpx.AsyncClient) -> None:
     await client.post(PATH, content=USER_CREATED, headers={})
     await client.post(PATH, content=b"{", headers=signed_headers(b"{"))
 
-    response = await client.get("/metrics")
+    response = await ops.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = response.text
@@ -75,13 +77,13 @@ async def test_metrics_registries_are_per_app(store: SqliteStore) -> None:
     second = create_app(settings, StorePublisher(store))
     async with client_for(first) as client:
         await client.post(PATH, content=USER_CREATED, headers=signed_headers(USER_CREATED))
-    async with client_for(second) as client:
+    async with ops_client_for(second) as client:
         text = (await client.get("/metrics")).text
     assert sample_value(text, 'clerk_relay_webhooks_received_total{outcome="accepted"}') == 0
 
 
-async def test_metrics_in_openmetrics_when_asked(client: httpx.AsyncClient) -> None:
-    response = await client.get("/metrics", headers={"accept": "application/openmetrics-text"})
+async def test_metrics_in_openmetrics_when_asked(ops: httpx.AsyncClient) -> None:
+    response = await ops.get("/metrics", headers={"accept": "application/openmetrics-text"})
     assert response.headers["content-type"].startswith("application/openmetrics-text")
     assert response.text.endswith("# EOF\n")
 

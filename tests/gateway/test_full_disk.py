@@ -22,7 +22,7 @@ from gateway.publisher import StorePublisher
 from gateway.settings import GatewaySettings
 from service.storage.sqlite import SqliteStore
 from tests.disks import FULL, NO_PAGE_LIMIT, fill, limit_pages, tmpfs
-from tests.gateway.app_client import PATH, client_for
+from tests.gateway.app_client import PATH, client_for, ops_client_for
 from tests.gateway.signing import SECRET, signed_headers
 from tests.history import envelope
 
@@ -92,7 +92,7 @@ async def test_full_disk_is_503_and_not_ready_until_space_returns(
     disk: Disk, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = create_app(GatewaySettings(secrets=(SECRET,)), StorePublisher(disk.store))
-    async with client_for(app) as client:
+    async with client_for(app) as client, ops_client_for(app) as ops:
         body, headers = webhook("before")
         response = await client.post(PATH, content=body, headers=headers)
         assert (response.status_code, response.json()) == (200, {"sequence": 1})
@@ -103,7 +103,7 @@ async def test_full_disk_is_503_and_not_ready_until_space_returns(
         with caplog.at_level(logging.INFO, logger="clerk_relay"):
             response = await client.post(PATH, content=body, headers=headers)
             assert (response.status_code, response.json()) == (503, {"error": "store unavailable"})
-            ready = await client.get("/readyz")
+            ready = await ops.get("/readyz")
         reason = (
             f"the store cannot append: could not write to {disk.directory / 'relay.db'}: {FULL}"
         )
@@ -122,14 +122,14 @@ async def test_full_disk_is_503_and_not_ready_until_space_returns(
                 'status=503 latency_ms=… reason="store unavailable" '
                 f'detail="could not store the event: {FULL}"',
             ),
-            ("clerk_relay.gateway", logging.WARNING, f"readiness check failed: {reason}"),
+            ("clerk_relay.ops", logging.WARNING, f"readiness check failed: {reason}"),
         ]
         assert await disk.store.head() == 1
         assert [e.event().id for e in (await disk.store.read(0, 10)).events] == ["msg_before"]
 
         # Space returns: readiness and webhooks recover by themselves.
         await disk.free()
-        ready = await client.get("/readyz")
+        ready = await ops.get("/readyz")
         assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
         response = await client.post(PATH, content=body, headers=headers)
         assert (response.status_code, response.json()) == (200, {"sequence": 2})

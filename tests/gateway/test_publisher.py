@@ -20,7 +20,7 @@ from gateway.publisher import GrpcPublisher, PublishRefused, StorePublisher
 from gateway.settings import GatewaySettings
 from service.storage import AppendResult, StoreUnavailable
 from service.storage.sqlite import SqliteStore
-from tests.gateway.app_client import client_for
+from tests.gateway.app_client import client_for, ops_client_for
 from tests.gateway.signing import SECRET, body_of, signed_headers
 
 
@@ -184,13 +184,13 @@ async def test_gateway_over_grpc_end_to_end(service: Service, store: SqliteStore
     publisher = GrpcPublisher(service.channel, timeout_s=5)
     app = create_app(GatewaySettings(secrets=(SECRET,)), publisher)
     body = body_of(sample("organization.created"))
-    async with client_for(app) as client:
-        ready = await client.get("/readyz")
+    async with client_for(app) as client, ops_client_for(app) as ops:
+        ready = await ops.get("/readyz")
         assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
         response = await client.post("/webhooks/clerk", content=body, headers=signed_headers(body))
         assert (response.status_code, response.json()) == (200, {"sequence": 1})
         await service.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
-        ready = await client.get("/readyz")
+        ready = await ops.get("/readyz")
         assert (ready.status_code, ready.json()) == (503, {"error": "the store is not available"})
     [row] = (await store.read(0, 10)).events
     assert row.event().raw_body == body

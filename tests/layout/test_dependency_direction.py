@@ -6,8 +6,9 @@
   importing `relay.flags` by name when it is installed: a plug-in point, not an
   import statement.)
 - The client library outside `clerkrelay.cli` never imports the command line.
-- `gateway` and `service` never import `relay` (the processes' wiring) or the
-  command line.
+- `gateway` and `service` never import `relay` (the processes' wiring), the
+  command line, or `console`; `console` (the operator's pages) never imports
+  `relay` or the command line.
 
 Every module is read with `ast`, so an import inside a function counts too.
 """
@@ -61,22 +62,23 @@ MODULES = {
     **_modules(CLIENT / "clerkrelay", CLIENT),
     **{
         name: path
-        for package in ("gateway", "service", "relay")
+        for package in ("gateway", "service", "relay", "console")
         for name, path in _modules(ROOT / package, ROOT).items()
     },
 }
 
 RULES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     # (importer, may not import, except when the importer is within)
-    ("clerkrelay", ("gateway", "service", "relay"), ()),
+    ("clerkrelay", ("gateway", "service", "relay", "console"), ()),
     ("clerkrelay", ("clerkrelay.cli",), ("clerkrelay.cli",)),
-    ("gateway", ("relay", "clerkrelay.cli"), ()),
-    ("service", ("relay", "clerkrelay.cli"), ()),
+    ("gateway", ("relay", "clerkrelay.cli", "console"), ()),
+    ("service", ("relay", "clerkrelay.cli", "console"), ()),
+    ("console", ("relay", "clerkrelay.cli"), ()),
 ]
 
 
 def test_every_package_is_walked() -> None:
-    for package in ("clerkrelay", "clerkrelay.cli", "gateway", "service", "relay"):
+    for package in ("clerkrelay", "clerkrelay.cli", "gateway", "service", "relay", "console"):
         assert package in MODULES, package
     assert "relay.commands" in MODULES
     assert "clerkrelay.cli.tail" in MODULES

@@ -124,7 +124,7 @@ BAD: dict[str, str] = {
     "reconcile_interval": "daily",
     "reconcile_budget_share": "0",
     "reconcile_max_delete_share": "1.5",
-    "metrics_addr": "nohost",
+    "ops_addr": "nohost",
     "grpc_target": "nohost",
     "tls_ca": "/nonexistent/ca.pem",
     "log_level": "loud",

@@ -31,7 +31,13 @@ from clerkrelay.limits import DEFAULT_CLIENT_RECEIVE_BYTES
 from clerkrelay.listing import Listing, Snapshot
 from clerkrelay.state import StateQueries
 from clerkrelay.stream import EventStream
-from clerkrelay.v1.event_service_pb2 import GetHeadRequest, SubscribeRequest
+from clerkrelay.v1.event_pb2 import Event
+from clerkrelay.v1.event_service_pb2 import (
+    GetEventRequest,
+    GetHeadRequest,
+    ListEntityEventsRequest,
+    SubscribeRequest,
+)
 from clerkrelay.v1.event_service_pb2_grpc import EventServiceStub
 from clerkrelay.v1.reconcile_service_pb2 import ReconcileRequest, ReconcileResponse
 from clerkrelay.v1.reconcile_service_pb2_grpc import ReconcileServiceStub
@@ -216,6 +222,28 @@ class RelayClient(StateQueries):
         stub = self._event_stub()
         response = await self._calls.call(stub.GetHead, GetHeadRequest())
         return response.head_sequence
+
+    async def get_event(self, key: int | str, /) -> Event | None:
+        """One event by sequence (an int) or webhook id (a str); None when the log has none."""
+        request = GetEventRequest(sequence=key) if isinstance(key, int) else GetEventRequest(id=key)
+        response = await self._calls.get(self._event_stub().GetEvent, request)
+        return None if response is None else response.event
+
+    def entity_events(self, id: str, /, *, kind: str = "", page_size: int = 0) -> Listing[Event]:
+        """Every retained event about an entity, in log order (`EventService.ListEntityEvents`).
+
+        Args:
+            id: Clerk's id of the entity.
+            kind: Only events that change an entity of this kind (`user`, …).
+            page_size: Events per page; 0 means the server's default (100).
+        """
+        return self._calls.listing(
+            self._event_stub().ListEntityEvents,
+            lambda token: ListEntityEventsRequest(
+                entity_id=id, kind=kind, page_size=page_size, page_token=token
+            ),
+            lambda response: response.events,
+        )
 
     async def reconcile(
         self, kinds: Iterable[str] = (), *, allow_mass_delete: bool = False

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.storage.interface import BeforeRetention, StoredEvent, StoreError
+from service.storage.interface import BeforeRetention, HistoryPage, StoredEvent, StoreError
 from service.storage.postgres.connections import Connection
-from service.storage.sql_rows import EVENT_COLUMNS
+from service.storage.sql_rows import EVENT_COLUMNS, family_condition
 
-__all__ = ["log_page", "log_rows", "meta", "require_retained", "sequence_at_or_zero"]
+__all__ = [
+    "event",
+    "history_page",
+    "log_page",
+    "log_rows",
+    "meta",
+    "require_retained",
+    "sequence_at_or_zero",
+]
 
 
 def _stored(row: tuple[Any, ...]) -> StoredEvent:
@@ -65,3 +73,32 @@ async def sequence_at_or_zero(conn: Connection, cutoff_ns: int) -> int:
     )
     row = await cursor.fetchone()
     return int(row[0] or 0) if row else 0
+
+
+async def event(conn: Connection, sequence: int, webhook_id: str) -> StoredEvent | None:
+    """One retained event by sequence (when not 0) or webhook id; see `Store.get_event`."""
+    if sequence:
+        where, params = "sequence = %s", (sequence,)
+    else:
+        where = "sequence = (SELECT sequence FROM deliveries WHERE webhook_id = %s)"
+        params = (webhook_id,)  # type: ignore[assignment]  # one parameter either way
+    async with conn.cursor(binary=True) as cursor:
+        await cursor.execute(f"SELECT {EVENT_COLUMNS} FROM events WHERE {where}", params)
+        row = await cursor.fetchone()
+    return None if row is None else _stored(row)
+
+
+async def history_page(
+    conn: Connection, entity_id: str, families: tuple[str, ...], after_sequence: int, limit: int
+) -> HistoryPage:
+    """Events about an entity after a sequence, in order; see `Store.entity_history`."""
+    condition, params = family_condition(families, "type", "%s")
+    async with conn.cursor(binary=True) as cursor:
+        await cursor.execute(
+            f"SELECT {EVENT_COLUMNS} FROM events "
+            f"WHERE subject_ids @> ARRAY[%s]::text[] AND sequence > %s AND {condition} "
+            "ORDER BY sequence LIMIT %s",
+            (entity_id, after_sequence, *params, limit),
+        )
+        rows = await cursor.fetchall()
+    return HistoryPage([_stored(row) for row in rows], await meta(conn, "head"))

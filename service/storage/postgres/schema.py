@@ -117,6 +117,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (pass_id, kind)
     );
     """,
+    # 4: an entity's history (`Store.entity_history`) is found by its id, one
+    # of an event's `subject_ids`: `subject_ids @> ARRAY[id]` uses this index.
+    """
+    CREATE INDEX events_by_subject ON events USING gin (subject_ids);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -41,16 +41,11 @@ listener reconnects with back-off and catches up, so the store recovers by
 itself when the server is back.
 
 Parts: `PostgresStore` opens the connections, answers the reads on its
-readers' pool (`service.storage.postgres.readers`) and delegates the rest to
-the writer (`service.storage.postgres.writer`: appends and trims) and to the
-commit tracker (`service.storage.postgres.commit_tracker`), which it wires
-together: the writer reports its commits to the tracker, and the tracker reads
-the events it catches up on from the readers' pool; neither knows the store.
-Connecting and the errors it reports are in
-`service.storage.postgres.connections`; the queries these parts share are in
-`service.storage.postgres.queries`; the schema is in
-`service.storage.postgres.schema`; reconciliation's pass checkpoints and its
-pass lock are in `service.storage.postgres.passes`.
+readers' pool (`readers`) and wires the writer (`writer`: appends and trims)
+to the commit tracker (`commit_tracker`): the writer reports its commits to
+the tracker, which reads what it catches up on from the readers' pool. Also
+here: `connections` (connecting, and its errors), `queries` (shared SQL),
+`schema`, and `passes` (reconciliation's pass checkpoints and lock).
 """
 
 from __future__ import annotations
@@ -72,15 +67,17 @@ from service.storage.interface import (
     EntityPage,
     EntityQuery,
     EntityRecord,
+    HistoryPage,
     ReadResult,
     Retention,
     RowFilter,
     SerializedPage,
+    StoredEvent,
     StoreError,
     StoreUnavailable,
 )
 from service.storage.passes import PassCheckpoint, PassLock
-from service.storage.postgres import passes
+from service.storage.postgres import passes, queries
 from service.storage.postgres.commit_tracker import CommitTracker, channel_name
 from service.storage.postgres.connections import (
     Connection,
@@ -295,6 +292,18 @@ class PostgresStore:
         if trimmed and cutoff <= trimmed_time_ns:
             raise BeforeRetention(found, trimmed + 1)
         return max(found, trimmed)
+
+    async def get_event(self, sequence: int = 0, webhook_id: str = "") -> StoredEvent | None:
+        """One retained event by sequence or webhook id; see `Store.get_event`."""
+        return await self._readers.read(lambda conn: queries.event(conn, sequence, webhook_id))
+
+    async def entity_history(
+        self, entity_id: str, families: tuple[str, ...], after_sequence: int, limit: int
+    ) -> HistoryPage:
+        """Events about one entity, in order; see `Store.entity_history`."""
+        return await self._readers.read(
+            lambda conn: queries.history_page(conn, entity_id, families, after_sequence, limit)
+        )
 
     async def get_entity(self, kind: str, entity_id: str) -> tuple[EntityRecord | None, int]:
         """One entity's record and the head the read reflects."""

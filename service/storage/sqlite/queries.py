@@ -14,6 +14,7 @@ from service.storage.interface import (
     BeforeRetention,
     EntityPage,
     EntityRecord,
+    HistoryPage,
     ReadResult,
     RowFilter,
     SerializedPage,
@@ -26,12 +27,19 @@ from service.storage.passes import (
     PassCheckpoint,
     checkpoint_from_rows,
 )
-from service.storage.sql_rows import ENTITY_COLUMNS, EVENT_COLUMNS, entity_from_row
+from service.storage.sql_rows import (
+    ENTITY_COLUMNS,
+    EVENT_COLUMNS,
+    entity_from_row,
+    family_condition,
+)
 
 __all__ = [
     "entities",
     "entity",
     "entity_page",
+    "event",
+    "history_page",
     "head_in",
     "log_page",
     "read_page",
@@ -143,6 +151,52 @@ def _first_at_or_after(conn: sqlite3.Connection, sequence: int) -> tuple[int, in
         (sequence,),
     ).fetchone()
     return row
+
+
+def event(conn: sqlite3.Connection, sequence: int, webhook_id: str) -> StoredEvent | None:
+    """One retained event by sequence (when not 0) or webhook id; see `Store.get_event`."""
+    conn.execute("BEGIN")
+    try:
+        if not sequence:
+            found = conn.execute(
+                "SELECT sequence FROM deliveries WHERE webhook_id = ?", (webhook_id,)
+            ).fetchone()
+            if found is None:
+                return None
+            (sequence,) = found
+        row = conn.execute(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE sequence = ?", (sequence,)
+        ).fetchone()
+    finally:
+        conn.execute("COMMIT")
+    return None if row is None else _stored(row)
+
+
+_HISTORY_COLUMNS = ", ".join(f"e.{column}" for column in EVENT_COLUMNS.split(", "))
+
+
+def history_page(
+    conn: sqlite3.Connection,
+    entity_id: str,
+    families: tuple[str, ...],
+    after_sequence: int,
+    limit: int,
+) -> HistoryPage:
+    """Events about an entity after a sequence, in order; see `Store.entity_history`."""
+    condition, params = family_condition(families, "e.type", "?")
+    conn.execute("BEGIN")
+    try:
+        rows = conn.execute(
+            f"SELECT {_HISTORY_COLUMNS} FROM event_subjects s "
+            "JOIN events e ON e.sequence = s.sequence "
+            f"WHERE s.subject_id = ? AND s.sequence > ? AND {condition} "
+            "ORDER BY s.sequence LIMIT ?",
+            (entity_id, after_sequence, *params, limit),
+        ).fetchall()
+        head = head_in(conn)
+    finally:
+        conn.execute("COMMIT")
+    return HistoryPage([_stored(row) for row in rows], head)
 
 
 def entity(conn: sqlite3.Connection, kind: str, entity_id: str) -> tuple[EntityRecord | None, int]:

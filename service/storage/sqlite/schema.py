@@ -133,6 +133,24 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (pass_id, kind)
     ) WITHOUT ROWID;
     """,
+    # 5: an entity's history (`Store.entity_history`) is found by its id: one
+    # row per subject of each event, in id then sequence order. The rows of
+    # the events already stored are filled in from their `subject_ids`.
+    """
+    CREATE TABLE event_subjects (
+        subject_id TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        PRIMARY KEY (subject_id, sequence)
+    ) WITHOUT ROWID;
+    WITH RECURSIVE split (sequence, word, rest) AS (
+        SELECT sequence, '', subject_ids || ' ' FROM events
+        UNION ALL
+        SELECT sequence, substr(rest, 1, instr(rest, ' ') - 1), substr(rest, instr(rest, ' ') + 1)
+        FROM split WHERE rest != ''
+    )
+    INSERT OR IGNORE INTO event_subjects (subject_id, sequence)
+        SELECT word, sequence FROM split WHERE word != '';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -46,10 +46,12 @@ from service.storage.interface import (
     EntityPage,
     EntityQuery,
     EntityRecord,
+    HistoryPage,
     ReadResult,
     Retention,
     RowFilter,
     SerializedPage,
+    StoredEvent,
     StoreUnavailable,
 )
 from service.storage.notifier import Notifier
@@ -189,6 +191,26 @@ class SqliteStore:
         cutoff = int(time.timestamp() * 1e9)
         return await self._read(functools.partial(queries.sequence_before, cutoff_ns=cutoff))
 
+    async def get_event(self, sequence: int = 0, webhook_id: str = "") -> StoredEvent | None:
+        """One retained event by sequence or webhook id; see `Store.get_event`."""
+        return await self._read(
+            functools.partial(queries.event, sequence=sequence, webhook_id=webhook_id)
+        )
+
+    async def entity_history(
+        self, entity_id: str, families: tuple[str, ...], after_sequence: int, limit: int
+    ) -> HistoryPage:
+        """Events about one entity, in order; see `Store.entity_history`."""
+        return await self._read(
+            functools.partial(
+                queries.history_page,
+                entity_id=entity_id,
+                families=families,
+                after_sequence=after_sequence,
+                limit=limit,
+            )
+        )
+
     async def get_entity(self, kind: str, entity_id: str) -> tuple[EntityRecord | None, int]:
         """One entity's record and the head the read reflects."""
         return await self._read(functools.partial(queries.entity, kind=kind, entity_id=entity_id))
@@ -284,6 +306,7 @@ class SqliteStore:
                     "ORDER BY sequence DESC LIMIT 1)",
                     (cutoff,),
                 ).fetchone()
+                _forget_subjects(conn, self._trimmed_through, cutoff)
                 removed = conn.execute("DELETE FROM events WHERE sequence <= ?", (cutoff,)).rowcount
                 trimmed_time_ns = max(time_ns or 0, self._trimmed_time_ns)
                 conn.executemany(
@@ -338,3 +361,15 @@ class SqliteStore:
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         self._connections.close()
+
+
+def _forget_subjects(conn: sqlite3.Connection, after: int, upto: int) -> None:
+    """Deletes the `event_subjects` rows of the events about to be trimmed (by their keys)."""
+    rows = conn.execute(
+        "SELECT sequence, subject_ids FROM events WHERE sequence > ? AND sequence <= ?",
+        (after, upto),
+    ).fetchall()
+    conn.executemany(
+        "DELETE FROM event_subjects WHERE subject_id = ? AND sequence = ?",
+        [(subject, sequence) for sequence, subjects in rows for subject in subjects.split()],
+    )

@@ -88,6 +88,14 @@ def append_batch(conn: sqlite3.Connection, batch: list[Pending], head: int) -> B
             ],
         )
         conn.executemany(
+            "INSERT OR IGNORE INTO event_subjects (subject_id, sequence) VALUES (?, ?)",
+            [
+                (subject, row.stored.sequence)
+                for row in plan.log_rows
+                for subject in row.stored.subject_ids
+            ],
+        )
+        conn.executemany(
             f"INSERT OR REPLACE INTO entities ({ENTITY_COLUMNS}) VALUES ({_ENTITY_PLACES})",
             [entity_to_row(e) for e in plan.entity_rows],
         )

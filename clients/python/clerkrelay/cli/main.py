@@ -1,7 +1,8 @@
 """The `clerk-relay` command line: the client's commands, and the server's when installed.
 
-The client's commands (`tail`, `get`, `list`, `trigger`, `reconcile`) live here, one module
-each. The server's (`serve`, `gateway`, `grpc`) live in the `relay` package,
+The client's commands (`tail`, `get`, `list`, `event`, `history`, `trigger`,
+`reconcile`) live here, one module each (`get`/`list` and `event`/`history` a
+pair each). The server's (`serve`, `gateway`, `grpc`) live in the `relay` package,
 which is installed with the server (the top-level `clerk-relay` project) and
 not with this client alone: when `relay` can be imported, its flags join the
 parser, and the module that runs a server command is imported only when one
@@ -30,7 +31,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 
-from clerkrelay.cli import query, reconcile, tail, trigger
+from clerkrelay.cli import lookup, query, reconcile, tail, trigger
 from clerkrelay.cli.cli_error import CliError
 from clerkrelay.cli.logs import LOG_FORMAT, configure_logging
 from clerkrelay.cli.settings import LOG_LEVEL, Setting
@@ -45,6 +46,9 @@ _TOOLS: dict[str, _Command] = {
     "get": query.run_get,
     "list": query.run_list,
     "reconcile": reconcile.run,
+    "event": lookup.run_event,
+    "show": lookup.run_event,
+    "history": lookup.run_history,
 }
 
 _GLOBAL = (LOG_LEVEL, LOG_FORMAT)
@@ -78,8 +82,9 @@ def _parser(server: ModuleType | None) -> argparse.ArgumentParser:
     tail.add_parser(commands)
     trigger.add_parser(commands)
     query.add_parsers(commands)
+    lookup.add_parsers(commands)
     reconcile.add_parser(commands)
-    for command in commands.choices.values():
+    for command in {id(c): c for c in commands.choices.values()}.values():  # aliases: once
         _add_global_flags(command)
     return parser
 

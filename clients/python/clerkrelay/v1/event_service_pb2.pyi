@@ -21,6 +21,135 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class GetEventRequest(_message.Message):
+    """Which event GetEvent returns."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    sequence: _builtins.int
+    """Its sequence in the log (1 or more)."""
+    id: _builtins.str
+    """Its webhook id: the `svix-id` (or `webhook-id`) header it arrived with."""
+    def __init__(
+        self,
+        *,
+        sequence: _builtins.int = ...,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "id", b"id", "sequence", b"sequence"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "id", b"id", "sequence", b"sequence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["sequence", "id"]  # noqa: Y015
+    _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
+
+Global___GetEventRequest: _TypeAlias = GetEventRequest  # noqa: Y015
+
+@_typing.final
+class GetEventResponse(_message.Message):
+    """The event GetEvent found."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def event(self) -> _event_pb2.Event:
+        """The stored event, with `sequence` and `stale` set."""
+
+    def __init__(
+        self,
+        *,
+        event: _event_pb2.Event | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetEventResponse: _TypeAlias = GetEventResponse  # noqa: Y015
+
+@_typing.final
+class ListEntityEventsRequest(_message.Message):
+    """Which entity's history to list, and which page of it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTITY_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    entity_id: _builtins.str
+    """Clerk's id of the entity (`user_…`, `org_…`, `orgmem_…`, …). Required."""
+    kind: _builtins.str
+    """When set, only events that change an entity of this kind, named as the
+    store names kinds: `user`, `organization`, `organization_membership`,
+    `organization_invitation`, `organization_domain`, `session`, `role`,
+    `permission`, `waitlist_entry`, `subscription`, `subscription_item`,
+    `payment_attempt`. Empty lists every event about the id.
+    """
+    page_size: _builtins.int
+    """Largest number of events in the page; 0 means 100, and anything above
+    1000 means 1000.
+    """
+    page_token: _builtins.str
+    """`next_page_token` of the previous page; empty for the first page. Only
+    valid with the same `entity_id` and `kind`.
+    """
+    def __init__(
+        self,
+        *,
+        entity_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity_id", b"entity_id", "kind", b"kind", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListEntityEventsRequest: _TypeAlias = ListEntityEventsRequest  # noqa: Y015
+
+@_typing.final
+class ListEntityEventsResponse(_message.Message):
+    """One page of an entity's history."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_SEQUENCE_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Continues the listing; empty on the last page."""
+    snapshot_sequence: _builtins.int
+    """The log's head when this page was read: every event about the entity up
+    to it is in this page or an earlier one.
+    """
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[_event_pb2.Event]:
+        """The events, in sequence order."""
+
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[_event_pb2.Event] | None = ...,
+        next_page_token: _builtins.str = ...,
+        snapshot_sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "next_page_token", b"next_page_token", "snapshot_sequence", b"snapshot_sequence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListEntityEventsResponse: _TypeAlias = ListEntityEventsResponse  # noqa: Y015
+
+@_typing.final
 class GetHeadRequest(_message.Message):
     """Request for GetHead (it takes no parameters)."""
 

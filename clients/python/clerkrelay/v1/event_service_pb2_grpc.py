@@ -46,6 +46,16 @@ class EventServiceStub:
                 request_serializer=clerkrelay_dot_v1_dot_event__service__pb2.GetHeadRequest.SerializeToString,
                 response_deserializer=clerkrelay_dot_v1_dot_event__service__pb2.GetHeadResponse.FromString,
                 _registered_method=True)
+        self.GetEvent = channel.unary_unary(
+                '/clerkrelay.v1.EventService/GetEvent',
+                request_serializer=clerkrelay_dot_v1_dot_event__service__pb2.GetEventRequest.SerializeToString,
+                response_deserializer=clerkrelay_dot_v1_dot_event__service__pb2.GetEventResponse.FromString,
+                _registered_method=True)
+        self.ListEntityEvents = channel.unary_unary(
+                '/clerkrelay.v1.EventService/ListEntityEvents',
+                request_serializer=clerkrelay_dot_v1_dot_event__service__pb2.ListEntityEventsRequest.SerializeToString,
+                response_deserializer=clerkrelay_dot_v1_dot_event__service__pb2.ListEntityEventsResponse.FromString,
+                _registered_method=True)
 
 
 class EventServiceServicer:
@@ -82,6 +92,32 @@ class EventServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetEvent(self, request, context):
+        """Returns one stored event, by its sequence or by its webhook id (`svix-id`).
+
+        Errors: INVALID_ARGUMENT when neither is given, NOT_FOUND when the log
+        holds no such event (never stored, or trimmed by retention).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEntityEvents(self, request, context):
+        """Lists every retained event about one entity, in log (sequence) order,
+        paged: the history behind its current state.
+
+        An event is about an id when that id is its payload's own `id` or the
+        user it concerns (as for `SubscribeRequest.entity_ids`). With `kind`,
+        only the events that change an entity of that kind are listed (for a
+        user: `user.*` events, not the sessions or memberships that name it).
+
+        Errors: INVALID_ARGUMENT for an empty `entity_id`, an unknown `kind`, a
+        negative page size or a page token made for another request.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EventServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -94,6 +130,16 @@ def add_EventServiceServicer_to_server(servicer, server):
                     servicer.GetHead,
                     request_deserializer=clerkrelay_dot_v1_dot_event__service__pb2.GetHeadRequest.FromString,
                     response_serializer=clerkrelay_dot_v1_dot_event__service__pb2.GetHeadResponse.SerializeToString,
+            ),
+            'GetEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEvent,
+                    request_deserializer=clerkrelay_dot_v1_dot_event__service__pb2.GetEventRequest.FromString,
+                    response_serializer=clerkrelay_dot_v1_dot_event__service__pb2.GetEventResponse.SerializeToString,
+            ),
+            'ListEntityEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEntityEvents,
+                    request_deserializer=clerkrelay_dot_v1_dot_event__service__pb2.ListEntityEventsRequest.FromString,
+                    response_serializer=clerkrelay_dot_v1_dot_event__service__pb2.ListEntityEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -152,6 +198,60 @@ class EventService:
             '/clerkrelay.v1.EventService/GetHead',
             clerkrelay_dot_v1_dot_event__service__pb2.GetHeadRequest.SerializeToString,
             clerkrelay_dot_v1_dot_event__service__pb2.GetHeadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clerkrelay.v1.EventService/GetEvent',
+            clerkrelay_dot_v1_dot_event__service__pb2.GetEventRequest.SerializeToString,
+            clerkrelay_dot_v1_dot_event__service__pb2.GetEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEntityEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clerkrelay.v1.EventService/ListEntityEvents',
+            clerkrelay_dot_v1_dot_event__service__pb2.ListEntityEventsRequest.SerializeToString,
+            clerkrelay_dot_v1_dot_event__service__pb2.ListEntityEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

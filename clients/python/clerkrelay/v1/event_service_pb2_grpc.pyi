@@ -56,6 +56,24 @@ class EventServiceStub:
     `after_sequence` below `oldest_retained_sequence - 1` is OUT_OF_RANGE),
     or how far behind it is.
     """
+    GetEvent: _grpc.UnaryUnaryMultiCallable[_event_service_pb2.GetEventRequest, _event_service_pb2.GetEventResponse]
+    """Returns one stored event, by its sequence or by its webhook id (`svix-id`).
+
+    Errors: INVALID_ARGUMENT when neither is given, NOT_FOUND when the log
+    holds no such event (never stored, or trimmed by retention).
+    """
+    ListEntityEvents: _grpc.UnaryUnaryMultiCallable[_event_service_pb2.ListEntityEventsRequest, _event_service_pb2.ListEntityEventsResponse]
+    """Lists every retained event about one entity, in log (sequence) order,
+    paged: the history behind its current state.
+
+    An event is about an id when that id is its payload's own `id` or the
+    user it concerns (as for `SubscribeRequest.entity_ids`). With `kind`,
+    only the events that change an entity of that kind are listed (for a
+    user: `user.*` events, not the sessions or memberships that name it).
+
+    Errors: INVALID_ARGUMENT for an empty `entity_id`, an unknown `kind`, a
+    negative page size or a page token made for another request.
+    """
 
 @_typing.type_check_only
 class EventServiceAsyncStub(EventServiceStub):
@@ -84,6 +102,24 @@ class EventServiceAsyncStub(EventServiceStub):
     check whether a saved position can still be resumed (a Subscribe with
     `after_sequence` below `oldest_retained_sequence - 1` is OUT_OF_RANGE),
     or how far behind it is.
+    """
+    GetEvent: _aio.UnaryUnaryMultiCallable[_event_service_pb2.GetEventRequest, _event_service_pb2.GetEventResponse]  # type: ignore[assignment]
+    """Returns one stored event, by its sequence or by its webhook id (`svix-id`).
+
+    Errors: INVALID_ARGUMENT when neither is given, NOT_FOUND when the log
+    holds no such event (never stored, or trimmed by retention).
+    """
+    ListEntityEvents: _aio.UnaryUnaryMultiCallable[_event_service_pb2.ListEntityEventsRequest, _event_service_pb2.ListEntityEventsResponse]  # type: ignore[assignment]
+    """Lists every retained event about one entity, in log (sequence) order,
+    paged: the history behind its current state.
+
+    An event is about an id when that id is its payload's own `id` or the
+    user it concerns (as for `SubscribeRequest.entity_ids`). With `kind`,
+    only the events that change an entity of that kind are listed (for a
+    user: `user.*` events, not the sessions or memberships that name it).
+
+    Errors: INVALID_ARGUMENT for an empty `entity_id`, an unknown `kind`, a
+    negative page size or a page token made for another request.
     """
 
 class EventServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -122,6 +158,36 @@ class EventServiceServicer(metaclass=_abc_1.ABCMeta):
         check whether a saved position can still be resumed (a Subscribe with
         `after_sequence` below `oldest_retained_sequence - 1` is OUT_OF_RANGE),
         or how far behind it is.
+        """
+
+    @_abc_1.abstractmethod
+    def GetEvent(
+        self,
+        request: _event_service_pb2.GetEventRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_event_service_pb2.GetEventResponse, _abc.Awaitable[_event_service_pb2.GetEventResponse]]:
+        """Returns one stored event, by its sequence or by its webhook id (`svix-id`).
+
+        Errors: INVALID_ARGUMENT when neither is given, NOT_FOUND when the log
+        holds no such event (never stored, or trimmed by retention).
+        """
+
+    @_abc_1.abstractmethod
+    def ListEntityEvents(
+        self,
+        request: _event_service_pb2.ListEntityEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_event_service_pb2.ListEntityEventsResponse, _abc.Awaitable[_event_service_pb2.ListEntityEventsResponse]]:
+        """Lists every retained event about one entity, in log (sequence) order,
+        paged: the history behind its current state.
+
+        An event is about an id when that id is its payload's own `id` or the
+        user it concerns (as for `SubscribeRequest.entity_ids`). With `kind`,
+        only the events that change an entity of that kind are listed (for a
+        user: `user.*` events, not the sessions or memberships that name it).
+
+        Errors: INVALID_ARGUMENT for an empty `entity_id`, an unknown `kind`, a
+        negative page size or a page token made for another request.
         """
 
 def add_EventServiceServicer_to_server(servicer: EventServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -6,7 +6,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { EventBatch } from "./event_pb.js";
+import type { Event, EventBatch } from "./event_pb.js";
 import { file_clerkrelay_v1_event } from "./event_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -16,7 +16,149 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file clerkrelay/v1/event_service.proto.
  */
 export const file_clerkrelay_v1_event_service: GenFile = /*@__PURE__*/
-  fileDesc("CiFjbGVya3JlbGF5L3YxL2V2ZW50X3NlcnZpY2UucHJvdG8SDWNsZXJrcmVsYXkudjEiEAoOR2V0SGVhZFJlcXVlc3QiSgoPR2V0SGVhZFJlc3BvbnNlEhUKDWhlYWRfc2VxdWVuY2UYASABKAQSIAoYb2xkZXN0X3JldGFpbmVkX3NlcXVlbmNlGAIgASgEIrwBChBTdWJzY3JpYmVSZXF1ZXN0EhMKC2V2ZW50X3R5cGVzGAEgAygJEhIKCmVudGl0eV9pZHMYAiADKAkSFwoPb3JnYW5pemF0aW9uX2lkGAMgASgJEhgKDmFmdGVyX3NlcXVlbmNlGAQgASgESAASKwoFc2luY2UYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAASFgoObWF4X2JhdGNoX3NpemUYBiABKA1CBwoFc3RhcnQijAIKEVN1YnNjcmliZVJlc3BvbnNlEisKBmV2ZW50cxgBIAEoCzIZLmNsZXJrcmVsYXkudjEuRXZlbnRCYXRjaEgAEi8KCmNoZWNrcG9pbnQYAiABKAsyGS5jbGVya3JlbGF5LnYxLkNoZWNrcG9pbnRIABIsCgljYXVnaHRfdXAYAyABKAsyFy5jbGVya3JlbGF5LnYxLkNhdWdodFVwSAASMAoLZmVsbF9iZWhpbmQYBCABKAsyGS5jbGVya3JlbGF5LnYxLkZlbGxCZWhpbmRIABItCgloZWFydGJlYXQYBSABKAsyGC5jbGVya3JlbGF5LnYxLkhlYXJ0YmVhdEgAQgoKCHJlc3BvbnNlIh4KCkNoZWNrcG9pbnQSEAoIc2VxdWVuY2UYASABKAQiHAoIQ2F1Z2h0VXASEAoIc2VxdWVuY2UYASABKAQiHgoKRmVsbEJlaGluZBIQCghzZXF1ZW5jZRgBIAEoBCJMCglIZWFydGJlYXQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNaGVhZF9zZXF1ZW5jZRgCIAEoBDK0AQoMRXZlbnRTZXJ2aWNlElUKCVN1YnNjcmliZRIfLmNsZXJrcmVsYXkudjEuU3Vic2NyaWJlUmVxdWVzdBogLmNsZXJrcmVsYXkudjEuU3Vic2NyaWJlUmVzcG9uc2UiA5ACATABEk0KB0dldEhlYWQSHS5jbGVya3JlbGF5LnYxLkdldEhlYWRSZXF1ZXN0Gh4uY2xlcmtyZWxheS52MS5HZXRIZWFkUmVzcG9uc2UiA5ACAUKCAQoRY29tLmNsZXJrcmVsYXkudjFCEUV2ZW50U2VydmljZVByb3RvUAFaSGdpdGh1Yi5jb20vY2xlcmstcmVsYXkvY2xlcmstcmVsYXkvY2xpZW50cy9nby9jbGVya3JlbGF5L3YxO2NsZXJrcmVsYXl2MaoCDUNsZXJrUmVsYXkuVjFiBnByb3RvMw", [file_clerkrelay_v1_event, file_google_protobuf_timestamp]);
+  fileDesc("CiFjbGVya3JlbGF5L3YxL2V2ZW50X3NlcnZpY2UucHJvdG8SDWNsZXJrcmVsYXkudjEiPAoPR2V0RXZlbnRSZXF1ZXN0EhIKCHNlcXVlbmNlGAEgASgESAASDAoCaWQYAiABKAlIAEIHCgVldmVudCI3ChBHZXRFdmVudFJlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhQuY2xlcmtyZWxheS52MS5FdmVudCJhChdMaXN0RW50aXR5RXZlbnRzUmVxdWVzdBIRCgllbnRpdHlfaWQYASABKAkSDAoEa2luZBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJ0ChhMaXN0RW50aXR5RXZlbnRzUmVzcG9uc2USJAoGZXZlbnRzGAEgAygLMhQuY2xlcmtyZWxheS52MS5FdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSGQoRc25hcHNob3Rfc2VxdWVuY2UYAyABKAQiEAoOR2V0SGVhZFJlcXVlc3QiSgoPR2V0SGVhZFJlc3BvbnNlEhUKDWhlYWRfc2VxdWVuY2UYASABKAQSIAoYb2xkZXN0X3JldGFpbmVkX3NlcXVlbmNlGAIgASgEIrwBChBTdWJzY3JpYmVSZXF1ZXN0EhMKC2V2ZW50X3R5cGVzGAEgAygJEhIKCmVudGl0eV9pZHMYAiADKAkSFwoPb3JnYW5pemF0aW9uX2lkGAMgASgJEhgKDmFmdGVyX3NlcXVlbmNlGAQgASgESAASKwoFc2luY2UYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAASFgoObWF4X2JhdGNoX3NpemUYBiABKA1CBwoFc3RhcnQijAIKEVN1YnNjcmliZVJlc3BvbnNlEisKBmV2ZW50cxgBIAEoCzIZLmNsZXJrcmVsYXkudjEuRXZlbnRCYXRjaEgAEi8KCmNoZWNrcG9pbnQYAiABKAsyGS5jbGVya3JlbGF5LnYxLkNoZWNrcG9pbnRIABIsCgljYXVnaHRfdXAYAyABKAsyFy5jbGVya3JlbGF5LnYxLkNhdWdodFVwSAASMAoLZmVsbF9iZWhpbmQYBCABKAsyGS5jbGVya3JlbGF5LnYxLkZlbGxCZWhpbmRIABItCgloZWFydGJlYXQYBSABKAsyGC5jbGVya3JlbGF5LnYxLkhlYXJ0YmVhdEgAQgoKCHJlc3BvbnNlIh4KCkNoZWNrcG9pbnQSEAoIc2VxdWVuY2UYASABKAQiHAoIQ2F1Z2h0VXASEAoIc2VxdWVuY2UYASABKAQiHgoKRmVsbEJlaGluZBIQCghzZXF1ZW5jZRgBIAEoBCJMCglIZWFydGJlYXQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNaGVhZF9zZXF1ZW5jZRgCIAEoBDLwAgoMRXZlbnRTZXJ2aWNlElUKCVN1YnNjcmliZRIfLmNsZXJrcmVsYXkudjEuU3Vic2NyaWJlUmVxdWVzdBogLmNsZXJrcmVsYXkudjEuU3Vic2NyaWJlUmVzcG9uc2UiA5ACATABEk0KB0dldEhlYWQSHS5jbGVya3JlbGF5LnYxLkdldEhlYWRSZXF1ZXN0Gh4uY2xlcmtyZWxheS52MS5HZXRIZWFkUmVzcG9uc2UiA5ACARJQCghHZXRFdmVudBIeLmNsZXJrcmVsYXkudjEuR2V0RXZlbnRSZXF1ZXN0Gh8uY2xlcmtyZWxheS52MS5HZXRFdmVudFJlc3BvbnNlIgOQAgESaAoQTGlzdEVudGl0eUV2ZW50cxImLmNsZXJrcmVsYXkudjEuTGlzdEVudGl0eUV2ZW50c1JlcXVlc3QaJy5jbGVya3JlbGF5LnYxLkxpc3RFbnRpdHlFdmVudHNSZXNwb25zZSIDkAIBQoIBChFjb20uY2xlcmtyZWxheS52MUIRRXZlbnRTZXJ2aWNlUHJvdG9QAVpIZ2l0aHViLmNvbS9jbGVyay1yZWxheS9jbGVyay1yZWxheS9jbGllbnRzL2dvL2NsZXJrcmVsYXkvdjE7Y2xlcmtyZWxheXYxqgINQ2xlcmtSZWxheS5WMWIGcHJvdG8z", [file_clerkrelay_v1_event, file_google_protobuf_timestamp]);
+
+/**
+ * Which event GetEvent returns.
+ *
+ * @generated from message clerkrelay.v1.GetEventRequest
+ */
+export type GetEventRequest = Message<"clerkrelay.v1.GetEventRequest"> & {
+  /**
+   * The event's identity: one of the two is required.
+   *
+   * @generated from oneof clerkrelay.v1.GetEventRequest.event
+   */
+  event: {
+    /**
+     * Its sequence in the log (1 or more).
+     *
+     * @generated from field: uint64 sequence = 1;
+     */
+    value: bigint;
+    case: "sequence";
+  } | {
+    /**
+     * Its webhook id: the `svix-id` (or `webhook-id`) header it arrived with.
+     *
+     * @generated from field: string id = 2;
+     */
+    value: string;
+    case: "id";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message clerkrelay.v1.GetEventRequest.
+ * Use `create(GetEventRequestSchema)` to create a new message.
+ */
+export const GetEventRequestSchema: GenMessage<GetEventRequest> = /*@__PURE__*/
+  messageDesc(file_clerkrelay_v1_event_service, 0);
+
+/**
+ * The event GetEvent found.
+ *
+ * @generated from message clerkrelay.v1.GetEventResponse
+ */
+export type GetEventResponse = Message<"clerkrelay.v1.GetEventResponse"> & {
+  /**
+   * The stored event, with `sequence` and `stale` set.
+   *
+   * @generated from field: clerkrelay.v1.Event event = 1;
+   */
+  event?: Event | undefined;
+};
+
+/**
+ * Describes the message clerkrelay.v1.GetEventResponse.
+ * Use `create(GetEventResponseSchema)` to create a new message.
+ */
+export const GetEventResponseSchema: GenMessage<GetEventResponse> = /*@__PURE__*/
+  messageDesc(file_clerkrelay_v1_event_service, 1);
+
+/**
+ * Which entity's history to list, and which page of it.
+ *
+ * @generated from message clerkrelay.v1.ListEntityEventsRequest
+ */
+export type ListEntityEventsRequest = Message<"clerkrelay.v1.ListEntityEventsRequest"> & {
+  /**
+   * Clerk's id of the entity (`user_…`, `org_…`, `orgmem_…`, …). Required.
+   *
+   * @generated from field: string entity_id = 1;
+   */
+  entityId: string;
+
+  /**
+   * When set, only events that change an entity of this kind, named as the
+   * store names kinds: `user`, `organization`, `organization_membership`,
+   * `organization_invitation`, `organization_domain`, `session`, `role`,
+   * `permission`, `waitlist_entry`, `subscription`, `subscription_item`,
+   * `payment_attempt`. Empty lists every event about the id.
+   *
+   * @generated from field: string kind = 2;
+   */
+  kind: string;
+
+  /**
+   * Largest number of events in the page; 0 means 100, and anything above
+   * 1000 means 1000.
+   *
+   * @generated from field: int32 page_size = 3;
+   */
+  pageSize: number;
+
+  /**
+   * `next_page_token` of the previous page; empty for the first page. Only
+   * valid with the same `entity_id` and `kind`.
+   *
+   * @generated from field: string page_token = 4;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message clerkrelay.v1.ListEntityEventsRequest.
+ * Use `create(ListEntityEventsRequestSchema)` to create a new message.
+ */
+export const ListEntityEventsRequestSchema: GenMessage<ListEntityEventsRequest> = /*@__PURE__*/
+  messageDesc(file_clerkrelay_v1_event_service, 2);
+
+/**
+ * One page of an entity's history.
+ *
+ * @generated from message clerkrelay.v1.ListEntityEventsResponse
+ */
+export type ListEntityEventsResponse = Message<"clerkrelay.v1.ListEntityEventsResponse"> & {
+  /**
+   * The events, in sequence order.
+   *
+   * @generated from field: repeated clerkrelay.v1.Event events = 1;
+   */
+  events: Event[];
+
+  /**
+   * Continues the listing; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+
+  /**
+   * The log's head when this page was read: every event about the entity up
+   * to it is in this page or an earlier one.
+   *
+   * @generated from field: uint64 snapshot_sequence = 3;
+   */
+  snapshotSequence: bigint;
+};
+
+/**
+ * Describes the message clerkrelay.v1.ListEntityEventsResponse.
+ * Use `create(ListEntityEventsResponseSchema)` to create a new message.
+ */
+export const ListEntityEventsResponseSchema: GenMessage<ListEntityEventsResponse> = /*@__PURE__*/
+  messageDesc(file_clerkrelay_v1_event_service, 3);
 
 /**
  * Request for GetHead (it takes no parameters).
@@ -31,7 +173,7 @@ export type GetHeadRequest = Message<"clerkrelay.v1.GetHeadRequest"> & {
  * Use `create(GetHeadRequestSchema)` to create a new message.
  */
 export const GetHeadRequestSchema: GenMessage<GetHeadRequest> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 0);
+  messageDesc(file_clerkrelay_v1_event_service, 4);
 
 /**
  * The range of sequences the log holds when the call is answered.
@@ -60,7 +202,7 @@ export type GetHeadResponse = Message<"clerkrelay.v1.GetHeadResponse"> & {
  * Use `create(GetHeadResponseSchema)` to create a new message.
  */
 export const GetHeadResponseSchema: GenMessage<GetHeadResponse> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 1);
+  messageDesc(file_clerkrelay_v1_event_service, 5);
 
 /**
  * What to subscribe to, and from where.
@@ -130,7 +272,7 @@ export type SubscribeRequest = Message<"clerkrelay.v1.SubscribeRequest"> & {
  * Use `create(SubscribeRequestSchema)` to create a new message.
  */
 export const SubscribeRequestSchema: GenMessage<SubscribeRequest> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 2);
+  messageDesc(file_clerkrelay_v1_event_service, 6);
 
 /**
  * One message of a subscription stream.
@@ -191,7 +333,7 @@ export type SubscribeResponse = Message<"clerkrelay.v1.SubscribeResponse"> & {
  * Use `create(SubscribeResponseSchema)` to create a new message.
  */
 export const SubscribeResponseSchema: GenMessage<SubscribeResponse> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 3);
+  messageDesc(file_clerkrelay_v1_event_service, 7);
 
 /**
  * Every event up to `sequence` has been examined: a client may resume after it.
@@ -212,7 +354,7 @@ export type Checkpoint = Message<"clerkrelay.v1.Checkpoint"> & {
  * Use `create(CheckpointSchema)` to create a new message.
  */
 export const CheckpointSchema: GenMessage<Checkpoint> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 4);
+  messageDesc(file_clerkrelay_v1_event_service, 8);
 
 /**
  * The stream has delivered everything stored up to `sequence` and is now live.
@@ -233,7 +375,7 @@ export type CaughtUp = Message<"clerkrelay.v1.CaughtUp"> & {
  * Use `create(CaughtUpSchema)` to create a new message.
  */
 export const CaughtUpSchema: GenMessage<CaughtUp> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 5);
+  messageDesc(file_clerkrelay_v1_event_service, 9);
 
 /**
  * The stream's live buffer overflowed; it continues from the log after `sequence`.
@@ -254,7 +396,7 @@ export type FellBehind = Message<"clerkrelay.v1.FellBehind"> & {
  * Use `create(FellBehindSchema)` to create a new message.
  */
 export const FellBehindSchema: GenMessage<FellBehind> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 6);
+  messageDesc(file_clerkrelay_v1_event_service, 10);
 
 /**
  * Sent on an idle stream so both ends notice a dead connection.
@@ -282,7 +424,7 @@ export type Heartbeat = Message<"clerkrelay.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 7);
+  messageDesc(file_clerkrelay_v1_event_service, 11);
 
 /**
  * Streams Clerk events from the relay's log: the matching history first, then
@@ -325,6 +467,38 @@ export const EventService: GenService<{
     methodKind: "unary";
     input: typeof GetHeadRequestSchema;
     output: typeof GetHeadResponseSchema;
+  },
+  /**
+   * Returns one stored event, by its sequence or by its webhook id (`svix-id`).
+   *
+   * Errors: INVALID_ARGUMENT when neither is given, NOT_FOUND when the log
+   * holds no such event (never stored, or trimmed by retention).
+   *
+   * @generated from rpc clerkrelay.v1.EventService.GetEvent
+   */
+  getEvent: {
+    methodKind: "unary";
+    input: typeof GetEventRequestSchema;
+    output: typeof GetEventResponseSchema;
+  },
+  /**
+   * Lists every retained event about one entity, in log (sequence) order,
+   * paged: the history behind its current state.
+   *
+   * An event is about an id when that id is its payload's own `id` or the
+   * user it concerns (as for `SubscribeRequest.entity_ids`). With `kind`,
+   * only the events that change an entity of that kind are listed (for a
+   * user: `user.*` events, not the sessions or memberships that name it).
+   *
+   * Errors: INVALID_ARGUMENT for an empty `entity_id`, an unknown `kind`, a
+   * negative page size or a page token made for another request.
+   *
+   * @generated from rpc clerkrelay.v1.EventService.ListEntityEvents
+   */
+  listEntityEvents: {
+    methodKind: "unary";
+    input: typeof ListEntityEventsRequestSchema;
+    output: typeof ListEntityEventsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_clerkrelay_v1_event_service, 0);

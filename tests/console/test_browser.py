@@ -1,0 +1,142 @@
+"""The console in a real browser (Debian's headless Chromium): every page, live, and escaping.
+
+Skipped only when chromium is absent and `CI` is unset; in CI its absence fails.
+Each test saves a screenshot in its `tmp_path`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import orjson
+import pytest
+
+from clerkrelay.v1.event_service_pb2 import SubscribeRequest
+from clerkrelay.v1.event_service_pb2_grpc import EventServiceStub
+from tests.console.browser import Browser, chromium_path
+from tests.gateway.signing import signed_headers
+from tests.history import envelope
+from tests.processes import TEST_SECRET, RelayProcess, running, serve
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Browser]:
+    if chromium_path() is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is required in CI (apt-get install chromium)")
+        pytest.skip("chromium is not installed; CI runs this test")
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    with Browser(profile) as opened:
+        yield opened
+
+
+@pytest.fixture
+def relay(tmp_path: Path) -> Iterator[RelayProcess]:
+    process = serve(tmp_path)
+    with running(process):
+        yield process
+
+
+def _post(relay: RelayProcess, webhook_id: str, **data: str) -> int:
+    env, _ = envelope("user.created", f"user_{webhook_id}", 1_700_000_000_000, webhook_id, **data)
+    body = orjson.dumps(env)
+    headers = signed_headers(body, webhook_id=webhook_id, secrets=(TEST_SECRET,))
+    response = httpx.post(relay.webhook_url, content=body, headers=headers, timeout=10)
+    assert response.status_code == 200, response.text
+    sequence: int = response.json()["sequence"]
+    return sequence
+
+
+def test_the_live_log_shows_a_new_webhook_without_a_reload(
+    relay: RelayProcess, browser: Browser, tmp_path: Path
+) -> None:
+    _post(relay, "msg_before")
+    browser.open(f"{relay.ops_url}/console/")
+    assert browser.evaluate("document.querySelectorAll('#log-rows tr').length") == 1
+    browser.evaluate("window.sameDocument = true")  # a reload would forget it
+
+    sequence = _post(relay, "msg_live_1", first_name="Ada")
+    selector = f'#log-rows tr[data-sequence="{sequence}"]'
+    found = browser.wait_for(f"document.querySelector('{selector} td.svix')?.textContent")
+    assert found == "msg_live_1"
+    assert browser.evaluate(f"document.querySelector('{selector} td.type').textContent") == (
+        "user.created"
+    )
+    assert browser.evaluate("document.querySelector('#log-rows tr').dataset.sequence") == str(
+        sequence
+    )  # newest on top
+    assert browser.evaluate("window.sameDocument") is True
+    shot = browser.screenshot(tmp_path / "console-live-log.png")
+    assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_hostile_contents_render_as_text_in_the_browser(
+    relay: RelayProcess, browser: Browser, tmp_path: Path
+) -> None:
+    hostile = '<img src=x onerror="window.pwned = true"><script>window.pwned = true</script>'
+    _post(relay, "msg_hostile", first_name=hostile)
+    browser.open(f"{relay.ops_url}/console/events/msg_hostile")
+    typed = browser.evaluate("document.getElementById('typed').textContent")
+    assert orjson.loads(typed)["first_name"] == hostile
+    raw = browser.evaluate("document.getElementById('raw').textContent")
+    assert orjson.loads(raw)["data"]["first_name"] == hostile
+    assert browser.evaluate("document.querySelectorAll('main img, main script').length") == 0
+    assert browser.evaluate("window.pwned === undefined") is True
+    browser.screenshot(tmp_path / "console-event.png")
+
+
+def test_filters_detail_history_and_a_stopped_subscriber(tmp_path: Path, browser: Browser) -> None:
+    relay = serve(tmp_path, None, "--live-buffer", "2")
+    with running(relay):
+        _post(relay, "msg_u1", first_name="Ada")  # 1
+        env, _ = envelope("session.created", "sess_b", 1_700_000_000_000, "msg_s1")
+        env["data"]["user_id"] = "user_msg_u1"
+        body = orjson.dumps(env)
+        headers = signed_headers(body, webhook_id="msg_s1", secrets=(TEST_SECRET,))
+        assert httpx.post(relay.webhook_url, content=body, headers=headers).status_code == 200
+        _post(relay, "msg_u2")  # 3
+
+        # Filter by type, then find one event by svix-id.
+        browser.open(f"{relay.ops_url}/console/?type=session.*")
+        rows = "[...document.querySelectorAll('#log-rows tr')].map(r => r.dataset.sequence)"
+        assert browser.evaluate(rows) == ["2"]
+        browser.open(f"{relay.ops_url}/console/?svix_id=msg_u2")
+        assert browser.evaluate(rows) == ["3"]
+        browser.screenshot(tmp_path / "console-filtered.png")
+
+        # Its detail: the raw JSON, byte for byte.
+        browser.open(f"{relay.ops_url}/console/events/msg_s1")
+        assert browser.evaluate("document.getElementById('raw').textContent") == body.decode()
+        browser.screenshot(tmp_path / "console-detail.png")
+
+        # The user's entity page: its history in order (its session included).
+        browser.open(f"{relay.ops_url}/console/entities/user/user_msg_u1")
+        history = "[...document.querySelectorAll('#history tbody tr')].map(r => r.dataset.sequence)"
+        assert browser.evaluate(history) == ["1", "2"]
+        browser.screenshot(tmp_path / "console-entity.png")
+
+        # A subscriber that stops reading: its lag grows on the subscribers page.
+        # (No BDP probing: the connection's window stays at 64 KiB, so the
+        # server stops sending, and moving its position, once that is full.)
+        options = [("grpc.http2.bdp_probe", 0)]
+        with grpc.insecure_channel(relay.grpc_target, options=options) as channel:
+            stream = EventServiceStub(channel).Subscribe(SubscribeRequest(after_sequence=0))
+            for response in stream:
+                if response.WhichOneof("response") == "caught_up":
+                    break  # and read nothing more
+            lags = []
+            for batch in range(2):
+                for n in range(150):
+                    _post(relay, f"msg_flood_{batch}_{n}", first_name="x" * 2000)
+                browser.open(f"{relay.ops_url}/console/subscribers")
+                lags.append(int(browser.evaluate("document.querySelector('td.lag').textContent")))
+            browser.screenshot(tmp_path / "console-subscribers.png")
+            stream.cancel()  # type: ignore[no-untyped-call]  # grpc-stubs lacks it
+        assert 0 < lags[0] < lags[1], lags
