@@ -13,7 +13,22 @@ beside this one and never import each other; nothing here imports the
 servers, the servicers, the gateway or the CLI.
 """
 
-from service.storage.factory import DEFAULT_DATABASE_URL, open_store, sqlite_path
+from service.storage.consumer_records import (
+    Claim,
+    GroupExists,
+    GroupRow,
+    GroupStats,
+    ParkedRow,
+    SettleKind,
+    Settlement,
+)
+from service.storage.consumer_state import ConsumerState
+from service.storage.factory import (
+    DEFAULT_DATABASE_URL,
+    open_consumer_state,
+    open_store,
+    sqlite_path,
+)
 from service.storage.interface import (
     MAX_SEQUENCE,
     AppendResult,
@@ -37,18 +52,27 @@ __all__ = [
     "MAX_SEQUENCE",
     "AppendResult",
     "BeforeRetention",
+    "Claim",
+    "ConsumerState",
     "CommitListener",
     "EntityPage",
     "EntityQuery",
     "EntityRecord",
+    "GroupExists",
+    "GroupRow",
+    "GroupStats",
+    "ParkedRow",
     "ReadResult",
     "Retention",
     "RowFilter",
     "SerializedPage",
+    "SettleKind",
+    "Settlement",
     "Store",
     "StoreError",
     "StoreUnavailable",
     "StoredEvent",
+    "open_consumer_state",
     "open_store",
     "sqlite_path",
 ]
