@@ -40,7 +40,7 @@ from gateway.publisher import GrpcPublisher, Publisher, StorePublisher
 from gateway.settings import GatewaySettings
 from service.server import RelayServer
 from service.settings import ServiceSettings
-from service.storage import Store, StoreUnavailable, open_store
+from service.storage import Store, StoreUnavailable, open_consumer_state, open_store
 
 __all__ = ["HttpSettings", "run_gateway", "run_grpc", "run_serve", "split_addr", "uvicorn_config"]
 
@@ -244,7 +244,12 @@ async def _store_until_stopped(
 async def _start_grpc(
     settings: ServiceSettings, store: Store, registry: CollectorRegistry | None = None
 ) -> tuple[RelayServer, asyncio.Task[None]]:
-    server = RelayServer(settings, store, metrics_registry=registry)
+    server = RelayServer(
+        settings,
+        store,
+        metrics_registry=registry,
+        consumers=open_consumer_state(settings.database_url),
+    )
     await server.start()
     return server, asyncio.create_task(server.wait_for_termination(), name="grpc")
 

@@ -47,9 +47,10 @@ from clerkrelay.v1 import (
     reconcile_service_pb2_grpc,
     state_service_pb2_grpc,
 )
-from service import event_servicer
+from service import consumers, event_servicer
 from service.auth import AuthInterceptor, server_credentials
 from service.broadcaster import Broadcaster
+from service.consumers import ConsumerEngine, ConsumerServicer
 from service.errors import ErrorInterceptor
 from service.event_servicer import SERVICE_NAME as EVENT_SERVICE
 from service.event_servicer import EventServicer
@@ -62,7 +63,7 @@ from service.reconcile_servicer import ReconcileServicer
 from service.settings import ServiceSettings
 from service.state_servicer import SERVICE_NAME as STATE_SERVICE
 from service.state_servicer import StateServicer
-from service.storage import Store
+from service.storage import ConsumerState, Store
 from service.subscription import StreamLimits
 
 __all__ = ["RelayServer", "RpcHandler", "ShutdownCallback"]
@@ -108,6 +109,10 @@ class RelayServer:
         health_interval_s: How often health asks the store whether it can append.
         metrics_registry: Where reconciliation's metrics go (the gateway's, in
             `serve`); a private registry when None.
+        consumers: The store's consumer groups (`open_consumer_state`): with
+            them, the server serves `ConsumerService`, and `stop` closes them.
+        consumer_poll_interval_s: The longest a consumer group waits between
+            two dispatch rounds (redeliveries after `ack_wait` show up then).
     """
 
     def __init__(
@@ -120,6 +125,8 @@ class RelayServer:
         on_shutdown: Sequence[ShutdownCallback] = (),
         health_interval_s: float = 1.0,
         metrics_registry: CollectorRegistry | None = None,
+        consumers: ConsumerState | None = None,
+        consumer_poll_interval_s: float = 0.25,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -133,6 +140,11 @@ class RelayServer:
         self._store_watch: asyncio.Task[None] | None = None
         self._port: int | None = None
         self._stopping = False
+        self._consumers = (
+            None
+            if consumers is None
+            else ConsumerEngine(store, consumers, poll_interval_s=consumer_poll_interval_s)
+        )
         self.reconciliation = (
             Reconciliation(store, settings.reconcile, ReconcileMetrics(metrics_registry))
             if settings.reconcile is not None
@@ -171,6 +183,8 @@ class RelayServer:
         if self._settings.expose_ingest:
             names.append(INGEST_SERVICE)
         names.append(RECONCILE_SERVICE)
+        if self._consumers is not None:
+            names.append(consumers.SERVICE_NAME)
         names += [
             handler.service_name()
             for handler in self._extra_handlers
@@ -220,6 +234,8 @@ class RelayServer:
         reconcile_service_pb2_grpc.add_ReconcileServiceServicer_to_server(
             ReconcileServicer(self.reconciliation), server
         )
+        if self._consumers is not None:
+            consumers.add_to_server(ConsumerServicer(self._consumers), server)
         health_servicer: _HealthServicer = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(self.service_names(), server)
@@ -305,6 +321,8 @@ class RelayServer:
             self._broadcaster.close()  # each stream ends with OK after its buffered events
         if self.reconciliation is not None:
             await self.reconciliation.close()
+        if self._consumers is not None:
+            await self._consumers.close()  # each member's stream ends with OK
         for callback in self._on_shutdown:
             try:
                 await callback()

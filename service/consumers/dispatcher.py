@@ -1,0 +1,262 @@
+"""`GroupDispatcher`: one group's deliveries to the members connected to this process.
+
+One task per group and process does everything, in rounds, so a round's
+work is batched and never races with itself:
+
+1. apply every settlement (ack, nack, term) queued since the last round, in
+   one transaction, and tell members about the ones that changed nothing;
+2. release the events of members that left (they can be delivered again at
+   once), after their last settlements;
+3. examine the log after the group's cursor and add the matching events to
+   its pending set (at most `MAX_PENDING` pending at a time);
+4. claim eligible events for every member with room (`max_in_flight` minus
+   what it holds), in one transaction, and send each member its batch.
+
+A round runs when woken (a commit to the log, in any process; a settlement;
+a member joining or leaving) and at least every `poll_interval_s`, which is
+when deliveries past their ack deadline, delayed nacks and the work of other
+processes become visible. A member that is slow holds its own deliveries
+only: the others keep receiving what it does not take.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+
+from service.consumers.member import Member
+from service.consumers.settings import MAX_DELAY_NS, GroupConfig
+from service.consumers.wire import delivery_batch, parse_delivery_id, rejected
+from service.errors import NotFound
+from service.storage import (
+    BeforeRetention,
+    ConsumerState,
+    SettleKind,
+    Settlement,
+    Store,
+    StoreError,
+)
+
+__all__ = ["MAX_PENDING", "GroupDispatcher"]
+
+_log = logging.getLogger("clerk_relay.consumers")
+
+MAX_PENDING = 10_000
+"""Examining the log pauses while a group has this many events pending."""
+_PAGE = 512
+_PAGES_PER_ROUND = 8
+
+
+class GroupDispatcher:
+    """Dispatches one group's events to this process's members of it.
+
+    Args:
+        config: The group's settings.
+        store: The log.
+        state: The groups' stored state.
+        poll_interval_s: The longest wait between two rounds.
+    """
+
+    def __init__(
+        self, config: GroupConfig, store: Store, state: ConsumerState, poll_interval_s: float
+    ) -> None:
+        self.config = config
+        self.members: dict[str, Member] = {}
+        self._store = store
+        self._state = state
+        self._poll_s = poll_interval_s
+        self._settlements: list[tuple[Member, str, Settlement]] = []
+        self._wake = asyncio.Event()
+        self._closed = False
+        self._unlisten = store.add_listener(lambda _: self._wake.set())
+        self._task = asyncio.create_task(self._run(), name=f"consumer-group-{config.name}")
+
+    # -- members --------------------------------------------------------------
+
+    def add(self, member: Member) -> None:
+        """A member joins."""
+        self.members[member.id] = member
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Runs a round soon (parked events were replayed, say)."""
+        self._wake.set()
+
+    async def leave(self, member: Member) -> None:
+        """A member's stream ended: its queued settlements apply, then its events are released."""
+        if member.id not in self.members or self._closed:
+            self.members.pop(member.id, None)
+            return
+        member.leaving = asyncio.get_running_loop().create_future()
+        self._wake.set()
+        await asyncio.shield(member.leaving)
+
+    def settle(
+        self, member: Member, kind: SettleKind, delivery: str, delay_ns: int = 0, reason: str = ""
+    ) -> None:
+        """Queues a member's settlement for the next round, or rejects it at once."""
+        parsed = parse_delivery_id(delivery)
+        if parsed is None:
+            member.send(rejected(delivery, "not a delivery id"))
+            return
+        sequence, attempt = parsed
+        if not member.holds(sequence, attempt):
+            member.send(
+                rejected(
+                    delivery,
+                    f"delivery {delivery} is not in flight for this member (unknown, already "
+                    "settled, another member's, or delivered again after ack_wait)",
+                )
+            )
+            return
+        if not 0 <= delay_ns <= MAX_DELAY_NS:
+            member.send(rejected(delivery, "a nack's delay must be from 0 to 24 h"))
+            return
+        settlement = Settlement(kind, member.id, sequence, attempt, delay_ns, reason)
+        self._settlements.append((member, delivery, settlement))
+        self._wake.set()
+
+    # -- rounds ---------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while not self._closed:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._poll_s):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._round()
+            except StoreError as error:
+                _log.warning("consumer group %s: %s", self.config.name, error)
+            except Exception:
+                _log.exception("consumer group %s: round failed", self.config.name)
+
+    async def _round(self) -> None:
+        await self._apply_settlements()
+        await self._release_leavers()
+        row = await self._state.get_group(self.config.name)
+        if row is None:
+            self._end_all(NotFound(f"consumer group {self.config.name!r} was deleted"))
+            return
+        self.config = GroupConfig.parse(self.config.name, row.settings)
+        await self._examine(row.cursor)
+        await self._claim()
+
+    async def _apply_settlements(self) -> None:
+        queued, self._settlements = self._settlements, []
+        if not queued:
+            return
+        applied = await self._state.settle(
+            self.config.name, [s for _, _, s in queued], self.config.max_deliveries
+        )
+        for (member, delivery, settlement), ok in zip(queued, applied, strict=True):
+            if member.holds(settlement.sequence, settlement.attempt):
+                del member.in_flight[settlement.sequence]
+            if not ok:
+                member.send(
+                    rejected(delivery, f"delivery {delivery} was delivered again after ack_wait")
+                )
+
+    async def _release_leavers(self) -> None:
+        for member in [m for m in self.members.values() if m.leaving is not None]:
+            del self.members[member.id]
+            try:
+                await self._state.release(self.config.name, member.id)
+            finally:
+                assert member.leaving is not None
+                if not member.leaving.done():
+                    member.leaving.set_result(None)
+
+    async def _examine(self, cursor: int) -> None:
+        """Adds the matching events after `cursor` to the pending set."""
+        head = await self._store.head()
+        if cursor >= head or not self.members:
+            return
+        if await self._state.pending_count(self.config.name) >= MAX_PENDING:
+            return
+        for _ in range(_PAGES_PER_ROUND):
+            if cursor >= head:
+                break
+            try:
+                page = await self._store.read(cursor, _PAGE, self.config.matches)
+            except BeforeRetention as error:
+                _log.warning("consumer group %s: %s; skipping ahead", self.config.name, error)
+                page_events, last = [], error.oldest_retained - 1
+            else:
+                page_events, last = page.events, page.last_examined
+            events = [(e.sequence, _entity_key(e.subject_ids)) for e in page_events]
+            if not await self._state.fill(self.config.name, cursor, last, events):
+                self._wake.set()  # another process moved the cursor: start from its
+                return
+            cursor = last
+        if cursor < head:
+            self._wake.set()
+
+    async def _claim(self) -> None:
+        now = time.time_ns()
+        config = self.config
+        wants = [
+            (m.id, room)
+            for m in self.members.values()
+            if m.leaving is None and (room := m.capacity(config.max_in_flight, now)) > 0
+        ]
+        if not wants:
+            return
+        claims, parked = await self._state.claim(
+            config.name,
+            wants,
+            per_entity=config.per_entity,
+            ack_wait_ns=config.ack_wait_ns,
+            max_deliveries=config.max_deliveries,
+        )
+        deadline = time.time_ns() + config.ack_wait_ns
+        batches: dict[str, list[tuple[int, int, bytes]]] = defaultdict(list)
+        for claim in claims:
+            previous = self.members.get(claim.previous_member or "")
+            if previous is not None:
+                previous.in_flight.pop(claim.sequence, None)
+            member = self.members[claim.member]
+            member.in_flight[claim.sequence] = (claim.attempt, deadline)
+            batches[claim.member].append((claim.sequence, claim.attempt, claim.data))
+        for member_id, deliveries in batches.items():
+            self.members[member_id].send(delivery_batch(deliveries))
+        if parked or len(claims) == sum(room for _, room in wants):
+            self._wake.set()  # more may be waiting
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def _end_all(self, error: NotFound | None) -> None:
+        for member in self.members.values():
+            member.send(error)
+            if member.leaving is not None and not member.leaving.done():
+                member.leaving.set_result(None)
+        self.members.clear()
+
+    @property
+    def idle(self) -> bool:
+        """No member left."""
+        return not self.members
+
+    async def close(self, error: NotFound | None = None) -> None:
+        """Ends every member's stream (with `error`, or OK), releasing their events."""
+        members = list(self.members.values())
+        self._closed = True
+        self._unlisten()
+        self._wake.set()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        with contextlib.suppress(StoreError):
+            await self._apply_settlements()
+        for member in members:
+            with contextlib.suppress(StoreError):
+                await self._state.release(self.config.name, member.id)
+        self._end_all(error)
+
+
+def _entity_key(subject_ids: tuple[str, ...]) -> str | None:
+    """What per-entity ordering orders by: the event's first subject (None: not ordered)."""
+    return subject_ids[0] if subject_ids else None
