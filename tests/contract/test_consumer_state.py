@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -232,3 +233,15 @@ async def test_trimmed_events_are_parked_not_delivered(db: Db) -> None:
     assert (claims, parked) == ([], 1)
     (row,) = await db.state.parked("g", 0, 10)
     assert (row.reason, row.data) == ("trimmed from the log before it could be delivered", None)
+
+
+async def test_a_caller_cancelled_mid_transaction_leaves_nothing_open(db: Db) -> None:
+    await db.state.create_group(GroupRow("g", b"s", 1, 0))
+    for yields in range(40):
+        task = asyncio.create_task(db.state.stats())
+        await asyncio.sleep(yields * 0.0001)  # lands in BEGIN, a statement, COMMIT, …
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert await db.state.update_settings("g", f"s{yields}".encode())
+    assert (await db.state.get_group("g")) == GroupRow("g", b"s39", 1, 0)

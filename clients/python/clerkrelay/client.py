@@ -5,6 +5,10 @@ async with RelayClient("127.0.0.1:50051", token="…") as client:
     user = await client.get_user("user_123")              # UserRecord, or None
     async for event in client.subscribe(event_types=["user.*"], after_sequence=0):
         print(event.sequence, event.type)
+    async with client.consume("welcome-emails", event_types=["user.created"]) as messages:
+        async for msg in messages:                         # each event to one member
+            async with msg:                                # ack, or nack on an exception
+                ...
 ```
 
 The channel is opened by `async with` (or `open()`, inside a running event
@@ -26,11 +30,13 @@ import grpc
 from clerkrelay.backoff import Backoff
 from clerkrelay.calls import UnaryCalls
 from clerkrelay.checkpoint import Checkpoint
+from clerkrelay.consumer_calls import ConsumerCalls
 from clerkrelay.errors import error_from_rpc
 from clerkrelay.limits import DEFAULT_CLIENT_RECEIVE_BYTES
 from clerkrelay.listing import Listing, Snapshot
 from clerkrelay.state import StateQueries
 from clerkrelay.stream import EventStream
+from clerkrelay.v1.consumer_service_pb2_grpc import ConsumerServiceStub
 from clerkrelay.v1.event_service_pb2 import GetHeadRequest, SubscribeRequest
 from clerkrelay.v1.event_service_pb2_grpc import EventServiceStub
 from clerkrelay.v1.reconcile_service_pb2 import ReconcileRequest, ReconcileResponse
@@ -40,6 +46,7 @@ from clerkrelay.v1.state_service_pb2_grpc import StateServiceStub
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "DEFAULT_TARGET", "RelayClient"]
 
 if TYPE_CHECKING:  # the async stub types exist only in the .pyi files
+    from clerkrelay.v1.consumer_service_pb2_grpc import ConsumerServiceAsyncStub
     from clerkrelay.v1.event_service_pb2_grpc import EventServiceAsyncStub
     from clerkrelay.v1.reconcile_service_pb2_grpc import ReconcileServiceAsyncStub
     from clerkrelay.v1.state_service_pb2_grpc import StateServiceAsyncStub
@@ -58,7 +65,7 @@ _ChannelOption = tuple[str, str | int]
 _NOT_OPEN = "the client is not open: use `async with RelayClient(…)`"
 
 
-class RelayClient(StateQueries):
+class RelayClient(StateQueries, ConsumerCalls):
     """A client of one clerk-relay gRPC service.
 
     Args:
@@ -78,6 +85,7 @@ class RelayClient(StateQueries):
     __slots__ = (
         "_channel",
         "_calls",
+        "_consumers",
         "_channel_options",
         "_credentials",
         "_events",
@@ -142,6 +150,7 @@ class RelayClient(StateQueries):
         self._events: EventServiceAsyncStub | None = None
         self._state: StateServiceAsyncStub | None = None
         self._reconcile: ReconcileServiceAsyncStub | None = None
+        self._consumers: ConsumerServiceAsyncStub | None = None
         super().__init__(self._state_stub, self._calls)
 
     def __repr__(self) -> str:
@@ -173,6 +182,7 @@ class RelayClient(StateQueries):
             self._events = EventServiceStub(channel)
             self._state = StateServiceStub(channel)
             self._reconcile = ReconcileServiceStub(channel)
+            self._consumers = ConsumerServiceStub(channel)
         return self
 
     async def close(self) -> None:
@@ -180,6 +190,7 @@ class RelayClient(StateQueries):
         channel, self._channel = self._channel, None
         self._events = self._state = None
         self._reconcile = None
+        self._consumers = None
         if channel is not None:
             await channel.close(None)
 
@@ -198,6 +209,11 @@ class RelayClient(StateQueries):
         if self._events is None:
             raise RuntimeError(_NOT_OPEN)
         return self._events
+
+    def _consumer_stub(self) -> ConsumerServiceAsyncStub:
+        if self._consumers is None:
+            raise RuntimeError(_NOT_OPEN)
+        return self._consumers
 
     def _state_stub(self) -> StateServiceAsyncStub:
         if self._state is None:

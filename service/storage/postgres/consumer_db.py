@@ -79,13 +79,21 @@ class PostgresConsumerDatabase:
                             (lock_group,),
                         )
                     yield _PostgresTx(conn)
+            except asyncio.CancelledError:
+                # Cancelled mid-statement, the connection's state is unknown: start afresh.
+                await self._discard()
+                raise
             except psycopg.Error as error:
                 if self._conn is not None and self._conn.broken:
-                    await self._conn.close()
-                    self._conn = None
+                    await self._discard()
                 raise StoreUnavailable(
                     f"consumer groups at {describe(self._url)}: {one_line(error)}"
                 ) from error
+
+    async def _discard(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
 
     async def close(self) -> None:
         """Closes the connection."""

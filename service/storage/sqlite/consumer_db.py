@@ -41,6 +41,16 @@ class _SqliteTx:
             await self._owner.run(lambda conn: conn.executemany(sql, rows))
 
 
+def _begin(conn: sqlite3.Connection) -> None:
+    """`BEGIN IMMEDIATE`, after rolling back what a cancelled caller left open.
+
+    A caller cancelled while its `BEGIN` ran on the thread never saw it
+    finish, so never rolled it back; nothing of it was committed.
+    """
+    rollback(conn)
+    conn.execute("BEGIN IMMEDIATE")
+
+
 class SqliteConsumerDatabase:
     """`ConsumerDatabase` on a SQLite file (already migrated by the store).
 
@@ -74,13 +84,14 @@ class SqliteConsumerDatabase:
         async with self._lock:
             if self._closed:
                 raise StoreUnavailable(f"the store {self._path} is closed")
-            await self.run(lambda conn: conn.execute("BEGIN IMMEDIATE"))
+            await self.run(_begin)
             try:
                 yield _SqliteTx(self)
             except BaseException:
                 await asyncio.shield(self.run(rollback))
                 raise
-            await self.run(lambda conn: conn.execute("COMMIT"))
+            # Shielded: a caller cancelled now must not leave its work uncommitted.
+            await asyncio.shield(self.run(lambda conn: conn.execute("COMMIT")))
 
     async def close(self) -> None:
         """Closes the connection and the thread."""

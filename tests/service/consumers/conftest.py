@@ -34,6 +34,7 @@ class GroupRelay:
     server: RelayServer
     channel: grpc.aio.Channel
     stub: ConsumerServiceAsyncStub
+    target: str
 
     async def append(self, event_type: str, entity_id: str, count: int = 1) -> list[int]:
         """Appends events; their sequences."""
@@ -74,7 +75,7 @@ async def make_group_relay(backend: str, tmp_path: Path) -> AsyncIterator[MakeGr
         port = await server.start()
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         stub: ConsumerServiceAsyncStub = ConsumerServiceStub(channel)
-        relay = GroupRelay(url, store, server, channel, stub)
+        relay = GroupRelay(url, store, server, channel, stub, f"127.0.0.1:{port}")
         started.append((relay, channel))
         return relay
 
