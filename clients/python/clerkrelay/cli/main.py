@@ -1,11 +1,12 @@
 """The `clerk-relay` command line: the client's commands, and the server's when installed.
 
-The client's commands (`tail`, `get`, `list`, `trigger`, `reconcile`) live here, one module
-each. The server's (`serve`, `gateway`, `grpc`) live in the `relay` package,
-which is installed with the server (the top-level `clerk-relay` project) and
-not with this client alone: when `relay` can be imported, its flags join the
-parser, and the module that runs a server command is imported only when one
-runs, so that the client's commands start quickly.
+The client's commands (`tail`, `get`, `list`, `trigger`, `reconcile`,
+`consumers`) live here, one module each. The server's (`serve`, `gateway`,
+`grpc`) live in the `relay` package, which is installed with the server (the
+top-level `clerk-relay` project) and not with this client alone: when `relay`
+can be imported, its flags join the parser, and the module that runs a server
+command is imported only when one runs, so that the client's commands start
+quickly.
 
 Every flag has an environment variable; a flag wins over its variable.
 Global flags (`--log-level`) go before or after the command. Start-up
@@ -31,7 +32,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 
-from clerkrelay.cli import query, reconcile, tail, trigger
+from clerkrelay.cli import consumers, query, reconcile, tail, trigger
 from clerkrelay.cli.cli_error import CliError
 from clerkrelay.cli.settings import LOG_LEVEL
 
@@ -45,6 +46,7 @@ _TOOLS: dict[str, _Command] = {
     "get": query.run_get,
     "list": query.run_list,
     "reconcile": reconcile.run,
+    "consumers": consumers.run,
 }
 
 _QUIET_LOGGERS = ("httpx", "httpcore")
@@ -79,6 +81,7 @@ def _parser(server: ModuleType | None) -> argparse.ArgumentParser:
     trigger.add_parser(commands)
     query.add_parsers(commands)
     reconcile.add_parser(commands)
+    consumers.add_parser(commands)
     for command in commands.choices.values():
         _add_global_flags(command)
     return parser
