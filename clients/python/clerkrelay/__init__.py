@@ -26,9 +26,9 @@ if TYPE_CHECKING:
     from clerkrelay.catalog import EVENT_TYPES, LEGACY_EVENT_TYPES, case_name, payload_case
     from clerkrelay.checkpoint import Checkpoint, FileCheckpoint, MemoryCheckpoint
     from clerkrelay.clerk_json import to_clerk_dict
+    from clerkrelay.client import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TARGET, RelayClient
     from clerkrelay.consumer import ConsumerMessage, ConsumerStream
     from clerkrelay.consumer_calls import group_settings
-    from clerkrelay.client import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TARGET, RelayClient
     from clerkrelay.errors import (
         InvalidArgumentError,
         NotFoundError,
