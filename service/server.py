@@ -51,6 +51,7 @@ from service import consumers, event_servicer
 from service.auth import AuthInterceptor, server_credentials
 from service.broadcaster import Broadcaster
 from service.consumers import ConsumerEngine, ConsumerServicer
+from service.consumers.metrics import ConsumerMetrics
 from service.errors import ErrorInterceptor
 from service.event_servicer import SERVICE_NAME as EVENT_SERVICE
 from service.event_servicer import EventServicer
@@ -107,8 +108,8 @@ class RelayServer:
         on_shutdown: Awaited in order during `stop`, after health turns
             NOT_SERVING and streams are told to end, before the server stops.
         health_interval_s: How often health asks the store whether it can append.
-        metrics_registry: Where reconciliation's metrics go (the gateway's, in
-            `serve`); a private registry when None.
+        metrics_registry: Where reconciliation's and consumer groups' metrics go
+            (the gateway's, in `serve`); a private registry when None.
         consumers: The store's consumer groups (`open_consumer_state`): with
             them, the server serves `ConsumerService`, and `stop` closes them.
         consumer_poll_interval_s: The longest a consumer group waits between
@@ -143,7 +144,12 @@ class RelayServer:
         self._consumers = (
             None
             if consumers is None
-            else ConsumerEngine(store, consumers, poll_interval_s=consumer_poll_interval_s)
+            else ConsumerEngine(
+                store,
+                consumers,
+                poll_interval_s=consumer_poll_interval_s,
+                metrics=ConsumerMetrics(metrics_registry),
+            )
         )
         self.reconciliation = (
             Reconciliation(store, settings.reconcile, ReconcileMetrics(metrics_registry))

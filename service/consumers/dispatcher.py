@@ -28,6 +28,7 @@ import time
 from collections import defaultdict
 
 from service.consumers.member import Member
+from service.consumers.metrics import ConsumerMetrics
 from service.consumers.settings import MAX_DELAY_NS, GroupConfig
 from service.consumers.wire import delivery_batch, parse_delivery_id, rejected
 from service.errors import NotFound
@@ -58,12 +59,19 @@ class GroupDispatcher:
         store: The log.
         state: The groups' stored state.
         poll_interval_s: The longest wait between two rounds.
+        metrics: Where its deliveries, settlements and gauges are counted.
     """
 
     def __init__(
-        self, config: GroupConfig, store: Store, state: ConsumerState, poll_interval_s: float
+        self,
+        config: GroupConfig,
+        store: Store,
+        state: ConsumerState,
+        poll_interval_s: float,
+        metrics: ConsumerMetrics,
     ) -> None:
         self.config = config
+        self._metrics = metrics
         self.members: dict[str, Member] = {}
         self._store = store
         self._state = state
@@ -99,11 +107,14 @@ class GroupDispatcher:
     ) -> None:
         """Queues a member's settlement for the next round, or rejects it at once."""
         parsed = parse_delivery_id(delivery)
+        refused = self._metrics.settlements.labels(self.config.name, "rejected")
         if parsed is None:
+            refused.inc()
             member.send(rejected(delivery, "not a delivery id"))
             return
         sequence, attempt = parsed
         if not member.holds(sequence, attempt):
+            refused.inc()
             member.send(
                 rejected(
                     delivery,
@@ -113,6 +124,7 @@ class GroupDispatcher:
             )
             return
         if not 0 <= delay_ns <= MAX_DELAY_NS:
+            refused.inc()
             member.send(rejected(delivery, "a nack's delay must be from 0 to 24 h"))
             return
         settlement = Settlement(kind, member.id, sequence, attempt, delay_ns, reason)
@@ -144,6 +156,14 @@ class GroupDispatcher:
         self.config = GroupConfig.parse(self.config.name, row.settings)
         await self._examine(row.cursor)
         await self._claim()
+        self._gauge()
+
+    def _gauge(self) -> None:
+        name = self.config.name
+        self._metrics.members.labels(name).set(len(self.members))
+        self._metrics.in_flight.labels(name).set(
+            sum(len(m.in_flight) for m in self.members.values())
+        )
 
     async def _apply_settlements(self) -> None:
         queued, self._settlements = self._settlements, []
@@ -155,6 +175,8 @@ class GroupDispatcher:
         for (member, delivery, settlement), ok in zip(queued, applied, strict=True):
             if member.holds(settlement.sequence, settlement.attempt):
                 del member.in_flight[settlement.sequence]
+            outcome = settlement.kind.value if ok else "rejected"
+            self._metrics.settlements.labels(self.config.name, outcome).inc()
             if not ok:
                 member.send(
                     rejected(delivery, f"delivery {delivery} was delivered again after ack_wait")
@@ -171,11 +193,12 @@ class GroupDispatcher:
                     member.leaving.set_result(None)
 
     async def _examine(self, cursor: int) -> None:
-        """Adds the matching events after `cursor` to the pending set."""
+        """Adds the matching events after `cursor` to the pending set (and gauges the lag)."""
         head = await self._store.head()
-        if cursor >= head or not self.members:
-            return
-        if await self._state.pending_count(self.config.name) >= MAX_PENDING:
+        pending, lowest = await self._state.pending_summary(self.config.name)
+        position = cursor if lowest is None else lowest - 1
+        self._metrics.lag.labels(self.config.name).set(max(0, head - position))
+        if cursor >= head or not self.members or pending >= MAX_PENDING:
             return
         for _ in range(_PAGES_PER_ROUND):
             if cursor >= head:
@@ -205,6 +228,7 @@ class GroupDispatcher:
         ]
         if not wants:
             return
+        name = config.name
         claims, parked = await self._state.claim(
             config.name,
             wants,
@@ -223,6 +247,10 @@ class GroupDispatcher:
             batches[claim.member].append((claim.sequence, claim.attempt, claim.data))
         for member_id, deliveries in batches.items():
             self.members[member_id].send(delivery_batch(deliveries))
+        again = sum(1 for claim in claims if claim.attempt > 1)
+        self._metrics.deliveries.labels(name, "first").inc(len(claims) - again)
+        self._metrics.deliveries.labels(name, "again").inc(again)
+        self._metrics.parked_on_timeout.labels(name).inc(parked)
         if parked or len(claims) == sum(room for _, room in wants):
             self._wake.set()  # more may be waiting
 
@@ -255,6 +283,7 @@ class GroupDispatcher:
             with contextlib.suppress(StoreError):
                 await self._state.release(self.config.name, member.id)
         self._end_all(error)
+        self._gauge()
 
 
 def _entity_key(subject_ids: tuple[str, ...]) -> str | None:

@@ -15,6 +15,7 @@ from clerkrelay.v1.consumer_service_pb2 import ConsumerGroup, ConsumerGroupSetti
 from service.consumers.dispatcher import GroupDispatcher
 from service.consumers.info import group_message
 from service.consumers.member import Member
+from service.consumers.metrics import ConsumerMetrics
 from service.consumers.settings import GroupConfig, check_name, normalized, same_settings
 from service.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from service.storage import (
@@ -37,9 +38,17 @@ class ConsumerEngine:
         store: The log.
         state: The groups' stored state; `close` closes it.
         poll_interval_s: The longest a dispatcher waits between rounds.
+        metrics: Where the groups' figures are counted; a private registry when None.
     """
 
-    def __init__(self, store: Store, state: ConsumerState, poll_interval_s: float = 0.25) -> None:
+    def __init__(
+        self,
+        store: Store,
+        state: ConsumerState,
+        poll_interval_s: float = 0.25,
+        metrics: ConsumerMetrics | None = None,
+    ) -> None:
+        self._metrics = metrics or ConsumerMetrics()
         self._store = store
         self._state = state
         self._poll_s = poll_interval_s
@@ -189,7 +198,9 @@ class ConsumerEngine:
         dispatcher = self._dispatchers.get(name)
         if dispatcher is None:
             config = GroupConfig.parse(name, row.settings)
-            dispatcher = GroupDispatcher(config, self._store, self._state, self._poll_s)
+            dispatcher = GroupDispatcher(
+                config, self._store, self._state, self._poll_s, self._metrics
+            )
             self._dispatchers[name] = dispatcher
         dispatcher.add(member)
         return dispatcher, await self.describe_one(name)

@@ -148,13 +148,14 @@ class ConsumerState:
 
     # -- delivery -------------------------------------------------------------
 
-    async def pending_count(self, name: str) -> int:
-        """How many events the group has pending (waiting or in flight)."""
+    async def pending_summary(self, name: str) -> tuple[int, int | None]:
+        """How many events the group has pending (waiting or in flight), and the lowest."""
         async with self._db.transaction() as tx:
-            ((count,),) = await tx.fetch(
-                "SELECT count(*) FROM consumer_pending WHERE group_name = ?", (name,)
+            ((count, lowest),) = await tx.fetch(
+                "SELECT count(*), min(sequence) FROM consumer_pending WHERE group_name = ?",
+                (name,),
             )
-        return int(count)
+        return int(count), None if lowest is None else int(lowest)
 
     async def fill(
         self, name: str, expected_cursor: int, new_cursor: int, events: Sequence[PendingEvent]

@@ -104,7 +104,7 @@ async def test_create_get_and_duplicate(db: Db) -> None:
 async def test_fill_is_refused_when_the_cursor_moved(db: Db) -> None:
     await _group_with(db, ["user_a"])
     assert not await db.state.fill("g", 0, 5, [(1, "user_a")])  # cursor is 1 now
-    assert await db.state.pending_count("g") == 1
+    assert await db.state.pending_summary("g") == (1, 1)
 
 
 async def test_claim_round_robin_then_ack_moves_the_position(db: Db) -> None:
