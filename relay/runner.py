@@ -299,7 +299,7 @@ async def run_grpc(
 ) -> None:
     """Runs the gRPC service (with IngestService for gateways) until a signal.
 
-    With `metrics_addr`, Prometheus metrics (reconciliation's) are served at
+    With `metrics_addr`, Prometheus metrics (reconciliation's and consumer groups') are served at
     `http://<metrics_addr>/metrics`, from a thread of prometheus_client's.
 
     Raises:

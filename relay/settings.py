@@ -294,8 +294,8 @@ METRICS_ADDR = Setting(
     "CLERK_RELAY_METRICS_ADDR",
     host_port,
     None,
-    "grpc only: serve Prometheus metrics (reconciliation's) at http://HOST:PORT/metrics; "
-    "serve has them on --http-addr",
+    "grpc only: serve Prometheus metrics (reconciliation's and consumer groups') at "
+    "http://HOST:PORT/metrics; serve has them on --http-addr",
     shown_default="off",
     metavar="HOST:PORT",
 )
