@@ -11,8 +11,9 @@ The rules it keeps (see `service.storage.consumer_records` for the tables):
   entity exists and no event of its entity is in flight: one at a time, in
   log order. A timed-out event that has had its `max_deliveries` is parked
   instead, as is one trimmed from the log before it could be delivered.
-- `settle` applies a batch of acks, nacks and terms in one transaction; each
-  applies only to the member and attempt that hold the event now.
+- `settle` applies a batch of acks, nacks and terms in one transaction, under
+  the group's lock (so no claim re-takes an event meanwhile); each applies
+  only to the member and attempt that hold the event now, and only once.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ _ONE_PER_ENTITY = """
         WHERE q.group_name = p.group_name AND q.entity_key = p.entity_key
           AND (q.sequence < p.sequence OR (q.member IS NOT NULL AND q.due_ns > ?))))
 """
-_HELD = "group_name = ? AND sequence = ? AND member = ? AND attempt = ?"
+_CHUNK = 500  # sequences per `IN (…)` list
 _PARK = (
     "INSERT INTO consumer_parked (group_name, sequence, entity_key, attempts, reason, "
     "park_time_ns) SELECT group_name, sequence, entity_key, attempt, ?, ? "
@@ -244,36 +245,50 @@ class ConsumerState:
         A nack of an event at its `max_deliveries` parks it with the nack's reason.
         """
         now = time.time_ns()
-        applied: list[bool] = []
-        acked = 0
-        async with self._db.transaction() as tx:
-            for s in settlements:
-                held = (name, s.sequence, s.member, s.attempt)
-                if s.kind is SettleKind.ACK:
-                    ok = await tx.execute(f"DELETE FROM consumer_pending WHERE {_HELD}", held) == 1
-                    acked += ok
-                elif s.kind is SettleKind.NACK and s.attempt < max_deliveries:
-                    ok = (
-                        await tx.execute(
-                            "UPDATE consumer_pending SET member = NULL, due_ns = ?, "
-                            f"last_error = ? WHERE {_HELD}",
-                            (now + s.delay_ns, s.reason, *held),
-                        )
-                        == 1
-                    )
-                else:
-                    ok = bool(await tx.fetch(f"SELECT 1 FROM consumer_pending WHERE {_HELD}", held))
-                    if ok:
-                        reason = s.reason or (
-                            "terminated by the member"
-                            if s.kind is SettleKind.TERM
-                            else f"nacked at its last delivery ({s.attempt})"
-                        )
-                        await self._park(tx, name, s.sequence, reason, now)
+        async with self._db.transaction(lock_group=name) as tx:
+            held: dict[int, tuple[str, int]] = {}
+            sequences = sorted({s.sequence for s in settlements})
+            for start in range(0, len(sequences), _CHUNK):
+                chunk = sequences[start : start + _CHUNK]
+                rows = await tx.fetch(
+                    "SELECT sequence, member, attempt FROM consumer_pending WHERE group_name = ? "
+                    f"AND member IS NOT NULL AND sequence IN ({','.join('?' * len(chunk))})",
+                    (name, *chunk),
+                )
+                held.update(
+                    {int(seq): (str(member), int(attempt)) for seq, member, attempt in rows}
+                )
+            applied = []
+            for s in settlements:  # only the holder's current attempt, once
+                ok = held.pop(s.sequence, None) == (s.member, s.attempt)
                 applied.append(ok)
-            if acked:
+            done = [s for s, ok in zip(settlements, applied, strict=True) if ok]
+            acks = [(name, s.sequence) for s in done if s.kind is SettleKind.ACK]
+            await tx.executemany(
+                "DELETE FROM consumer_pending WHERE group_name = ? AND sequence = ?", acks
+            )
+            await tx.executemany(
+                "UPDATE consumer_pending SET member = NULL, due_ns = ?, last_error = ? "
+                "WHERE group_name = ? AND sequence = ?",
+                [
+                    (now + s.delay_ns, s.reason, name, s.sequence)
+                    for s in done
+                    if s.kind is SettleKind.NACK and s.attempt < max_deliveries
+                ],
+            )
+            for s in done:
+                if s.kind is SettleKind.TERM or (
+                    s.kind is SettleKind.NACK and s.attempt >= max_deliveries
+                ):
+                    reason = s.reason or (
+                        "terminated by the member"
+                        if s.kind is SettleKind.TERM
+                        else f"nacked at its last delivery ({s.attempt})"
+                    )
+                    await self._park(tx, name, s.sequence, reason, now)
+            if acks:
                 await tx.execute(
-                    "UPDATE consumer_groups SET acked = acked + ? WHERE name = ?", (acked, name)
+                    "UPDATE consumer_groups SET acked = acked + ? WHERE name = ?", (len(acks), name)
                 )
         return applied
 

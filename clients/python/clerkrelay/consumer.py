@@ -229,5 +229,16 @@ class ConsumerStream:
 
 
 async def _drain(queue: asyncio.Queue[ConsumeRequest | None]) -> AsyncIterator[ConsumeRequest]:
+    """The queued requests, with acks queued together sent as one message."""
     while (request := await queue.get()) is not None:
+        if request.WhichOneof("request") == "ack":
+            while not queue.empty():
+                following = queue.get_nowait()
+                if following is None or following.WhichOneof("request") != "ack":
+                    yield request
+                    if following is None:
+                        return
+                    request = following
+                    break
+                request.ack.delivery_ids.extend(following.ack.delivery_ids)
         yield request
