@@ -174,10 +174,14 @@ class Tx(Protocol):
 class ConsumerDatabase(Protocol):
     """A backend's transactions for consumer groups."""
 
-    def transaction(self, lock_group: str | None = None) -> AbstractAsyncContextManager[Tx]:
+    def transaction(
+        self, lock_group: str | None = None, read_only: bool = False
+    ) -> AbstractAsyncContextManager[Tx]:
         """A transaction, committed when the block ends normally, rolled back otherwise.
 
         Args:
+            read_only: It only reads (SQLite: it then does not take the write
+                lock, so it never holds up the store's appends).
             lock_group: Serialize with every other transaction that locks this
                 group, in any process (PostgreSQL: the group's row `FOR
                 UPDATE`; SQLite's write transactions are serialized anyway).

@@ -110,7 +110,7 @@ class ConsumerState:
 
     async def get_group(self, name: str) -> GroupRow | None:
         """A group's row, or None."""
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(read_only=True) as tx:
             return await self._get(tx, name)
 
     async def _get(self, tx: Tx, name: str) -> GroupRow | None:
@@ -120,7 +120,7 @@ class ConsumerState:
 
     async def stats(self, names: Sequence[str] | None = None) -> list[GroupStats]:
         """Figures of the named groups (those that exist), or of every group, in name order."""
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(read_only=True) as tx:
             rows = await tx.fetch(f"SELECT {_GROUP_COLUMNS} FROM consumer_groups ORDER BY name")
             groups = [_group(row) for row in rows]
             if names is not None:
@@ -151,7 +151,7 @@ class ConsumerState:
 
     async def pending_summary(self, name: str) -> tuple[int, int | None]:
         """How many events the group has pending (waiting or in flight), and the lowest."""
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(read_only=True) as tx:
             ((count, lowest),) = await tx.fetch(
                 "SELECT count(*), min(sequence) FROM consumer_pending WHERE group_name = ?",
                 (name,),
@@ -305,7 +305,7 @@ class ConsumerState:
 
     async def parked(self, name: str, after_sequence: int, limit: int) -> list[ParkedRow]:
         """Parked events after a sequence, in order, at most `limit`."""
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(read_only=True) as tx:
             rows = await tx.fetch(
                 "SELECT k.sequence, k.attempts, k.reason, k.park_time_ns, e.data "
                 "FROM consumer_parked k LEFT JOIN events e ON e.sequence = k.sequence "

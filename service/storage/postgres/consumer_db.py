@@ -63,7 +63,9 @@ class PostgresConsumerDatabase:
         self._closed = False
 
     @asynccontextmanager
-    async def transaction(self, lock_group: str | None = None) -> AsyncIterator[_PostgresTx]:
+    async def transaction(
+        self, lock_group: str | None = None, read_only: bool = False
+    ) -> AsyncIterator[_PostgresTx]:
         """A READ COMMITTED transaction; with `lock_group`, the group's row is locked first."""
         async with self._lock:
             if self._closed:

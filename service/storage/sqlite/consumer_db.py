@@ -51,6 +51,12 @@ def _begin(conn: sqlite3.Connection) -> None:
     conn.execute("BEGIN IMMEDIATE")
 
 
+def _begin_read(conn: sqlite3.Connection) -> None:
+    """`BEGIN` (deferred: a read takes no write lock), after the same clean-up as `_begin`."""
+    rollback(conn)
+    conn.execute("BEGIN")
+
+
 class SqliteConsumerDatabase:
     """`ConsumerDatabase` on a SQLite file (already migrated by the store).
 
@@ -79,12 +85,14 @@ class SqliteConsumerDatabase:
             raise StoreUnavailable(f"consumer groups in {self._path}: {error}") from error
 
     @asynccontextmanager
-    async def transaction(self, lock_group: str | None = None) -> AsyncIterator[_SqliteTx]:
-        """A write transaction (`BEGIN IMMEDIATE`); SQLite serializes them all."""
+    async def transaction(
+        self, lock_group: str | None = None, read_only: bool = False
+    ) -> AsyncIterator[_SqliteTx]:
+        """A write transaction (`BEGIN IMMEDIATE`; SQLite serializes them all), or a read."""
         async with self._lock:
             if self._closed:
                 raise StoreUnavailable(f"the store {self._path} is closed")
-            await self.run(_begin)
+            await self.run(_begin_read if read_only else _begin)
             try:
                 yield _SqliteTx(self)
             except BaseException:
