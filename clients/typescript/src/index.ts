@@ -6,7 +6,9 @@
  */
 
 export * from "./client.js";
+export * from "./consumer.js";
 export * from "./gen/clerkrelay/v1/billing_pb.js";
+export * from "./gen/clerkrelay/v1/consumer_service_pb.js";
 export * from "./gen/clerkrelay/v1/deleted_object_pb.js";
 export * from "./gen/clerkrelay/v1/event_pb.js";
 export * from "./gen/clerkrelay/v1/event_service_pb.js";
