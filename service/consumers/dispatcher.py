@@ -3,14 +3,18 @@
 One task per group and process does everything, in rounds, so a round's
 work is batched and never races with itself:
 
-1. apply every settlement (ack, nack, term) queued since the last round, in
-   one transaction, and tell members about the ones that changed nothing;
-2. release the events of members that left (they can be delivered again at
-   once), after their last settlements;
-3. examine the log after the group's cursor and add the matching events to
+1. when a member has left: apply its queued settlements, then release its
+   events (they can be delivered again at once);
+2. examine the log after the group's cursor and add the matching events to
    its pending set (at most `MAX_PENDING` pending at a time);
-4. claim eligible events for every member with room (`max_in_flight` minus
-   what it holds), in one transaction, and send each member its batch.
+3. in one transaction (one commit per round): apply every settlement (ack,
+   nack, term) queued since the last round, then claim eligible events for
+   every member with room (`max_in_flight` minus what it holds, counting
+   what the settlements free); send each member its batch, and tell members
+   about the settlements that changed nothing.
+
+The group's row (settings, cursor) is read again at most every
+`poll_interval_s` (sooner when another process moved the cursor).
 
 A round runs when woken (a commit to the log, in any process; a settlement;
 a member joining or leaving) and at least every `poll_interval_s`, which is
@@ -34,6 +38,7 @@ from service.consumers.wire import delivery_batch, parse_delivery_id, rejected
 from service.errors import NotFound
 from service.storage import (
     BeforeRetention,
+    Claim,
     ConsumerState,
     SettleKind,
     Settlement,
@@ -48,6 +53,8 @@ _log = logging.getLogger("clerk_relay.consumers")
 MAX_PENDING = 10_000
 """Examining the log pauses while a group has this many events pending."""
 _PAGE = 512
+_Queued = tuple[Member, str, Settlement]
+"""A settlement waiting for the next round: its member, its delivery id, and itself."""
 _PAGES_PER_ROUND = 8
 
 
@@ -76,7 +83,9 @@ class GroupDispatcher:
         self._store = store
         self._state = state
         self._poll_s = poll_interval_s
-        self._settlements: list[tuple[Member, str, Settlement]] = []
+        self._settlements: list[_Queued] = []
+        self._cursor: int | None = None  # the group's cursor as last read or moved here
+        self._next_reload = 0.0
         self._wake = asyncio.Event()
         self._closed = False
         self._unlisten = store.add_listener(lambda _: self._wake.set())
@@ -147,16 +156,30 @@ class GroupDispatcher:
                 _log.exception("consumer group %s: round failed", self.config.name)
 
     async def _round(self) -> None:
-        await self._apply_settlements()
-        await self._release_leavers()
+        if any(m.leaving is not None for m in self.members.values()):
+            await self._apply_settlements()  # a leaver's last acks first
+            await self._release_leavers()
+        due = self._cursor is None or time.monotonic() >= self._next_reload
+        if due and not await self._reload():
+            return
+        await self._examine()
+        await self._settle_and_claim()
+        self._gauge()
+
+    async def _reload(self) -> bool:
+        """Reads the group again (settings, cursor, lag); False when it was deleted."""
         row = await self._state.get_group(self.config.name)
         if row is None:
             self._end_all(NotFound(f"consumer group {self.config.name!r} was deleted"))
-            return
+            return False
         self.config = GroupConfig.parse(self.config.name, row.settings)
-        await self._examine(row.cursor)
-        await self._claim()
-        self._gauge()
+        self._cursor = row.cursor
+        self._next_reload = time.monotonic() + self._poll_s
+        head = await self._store.head()
+        _, lowest = await self._state.pending_summary(self.config.name)
+        position = row.cursor if lowest is None else lowest - 1
+        self._metrics.lag.labels(self.config.name).set(max(0, head - position))
+        return True
 
     def _gauge(self) -> None:
         name = self.config.name
@@ -167,11 +190,14 @@ class GroupDispatcher:
 
     async def _apply_settlements(self) -> None:
         queued, self._settlements = self._settlements, []
-        if not queued:
-            return
-        applied = await self._state.settle(
-            self.config.name, [s for _, _, s in queued], self.config.max_deliveries
-        )
+        if queued:
+            settlements = [s for _, _, s in queued]
+            applied = await self._state.settle(
+                self.config.name, settlements, self.config.max_deliveries
+            )
+            self._settled(queued, applied)
+
+    def _settled(self, queued: list[_Queued], applied: list[bool]) -> None:
         for (member, delivery, settlement), ok in zip(queued, applied, strict=True):
             if member.holds(settlement.sequence, settlement.attempt):
                 del member.in_flight[settlement.sequence]
@@ -192,13 +218,14 @@ class GroupDispatcher:
                 if not member.leaving.done():
                     member.leaving.set_result(None)
 
-    async def _examine(self, cursor: int) -> None:
-        """Adds the matching events after `cursor` to the pending set (and gauges the lag)."""
+    async def _examine(self) -> None:
+        """Adds the matching events after the cursor to the pending set."""
+        cursor = self._cursor
         head = await self._store.head()
-        pending, lowest = await self._state.pending_summary(self.config.name)
-        position = cursor if lowest is None else lowest - 1
-        self._metrics.lag.labels(self.config.name).set(max(0, head - position))
-        if cursor >= head or not self.members or pending >= MAX_PENDING:
+        if cursor is None or cursor >= head or not self.members:
+            return
+        pending, _ = await self._state.pending_summary(self.config.name)
+        if pending >= MAX_PENDING:
             return
         for _ in range(_PAGES_PER_ROUND):
             if cursor >= head:
@@ -212,31 +239,45 @@ class GroupDispatcher:
                 page_events, last = page.events, page.last_examined
             events = [(e.sequence, _entity_key(e.subject_ids)) for e in page_events]
             if not await self._state.fill(self.config.name, cursor, last, events):
-                self._wake.set()  # another process moved the cursor: start from its
+                self._cursor = None  # another process moved it: read it again
+                self._wake.set()
                 return
-            cursor = last
+            cursor = self._cursor = last
         if cursor < head:
             self._wake.set()
 
-    async def _claim(self) -> None:
-        now = time.time_ns()
+    async def _settle_and_claim(self) -> None:
+        """Applies the queued settlements and claims for every member with room, in one commit."""
+        queued, self._settlements = self._settlements, []
         config = self.config
+        settling: dict[str, int] = defaultdict(int)  # what the settlements will free
+        for member, _, settlement in queued:
+            settling[member.id] += member.holds(settlement.sequence, settlement.attempt)
+        now = time.time_ns()
         wants = [
             (m.id, room)
             for m in self.members.values()
-            if m.leaving is None and (room := m.capacity(config.max_in_flight, now)) > 0
+            if m.leaving is None
+            and (room := m.capacity(config.max_in_flight, now) + settling[m.id]) > 0
         ]
-        if not wants:
+        if not queued and not wants:
             return
-        name = config.name
-        claims, parked = await self._state.claim(
+        applied, claims, parked = await self._state.settle_and_claim(
             config.name,
+            [s for _, _, s in queued],
             wants,
             per_entity=config.per_entity,
             ack_wait_ns=config.ack_wait_ns,
             max_deliveries=config.max_deliveries,
         )
-        deadline = time.time_ns() + config.ack_wait_ns
+        self._settled(queued, applied)
+        self._deliver(claims, parked)
+        if parked or (wants and len(claims) == sum(room for _, room in wants)):
+            self._wake.set()  # more may be waiting
+
+    def _deliver(self, claims: list[Claim], parked: int) -> None:
+        name = self.config.name
+        deadline = time.time_ns() + self.config.ack_wait_ns
         batches: dict[str, list[tuple[int, int, bytes]]] = defaultdict(list)
         for claim in claims:
             previous = self.members.get(claim.previous_member or "")
@@ -251,8 +292,6 @@ class GroupDispatcher:
         self._metrics.deliveries.labels(name, "first").inc(len(claims) - again)
         self._metrics.deliveries.labels(name, "again").inc(again)
         self._metrics.parked_on_timeout.labels(name).inc(parked)
-        if parked or len(claims) == sum(room for _, room in wants):
-            self._wake.set()  # more may be waiting
 
     # -- lifecycle ------------------------------------------------------------
 

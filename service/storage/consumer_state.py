@@ -192,6 +192,36 @@ class ConsumerState:
             The claims in sequence order, and how many events were parked on
             the way (timed out at their last attempt, or trimmed).
         """
+        async with self._db.transaction(lock_group=name) as tx:
+            return await self._claim_in(tx, name, wants, per_entity, ack_wait_ns, max_deliveries)
+
+    async def settle_and_claim(
+        self,
+        name: str,
+        settlements: Sequence[Settlement],
+        wants: Sequence[tuple[str, int]],
+        *,
+        per_entity: bool,
+        ack_wait_ns: int,
+        max_deliveries: int,
+    ) -> tuple[list[bool], list[Claim], int]:
+        """`settle`, then `claim`, in one transaction (one commit for a dispatch round)."""
+        async with self._db.transaction(lock_group=name) as tx:
+            applied = await self._settle_in(tx, name, settlements, max_deliveries)
+            claims, parked = await self._claim_in(
+                tx, name, wants, per_entity, ack_wait_ns, max_deliveries
+            )
+        return applied, claims, parked
+
+    async def _claim_in(
+        self,
+        tx: Tx,
+        name: str,
+        wants: Sequence[tuple[str, int]],
+        per_entity: bool,
+        ack_wait_ns: int,
+        max_deliveries: int,
+    ) -> tuple[list[Claim], int]:
         total = sum(count for _, count in wants)
         if total <= 0:
             return [], 0
@@ -200,35 +230,34 @@ class ConsumerState:
         params: tuple[object, ...] = (name, now, now, total) if per_entity else (name, now, total)
         claims: list[Claim] = []
         parked = 0
-        async with self._db.transaction(lock_group=name) as tx:
-            rows = await tx.fetch(sql, params)
-            slots = _round_robin(wants)
-            for sequence, attempt, member, last_error, data in rows:
-                if data is None or (member is not None and attempt >= max_deliveries):
-                    reason = (
-                        "trimmed from the log before it could be delivered"
-                        if data is None
-                        else last_error or f"not settled within ack_wait after {attempt} deliveries"
-                    )
-                    await self._park(tx, name, sequence, reason, now)
-                    parked += 1
-                    continue
-                taker = next(slots, None)
-                if taker is None:
-                    break
-                claims.append(Claim(taker, sequence, attempt + 1, bytes(data), member))
-            await tx.executemany(
-                "UPDATE consumer_pending SET member = ?, attempt = ?, due_ns = ? "
-                "WHERE group_name = ? AND sequence = ?",
-                [(c.member, c.attempt, now + ack_wait_ns, name, c.sequence) for c in claims],
-            )
-            if claims:
-                again = sum(1 for c in claims if c.attempt > 1)
-                await tx.execute(
-                    "UPDATE consumer_groups SET delivered = delivered + ?, "
-                    "redelivered = redelivered + ? WHERE name = ?",
-                    (len(claims), again, name),
+        rows = await tx.fetch(sql, params)
+        slots = _round_robin(wants)
+        for sequence, attempt, member, last_error, data in rows:
+            if data is None or (member is not None and attempt >= max_deliveries):
+                reason = (
+                    "trimmed from the log before it could be delivered"
+                    if data is None
+                    else last_error or f"not settled within ack_wait after {attempt} deliveries"
                 )
+                await self._park(tx, name, sequence, reason, now)
+                parked += 1
+                continue
+            taker = next(slots, None)
+            if taker is None:
+                break
+            claims.append(Claim(taker, sequence, attempt + 1, bytes(data), member))
+        await tx.executemany(
+            "UPDATE consumer_pending SET member = ?, attempt = ?, due_ns = ? "
+            "WHERE group_name = ? AND sequence = ?",
+            [(c.member, c.attempt, now + ack_wait_ns, name, c.sequence) for c in claims],
+        )
+        if claims:
+            again = sum(1 for c in claims if c.attempt > 1)
+            await tx.execute(
+                "UPDATE consumer_groups SET delivered = delivered + ?, "
+                "redelivered = redelivered + ? WHERE name = ?",
+                (len(claims), again, name),
+            )
         return claims, parked
 
     async def _park(self, tx: Tx, name: str, sequence: int, reason: str, now: int) -> None:
@@ -244,52 +273,57 @@ class ConsumerState:
 
         A nack of an event at its `max_deliveries` parks it with the nack's reason.
         """
-        now = time.time_ns()
         async with self._db.transaction(lock_group=name) as tx:
-            held: dict[int, tuple[str, int]] = {}
-            sequences = sorted({s.sequence for s in settlements})
-            for start in range(0, len(sequences), _CHUNK):
-                chunk = sequences[start : start + _CHUNK]
-                rows = await tx.fetch(
-                    "SELECT sequence, member, attempt FROM consumer_pending WHERE group_name = ? "
-                    f"AND member IS NOT NULL AND sequence IN ({','.join('?' * len(chunk))})",
-                    (name, *chunk),
-                )
-                held.update(
-                    {int(seq): (str(member), int(attempt)) for seq, member, attempt in rows}
-                )
-            applied = []
-            for s in settlements:  # only the holder's current attempt, once
-                ok = held.pop(s.sequence, None) == (s.member, s.attempt)
-                applied.append(ok)
-            done = [s for s, ok in zip(settlements, applied, strict=True) if ok]
-            acks = [(name, s.sequence) for s in done if s.kind is SettleKind.ACK]
-            await tx.executemany(
-                "DELETE FROM consumer_pending WHERE group_name = ? AND sequence = ?", acks
+            return await self._settle_in(tx, name, settlements, max_deliveries)
+
+    async def _settle_in(
+        self, tx: Tx, name: str, settlements: Sequence[Settlement], max_deliveries: int
+    ) -> list[bool]:
+        if not settlements:
+            return []
+        now = time.time_ns()
+        held: dict[int, tuple[str, int]] = {}
+        sequences = sorted({s.sequence for s in settlements})
+        for start in range(0, len(sequences), _CHUNK):
+            chunk = sequences[start : start + _CHUNK]
+            rows = await tx.fetch(
+                "SELECT sequence, member, attempt FROM consumer_pending WHERE group_name = ? "
+                f"AND member IS NOT NULL AND sequence IN ({','.join('?' * len(chunk))})",
+                (name, *chunk),
             )
-            await tx.executemany(
-                "UPDATE consumer_pending SET member = NULL, due_ns = ?, last_error = ? "
-                "WHERE group_name = ? AND sequence = ?",
-                [
-                    (now + s.delay_ns, s.reason, name, s.sequence)
-                    for s in done
-                    if s.kind is SettleKind.NACK and s.attempt < max_deliveries
-                ],
-            )
-            for s in done:
-                if s.kind is SettleKind.TERM or (
-                    s.kind is SettleKind.NACK and s.attempt >= max_deliveries
-                ):
-                    reason = s.reason or (
-                        "terminated by the member"
-                        if s.kind is SettleKind.TERM
-                        else f"nacked at its last delivery ({s.attempt})"
-                    )
-                    await self._park(tx, name, s.sequence, reason, now)
-            if acks:
-                await tx.execute(
-                    "UPDATE consumer_groups SET acked = acked + ? WHERE name = ?", (len(acks), name)
+            held.update({int(seq): (str(member), int(attempt)) for seq, member, attempt in rows})
+        applied = []
+        for s in settlements:  # only the holder's current attempt, once
+            ok = held.pop(s.sequence, None) == (s.member, s.attempt)
+            applied.append(ok)
+        done = [s for s, ok in zip(settlements, applied, strict=True) if ok]
+        acks = [(name, s.sequence) for s in done if s.kind is SettleKind.ACK]
+        await tx.executemany(
+            "DELETE FROM consumer_pending WHERE group_name = ? AND sequence = ?", acks
+        )
+        await tx.executemany(
+            "UPDATE consumer_pending SET member = NULL, due_ns = ?, last_error = ? "
+            "WHERE group_name = ? AND sequence = ?",
+            [
+                (now + s.delay_ns, s.reason, name, s.sequence)
+                for s in done
+                if s.kind is SettleKind.NACK and s.attempt < max_deliveries
+            ],
+        )
+        for s in done:
+            if s.kind is SettleKind.TERM or (
+                s.kind is SettleKind.NACK and s.attempt >= max_deliveries
+            ):
+                reason = s.reason or (
+                    "terminated by the member"
+                    if s.kind is SettleKind.TERM
+                    else f"nacked at its last delivery ({s.attempt})"
                 )
+                await self._park(tx, name, s.sequence, reason, now)
+        if acks:
+            await tx.execute(
+                "UPDATE consumer_groups SET acked = acked + ? WHERE name = ?", (len(acks), name)
+            )
         return applied
 
     async def release(self, name: str, member: str) -> int:
