@@ -93,12 +93,13 @@ class ConsumerState:
             GroupExists: A group of that name exists.
         """
         async with self._db.transaction() as tx:
-            if await tx.fetch("SELECT 1 FROM consumer_groups WHERE name = ?", (group.name,)):
-                raise GroupExists(group.name)
-            await tx.execute(
-                f"INSERT INTO consumer_groups ({_GROUP_COLUMNS}) VALUES (?, ?, ?, ?, 0, 0, 0)",
+            created = await tx.execute(  # two processes creating it at once: one wins
+                f"INSERT INTO consumer_groups ({_GROUP_COLUMNS}) VALUES (?, ?, ?, ?, 0, 0, 0) "
+                "ON CONFLICT DO NOTHING",
                 (group.name, group.settings, group.create_time_ns, group.cursor),
             )
+        if created != 1:
+            raise GroupExists(group.name)
 
     async def update_settings(self, name: str, settings: bytes) -> bool:
         """Replaces a group's settings; False when it does not exist."""
@@ -328,7 +329,7 @@ class ConsumerState:
 
     async def release(self, name: str, member: str) -> int:
         """Makes a departed member's in-flight events deliverable again at once; how many."""
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(lock_group=name) as tx:  # rows locked in claims' order
             return await tx.execute(
                 "UPDATE consumer_pending SET member = NULL, due_ns = 0 "
                 "WHERE group_name = ? AND member = ?",

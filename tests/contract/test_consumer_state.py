@@ -245,3 +245,18 @@ async def test_a_caller_cancelled_mid_transaction_leaves_nothing_open(db: Db) ->
             await task
         assert await db.state.update_settings("g", f"s{yields}".encode())
     assert (await db.state.get_group("g")) == GroupRow("g", b"s39", 1, 0)
+
+
+async def test_two_processes_creating_one_group_at_once(db: Db) -> None:
+    other = open_consumer_state(db.url)  # another process's connection
+    try:
+        outcomes = await asyncio.gather(
+            db.state.create_group(GroupRow("g", b"first", 1, 0)),
+            other.create_group(GroupRow("g", b"second", 2, 0)),
+            return_exceptions=True,
+        )
+    finally:
+        await other.close()
+    assert sorted(type(o).__name__ for o in outcomes) == ["GroupExists", "NoneType"]
+    row = await db.state.get_group("g")
+    assert row is not None and row.settings in (b"first", b"second")
