@@ -192,9 +192,13 @@ class GroupDispatcher:
         queued, self._settlements = self._settlements, []
         if queued:
             settlements = [s for _, _, s in queued]
-            applied = await self._state.settle(
-                self.config.name, settlements, self.config.max_deliveries
-            )
+            try:
+                applied = await self._state.settle(
+                    self.config.name, settlements, self.config.max_deliveries
+                )
+            except StoreError:
+                self._settlements[:0] = queued  # kept for the next round
+                raise
             self._settled(queued, applied)
 
     def _settled(self, queued: list[_Queued], applied: list[bool]) -> None:
@@ -262,14 +266,18 @@ class GroupDispatcher:
         ]
         if not queued and not wants:
             return
-        applied, claims, parked = await self._state.settle_and_claim(
-            config.name,
-            [s for _, _, s in queued],
-            wants,
-            per_entity=config.per_entity,
-            ack_wait_ns=config.ack_wait_ns,
-            max_deliveries=config.max_deliveries,
-        )
+        try:
+            applied, claims, parked = await self._state.settle_and_claim(
+                config.name,
+                [s for _, _, s in queued],
+                wants,
+                per_entity=config.per_entity,
+                ack_wait_ns=config.ack_wait_ns,
+                max_deliveries=config.max_deliveries,
+            )
+        except StoreError:
+            self._settlements[:0] = queued  # kept for the next round
+            raise
         self._settled(queued, applied)
         self._deliver(claims, parked)
         if parked or (wants and len(claims) == sum(room for _, room in wants)):
