@@ -53,6 +53,7 @@ _log = logging.getLogger("clerk_relay.consumers")
 MAX_PENDING = 10_000
 """Examining the log pauses while a group has this many events pending."""
 _PAGE = 512
+_RETRY_S = 0.1  # after a failed round with settlements to apply
 _Queued = tuple[Member, str, Settlement]
 """A settlement waiting for the next round: its member, its delivery id, and itself."""
 _PAGES_PER_ROUND = 8
@@ -152,6 +153,9 @@ class GroupDispatcher:
                 await self._round()
             except StoreError as error:
                 _log.warning("consumer group %s: %s", self.config.name, error)
+                if self._settlements:  # kept from the failed round: try again soon
+                    await asyncio.sleep(_RETRY_S)
+                    self._wake.set()
             except Exception:
                 _log.exception("consumer group %s: round failed", self.config.name)
 

@@ -69,7 +69,7 @@ async def make_group_relay(backend: str, tmp_path: Path) -> AsyncIterator[MakeGr
             ),
             store,
             consumers=open_consumer_state(url),
-            consumer_poll_interval_s=0.05,
+            consumer_poll_interval_s=kwargs.pop("consumer_poll_interval_s", 0.05),
             **kwargs,
         )
         port = await server.start()

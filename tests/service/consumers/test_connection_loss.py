@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import psycopg
 import pytest
+from prometheus_client import CollectorRegistry
 
 from service.storage.postgres.consumer_db import PostgresConsumerDatabase
 from tests.contract.conftest import POSTGRES_URL, require_postgres
 from tests.service.consumers.conftest import MakeGroupRelay
 from tests.service.consumers.members import TestMember, until
 from tests.service.consumers.test_delivery import group, settings
+
+_SETTLED = "clerk_relay_consumer_settlements_total"
 
 
 @pytest.fixture
@@ -23,7 +28,9 @@ def backend() -> str:
 async def test_an_ack_across_a_lost_connection_applies_once(
     make_group_relay: MakeGroupRelay,
 ) -> None:
-    relay = await make_group_relay()
+    registry = CollectorRegistry()
+    # A long poll: the ack's own round is the first to find the connection dead.
+    relay = await make_group_relay(metrics_registry=registry, consumer_poll_interval_s=5.0)
     member = TestMember(relay.channel, "g", settings())
     await member.start()
     await relay.append("user.created", "user_a")
@@ -35,7 +42,13 @@ async def test_an_ack_across_a_lost_connection_applies_once(
     with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (backend_pid,))
     member.ack(delivery)  # its round fails on the dead connection, the next one applies it
-    info = await until(lambda: group(relay, "g"), lambda g: g.acked_count == 1)
+    labels = {"group": "g", "outcome": "ack"}
+    await until(
+        lambda: asyncio.sleep(0, registry.get_sample_value(_SETTLED, labels)),
+        lambda acks: acks == 1.0,
+    )
+    info = await group(relay, "g")
+    assert info.acked_count == 1
     assert (info.position, info.in_flight_count, info.redelivered_count) == (1, 0, 0)
     assert member.rejections == []
     assert await member.nothing_for(0.5)
