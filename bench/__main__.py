@@ -6,7 +6,7 @@
     python -m bench --out /tmp/bench  # write the results elsewhere
 
 Families, in the order they run: convert, store, ingest, profile, latency,
-memory, replay, backfill, fanout. A family that fails is reported (and the exit
+memory, replay, backfill, consumers, fanout. A family that fails is reported (and the exit
 status is 1), the others still run. `results.md` and `results.json` go to `bench/` by
 default; the profile files to `bench/profiles/` (git-ignored).
 """
@@ -24,7 +24,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import backfill, convert, fanout, ingest, latency, memory, profile, replay, store
+from bench import (
+    backfill,
+    consumers,
+    convert,
+    fanout,
+    ingest,
+    latency,
+    memory,
+    profile,
+    replay,
+    store,
+)
 from bench.context import POSTGRES_URL, Context, postgres_reason
 from bench.cpus import LOAD_CPU, pin_self
 from bench.figures import Section
@@ -44,6 +55,7 @@ FAMILIES: dict[str, Callable[[Context, Path], Section]] = {
     "memory": lambda ctx, out: memory.run(ctx),
     "replay": lambda ctx, out: replay.run(ctx),
     "backfill": lambda ctx, out: backfill.run(ctx),
+    "consumers": lambda ctx, out: consumers.run(ctx),
     "fanout": lambda ctx, out: fanout.run(ctx),
 }
 

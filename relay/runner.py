@@ -52,7 +52,7 @@ from relay.listeners import (
 )
 from service.server import RelayServer
 from service.settings import ServiceSettings
-from service.storage import Store, StoreUnavailable, open_store
+from service.storage import Store, StoreUnavailable, open_consumer_state, open_store
 
 __all__ = [
     "DEFAULT_OPS_ADDR",
@@ -178,7 +178,12 @@ async def _store_until_stopped(
 async def _start_grpc(
     settings: ServiceSettings, store: Store, registry: CollectorRegistry | None = None
 ) -> tuple[RelayServer, asyncio.Task[None]]:
-    server = RelayServer(settings, store, metrics_registry=registry)
+    server = RelayServer(
+        settings,
+        store,
+        metrics_registry=registry,
+        consumers=open_consumer_state(settings.database_url),
+    )
     await server.start()
     return server, asyncio.create_task(server.wait_for_termination(), name="grpc")
 
@@ -223,8 +228,9 @@ async def run_grpc(
 ) -> None:
     """Runs the gRPC service (with IngestService for gateways) until a signal.
 
-    Its ops listener (`http.ops_addr`) serves the metrics, readiness (the
-    gRPC server serves and the store answers) and the console.
+    Its ops listener (`http.ops_addr`) serves the metrics (reconciliation's,
+    consumer groups' and the subscribers'), readiness (the gRPC server serves
+    and the store answers) and the console.
 
     Raises:
         OSError: The ops address cannot be bound.

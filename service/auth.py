@@ -6,7 +6,7 @@ Every token has a role:
 |---|---|
 | subscriber | `EventService`, `StateService`, server reflection |
 | ingest | `IngestService.Publish` (only: a gateway cannot read the log) |
-| admin | everything; `ReconcileService` is for admins only |
+| admin | everything; `ReconcileService` and `ConsumerService` but `Consume` are admins' only |
 
 With any token configured, every RPC except the standard health service
 (`grpc.health.v1.Health`, so load balancers need no secret) must carry the
@@ -56,6 +56,8 @@ HEALTH_SERVICE = "grpc.health.v1.Health"
 _HEALTH_PREFIX = f"/{HEALTH_SERVICE}/"
 _INGEST_PREFIX = "/clerkrelay.v1.IngestService/"
 _ADMIN_PREFIX = "/clerkrelay.v1.ReconcileService/"
+_CONSUMER_PREFIX = "/clerkrelay.v1.ConsumerService/"
+_CONSUME = f"{_CONSUMER_PREFIX}Consume"
 _SCHEME = "bearer"
 
 if TYPE_CHECKING:
@@ -260,6 +262,8 @@ def _required_role(method: str) -> Role | None:
         return Role.INGEST
     if method.startswith(_ADMIN_PREFIX):
         return Role.ADMIN
+    if method.startswith(_CONSUMER_PREFIX) and method != _CONSUME:
+        return Role.ADMIN
     return Role.SUBSCRIBER
 
 
@@ -316,7 +320,11 @@ class AuthInterceptor(_ServerInterceptor):
         if not self._digests:  # authentication off
             if required is Role.INGEST and handler is not None:
                 return _local_only(handler, self._is_local)
-            if required is Role.ADMIN and handler is not None:
+            if (
+                required is Role.ADMIN
+                and handler is not None
+                and handler_call_details.method.startswith(_ADMIN_PREFIX)
+            ):
                 return _local_only_stream(handler, self._is_local)
             return handler  # type: ignore[return-value] # None: grpc answers UNIMPLEMENTED
         authorization = _authorization_of(handler_call_details)

@@ -9,6 +9,7 @@ or without serializers) and turns the exceptions below into the RPC's status:
 | `InvalidArgument`                      | INVALID_ARGUMENT |
 | `NotFound`                             | NOT_FOUND        |
 | `FailedPrecondition`                   | FAILED_PRECONDITION |
+| `AlreadyExists`                        | ALREADY_EXISTS   |
 | `Aborted`                              | ABORTED          |
 | `service.storage.BeforeRetention`      | OUT_OF_RANGE     |
 | `service.storage.StoreUnavailable`     | UNAVAILABLE      |
@@ -29,6 +30,7 @@ from service.storage import BeforeRetention, StoreError, StoreUnavailable
 
 __all__ = [
     "Aborted",
+    "AlreadyExists",
     "ErrorInterceptor",
     "FailedPrecondition",
     "InvalidArgument",
@@ -76,6 +78,12 @@ class FailedPrecondition(ServiceError):
     """The relay is not set up for the request (reconciling without a secret key)."""
 
     code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class AlreadyExists(ServiceError):
+    """The request would create something that exists (a consumer group of that name)."""
+
+    code = grpc.StatusCode.ALREADY_EXISTS
 
 
 class Aborted(ServiceError):

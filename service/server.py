@@ -46,9 +46,11 @@ from clerkrelay.v1 import (
     reconcile_service_pb2_grpc,
     state_service_pb2_grpc,
 )
-from service import event_servicer
+from service import consumers, event_servicer
 from service.auth import AuthInterceptor, server_credentials
 from service.broadcaster import Broadcaster
+from service.consumers import ConsumerEngine, ConsumerServicer
+from service.consumers.metrics import ConsumerMetrics
 from service.errors import ErrorInterceptor
 from service.event_servicer import SERVICE_NAME as EVENT_SERVICE
 from service.event_servicer import EventServicer
@@ -62,7 +64,7 @@ from service.reflection import REFLECTION_SERVICES, add_reflection
 from service.settings import ServiceSettings
 from service.state_servicer import SERVICE_NAME as STATE_SERVICE
 from service.state_servicer import StateServicer
-from service.storage import Store
+from service.storage import ConsumerState, Store
 from service.subscribers import Subscribers
 from service.subscription import StreamLimits
 
@@ -107,8 +109,13 @@ class RelayServer:
         on_shutdown: Awaited in order during `stop`, after health turns
             NOT_SERVING and streams are told to end, before the server stops.
         health_interval_s: How often health asks the store whether it can append.
-        metrics_registry: Where reconciliation's and the subscribers' metrics
-            go (the gateway's, in `serve`); none for the subscribers when None.
+        metrics_registry: Where reconciliation's, consumer groups' and the
+            subscribers' metrics go (the gateway's, in `serve`); when None,
+            a private registry (and none for the subscribers).
+        consumers: The store's consumer groups (`open_consumer_state`): with
+            them, the server serves `ConsumerService`, and `stop` closes them.
+        consumer_poll_interval_s: The longest a consumer group waits between
+            two dispatch rounds (redeliveries after `ack_wait` show up then).
     """
 
     def __init__(
@@ -121,6 +128,8 @@ class RelayServer:
         on_shutdown: Sequence[ShutdownCallback] = (),
         health_interval_s: float = 1.0,
         metrics_registry: CollectorRegistry | None = None,
+        consumers: ConsumerState | None = None,
+        consumer_poll_interval_s: float = 0.25,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -136,6 +145,16 @@ class RelayServer:
         self._stopping = False
         self.subscribers = Subscribers(store, metrics_registry)
         """The open Subscribe streams, their progress and metrics."""
+        self._consumers = (
+            None
+            if consumers is None
+            else ConsumerEngine(
+                store,
+                consumers,
+                poll_interval_s=consumer_poll_interval_s,
+                metrics=ConsumerMetrics(metrics_registry),
+            )
+        )
         self.reconciliation = (
             Reconciliation(store, settings.reconcile, ReconcileMetrics(metrics_registry))
             if settings.reconcile is not None
@@ -174,6 +193,8 @@ class RelayServer:
         if self._settings.expose_ingest:
             names.append(INGEST_SERVICE)
         names.append(RECONCILE_SERVICE)
+        if self._consumers is not None:
+            names.append(consumers.SERVICE_NAME)
         names += [
             handler.service_name()
             for handler in self._extra_handlers
@@ -226,6 +247,8 @@ class RelayServer:
         reconcile_service_pb2_grpc.add_ReconcileServiceServicer_to_server(
             ReconcileServicer(self.reconciliation), server
         )
+        if self._consumers is not None:
+            consumers.add_to_server(ConsumerServicer(self._consumers), server)
         health_servicer: _HealthServicer = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         add_reflection(self.service_names(), server)
@@ -311,6 +334,8 @@ class RelayServer:
             self._broadcaster.close()  # each stream ends with OK after its buffered events
         if self.reconciliation is not None:
             await self.reconciliation.close()
+        if self._consumers is not None:
+            await self._consumers.close()  # each member's stream ends with OK
         for callback in self._on_shutdown:
             try:
                 await callback()

@@ -13,7 +13,22 @@ beside this one and never import each other; nothing here imports the
 servers, the servicers, the gateway or the CLI.
 """
 
-from service.storage.factory import DEFAULT_DATABASE_URL, open_store, sqlite_path
+from service.storage.consumer_records import (
+    Claim,
+    GroupExists,
+    GroupRow,
+    GroupStats,
+    ParkedRow,
+    SettleKind,
+    Settlement,
+)
+from service.storage.consumer_state import ConsumerState
+from service.storage.factory import (
+    DEFAULT_DATABASE_URL,
+    open_consumer_state,
+    open_store,
+    sqlite_path,
+)
 from service.storage.interface import (
     MAX_ENTITY_IDS,
     MAX_SEQUENCE,
@@ -55,10 +70,16 @@ __all__ = [
     "PASS_RUNNING",
     "AppendResult",
     "BeforeRetention",
+    "Claim",
+    "ConsumerState",
     "CommitListener",
     "EntityPage",
     "EntityQuery",
     "EntityRecord",
+    "GroupExists",
+    "GroupRow",
+    "GroupStats",
+    "ParkedRow",
     "HistoryPage",
     "KindCheckpoint",
     "PassCheckpoint",
@@ -67,10 +88,13 @@ __all__ = [
     "Retention",
     "RowFilter",
     "SerializedPage",
+    "SettleKind",
+    "Settlement",
     "Store",
     "StoreError",
     "StoreUnavailable",
     "StoredEvent",
+    "open_consumer_state",
     "open_store",
     "sqlite_path",
 ]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from service.storage.consumer_state import ConsumerState
 from service.storage.interface import Retention, Store, StoreError
 
-__all__ = ["DEFAULT_DATABASE_URL", "open_store", "sqlite_path"]
+__all__ = ["DEFAULT_DATABASE_URL", "open_consumer_state", "open_store", "sqlite_path"]
 
 DEFAULT_DATABASE_URL = "sqlite:///./clerk-relay.db"
 
@@ -33,6 +34,28 @@ async def open_store(url: str, retention: Retention | None = None) -> Store:
         from service.storage.postgres import PostgresStore
 
         return await PostgresStore.open(url, retention)
+    raise StoreError(
+        f"unsupported database URL {url!r}: use sqlite:///path/to/file.db or postgresql://…"
+    )
+
+
+def open_consumer_state(url: str) -> ConsumerState:
+    """The consumer groups of the database at `url`, whose store is open (and so migrated).
+
+    Connects on first use, with a connection of its own.
+
+    Raises:
+        StoreError: The URL is not understood.
+    """
+    if url.startswith("sqlite:///"):
+        from service.storage.sqlite.consumer_db import SqliteConsumerDatabase
+
+        return ConsumerState(SqliteConsumerDatabase(sqlite_path(url)))
+    if url.startswith(("postgresql://", "postgres://")):
+        from service.storage.postgres.connections import connection_kwargs
+        from service.storage.postgres.consumer_db import PostgresConsumerDatabase
+
+        return ConsumerState(PostgresConsumerDatabase(url, connection_kwargs(url, 5.0)))
     raise StoreError(
         f"unsupported database URL {url!r}: use sqlite:///path/to/file.db or postgresql://…"
     )

@@ -206,3 +206,23 @@ def test_quick_run_of_backfill(tmp_path: Path) -> None:
     assert per_user["relay"]["median"] > 0
     # The double's CPU is read in clock ticks (10 ms): over 2,000 users it may be none.
     assert per_user["double"]["median"] >= 0
+
+
+@pytest.mark.slow
+def test_quick_run_of_consumers(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "consumers", "--out", tmp_path],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": SOURCE_PATH},
+        capture_output=True,
+        timeout=100,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["failed"] == {}
+    (section,) = results["sections"]
+    (figure,) = section["figures"]
+    assert figure["figure"] == "3 members acking at once, 2,000 stored events"
+    assert figure["value"]["median"] > 0
+    assert figure["target"] == "≥ 20,000/s"
+    assert "redeliveries 0 (expected 0)" in " ".join(section["notes"])

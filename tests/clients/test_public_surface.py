@@ -22,6 +22,8 @@ PUBLIC = [
     "RETRYABLE_CODES",
     "Backoff",
     "Checkpoint",
+    "ConsumerMessage",
+    "ConsumerStream",
     "Event",
     "EventStream",
     "FileCheckpoint",
@@ -38,6 +40,7 @@ PUBLIC = [
     "UnauthenticatedError",
     "UnavailableError",
     "case_name",
+    "group_settings",
     "payload_case",
     "to_clerk_dict",
 ]

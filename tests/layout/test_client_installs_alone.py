@@ -65,7 +65,16 @@ def test_the_client_installs_and_runs_alone(tmp_path: Path) -> None:
     helped = _run(env_dir / "bin" / "clerk-relay", "--help", cwd=tmp_path)
     assert helped.returncode == 0, helped.stderr
     listed = re.findall(r"^    (\S+)", helped.stdout, re.MULTILINE)
-    assert sorted(listed) == ["event", "get", "history", "list", "reconcile", "tail", "trigger"]
+    assert sorted(listed) == [
+        "consumers",
+        "event",
+        "get",
+        "history",
+        "list",
+        "reconcile",
+        "tail",
+        "trigger",
+    ]
 
     tail = _run(env_dir / "bin" / "clerk-relay", "tail", "--help", cwd=tmp_path)
     assert tail.returncode == 0, tail.stderr

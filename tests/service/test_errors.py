@@ -156,6 +156,7 @@ async def test_other_exceptions_are_not_mapped(
 def test_public_surface_is_pinned() -> None:
     assert sorted(service.errors.__all__) == [
         "Aborted",
+        "AlreadyExists",
         "ErrorInterceptor",
         "FailedPrecondition",
         "InvalidArgument",

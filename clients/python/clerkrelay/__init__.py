@@ -5,7 +5,9 @@ returns an `EventStream` of typed `Event`s that reconnects with backoff and
 resumes after the last position it saw (optionally persisted by a
 `Checkpoint`); its `get_<kind>`/`list_<kinds>` helpers query the relay's
 mirror of Clerk's entities; `snapshot_then_subscribe` does both without a gap.
-`to_clerk_dict` turns a typed message back into Clerk's JSON.
+`to_clerk_dict` turns a typed message back into Clerk's JSON. Its `consume`
+joins a durable consumer group (`ConsumerStream` of `ConsumerMessage`s, each
+acked, nacked or termed), and its `*_consumer_group*` helpers manage groups.
 Failures raise `RelayError` subclasses. The generated messages and stubs live
 in `clerkrelay.v1`.
 
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from clerkrelay.checkpoint import Checkpoint, FileCheckpoint, MemoryCheckpoint
     from clerkrelay.clerk_json import to_clerk_dict
     from clerkrelay.client import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TARGET, RelayClient
+    from clerkrelay.consumer import ConsumerMessage, ConsumerStream
+    from clerkrelay.consumer_calls import group_settings
     from clerkrelay.errors import (
         InvalidArgumentError,
         NotFoundError,
@@ -46,6 +50,8 @@ __all__ = [
     "RETRYABLE_CODES",
     "Backoff",
     "Checkpoint",
+    "ConsumerMessage",
+    "ConsumerStream",
     "Event",
     "EventStream",
     "FileCheckpoint",
@@ -62,6 +68,7 @@ __all__ = [
     "UnauthenticatedError",
     "UnavailableError",
     "case_name",
+    "group_settings",
     "payload_case",
     "to_clerk_dict",
 ]
@@ -76,6 +83,9 @@ _HOMES = {
     "FileCheckpoint": "clerkrelay.checkpoint",
     "MemoryCheckpoint": "clerkrelay.checkpoint",
     "to_clerk_dict": "clerkrelay.clerk_json",
+    "ConsumerMessage": "clerkrelay.consumer",
+    "ConsumerStream": "clerkrelay.consumer",
+    "group_settings": "clerkrelay.consumer_calls",
     "DEFAULT_MAX_MESSAGE_BYTES": "clerkrelay.client",
     "DEFAULT_TARGET": "clerkrelay.client",
     "RelayClient": "clerkrelay.client",

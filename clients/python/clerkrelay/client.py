@@ -5,6 +5,10 @@ async with RelayClient("127.0.0.1:50051", token="…") as client:
     user = await client.get_user("user_123")              # UserRecord, or None
     async for event in client.subscribe(event_types=["user.*"], after_sequence=0):
         print(event.sequence, event.type)
+    async with client.consume("welcome-emails", event_types=["user.created"]) as messages:
+        async for msg in messages:                         # each event to one member
+            async with msg:                                # ack, or nack on an exception
+                ...
 ```
 
 The channel is opened by `async with` (or `open()`, inside a running event
@@ -26,18 +30,15 @@ import grpc
 from clerkrelay.backoff import Backoff
 from clerkrelay.calls import UnaryCalls
 from clerkrelay.checkpoint import Checkpoint
+from clerkrelay.consumer_calls import ConsumerCalls
 from clerkrelay.errors import error_from_rpc
+from clerkrelay.event_lookups import EventLookups
 from clerkrelay.limits import DEFAULT_CLIENT_RECEIVE_BYTES
 from clerkrelay.listing import Listing, Snapshot
 from clerkrelay.state import StateQueries
 from clerkrelay.stream import EventStream
-from clerkrelay.v1.event_pb2 import Event
-from clerkrelay.v1.event_service_pb2 import (
-    GetEventRequest,
-    GetHeadRequest,
-    ListEntityEventsRequest,
-    SubscribeRequest,
-)
+from clerkrelay.v1.consumer_service_pb2_grpc import ConsumerServiceStub
+from clerkrelay.v1.event_service_pb2 import SubscribeRequest
 from clerkrelay.v1.event_service_pb2_grpc import EventServiceStub
 from clerkrelay.v1.reconcile_service_pb2 import ReconcileRequest, ReconcileResponse
 from clerkrelay.v1.reconcile_service_pb2_grpc import ReconcileServiceStub
@@ -46,6 +47,7 @@ from clerkrelay.v1.state_service_pb2_grpc import StateServiceStub
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "DEFAULT_TARGET", "RelayClient"]
 
 if TYPE_CHECKING:  # the async stub types exist only in the .pyi files
+    from clerkrelay.v1.consumer_service_pb2_grpc import ConsumerServiceAsyncStub
     from clerkrelay.v1.event_service_pb2_grpc import EventServiceAsyncStub
     from clerkrelay.v1.reconcile_service_pb2_grpc import ReconcileServiceAsyncStub
     from clerkrelay.v1.state_service_pb2_grpc import StateServiceAsyncStub
@@ -64,7 +66,7 @@ _ChannelOption = tuple[str, str | int]
 _NOT_OPEN = "the client is not open: use `async with RelayClient(…)`"
 
 
-class RelayClient(StateQueries):
+class RelayClient(EventLookups, StateQueries, ConsumerCalls):
     """A client of one clerk-relay gRPC service.
 
     Args:
@@ -84,6 +86,7 @@ class RelayClient(StateQueries):
     __slots__ = (
         "_channel",
         "_calls",
+        "_consumers",
         "_channel_options",
         "_credentials",
         "_events",
@@ -148,6 +151,7 @@ class RelayClient(StateQueries):
         self._events: EventServiceAsyncStub | None = None
         self._state: StateServiceAsyncStub | None = None
         self._reconcile: ReconcileServiceAsyncStub | None = None
+        self._consumers: ConsumerServiceAsyncStub | None = None
         super().__init__(self._state_stub, self._calls)
 
     def __repr__(self) -> str:
@@ -179,6 +183,7 @@ class RelayClient(StateQueries):
             self._events = EventServiceStub(channel)
             self._state = StateServiceStub(channel)
             self._reconcile = ReconcileServiceStub(channel)
+            self._consumers = ConsumerServiceStub(channel)
         return self
 
     async def close(self) -> None:
@@ -186,6 +191,7 @@ class RelayClient(StateQueries):
         channel, self._channel = self._channel, None
         self._events = self._state = None
         self._reconcile = None
+        self._consumers = None
         if channel is not None:
             await channel.close(None)
 
@@ -205,45 +211,15 @@ class RelayClient(StateQueries):
             raise RuntimeError(_NOT_OPEN)
         return self._events
 
+    def _consumer_stub(self) -> ConsumerServiceAsyncStub:
+        if self._consumers is None:
+            raise RuntimeError(_NOT_OPEN)
+        return self._consumers
+
     def _state_stub(self) -> StateServiceAsyncStub:
         if self._state is None:
             raise RuntimeError(_NOT_OPEN)
         return self._state
-
-    async def head_sequence(self) -> int:
-        """The sequence of the newest event in the relay's log (0 when it is empty).
-
-        Read with `EventService.GetHead`. Also a cheap way to check that the
-        server is reachable and accepts the token.
-
-        Raises:
-            RelayError: The call failed (UnavailableError: unreachable).
-        """
-        stub = self._event_stub()
-        response = await self._calls.call(stub.GetHead, GetHeadRequest())
-        return response.head_sequence
-
-    async def get_event(self, key: int | str, /) -> Event | None:
-        """One event by sequence (an int) or webhook id (a str); None when the log has none."""
-        request = GetEventRequest(sequence=key) if isinstance(key, int) else GetEventRequest(id=key)
-        response = await self._calls.get(self._event_stub().GetEvent, request)
-        return None if response is None else response.event
-
-    def entity_events(self, id: str, /, *, kind: str = "", page_size: int = 0) -> Listing[Event]:
-        """Every retained event about an entity, in log order (`EventService.ListEntityEvents`).
-
-        Args:
-            id: Clerk's id of the entity.
-            kind: Only events that change an entity of this kind (`user`, …).
-            page_size: Events per page; 0 means the server's default (100).
-        """
-        return self._calls.listing(
-            self._event_stub().ListEntityEvents,
-            lambda token: ListEntityEventsRequest(
-                entity_id=id, kind=kind, page_size=page_size, page_token=token
-            ),
-            lambda response: response.events,
-        )
 
     async def reconcile(
         self, kinds: Iterable[str] = (), *, allow_mass_delete: bool = False

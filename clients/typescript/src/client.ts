@@ -13,6 +13,7 @@ import type { Client, Interceptor, Transport } from "@connectrpc/connect";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 
+import { ConsumerService } from "./gen/clerkrelay/v1/consumer_service_pb.js";
 import { EventService } from "./gen/clerkrelay/v1/event_service_pb.js";
 import { StateService } from "./gen/clerkrelay/v1/state_service_pb.js";
 
@@ -47,12 +48,17 @@ export type EventClient = Client<typeof EventService>;
 /** A typed client for `clerkrelay.v1.StateService` (Get…/List… reads). */
 export type StateClient = Client<typeof StateService>;
 
-/** Both clients of one relay, sharing one HTTP/2 connection. */
+/** A typed client for `clerkrelay.v1.ConsumerService` (consumer groups; see `consume`). */
+export type ConsumerServiceClient = Client<typeof ConsumerService>;
+
+/** The clients of one relay, sharing one HTTP/2 connection. */
 export interface RelayClients {
   /** Streams events: history, then live. */
   events: EventClient;
   /** Reads the last known state of Clerk's entities. */
   state: StateClient;
+  /** Durable consumer groups: `consume(consumers, group, …)` and their management. */
+  consumers: ConsumerServiceClient;
 }
 
 /**
@@ -123,7 +129,7 @@ export function createRelayTransport(options: RelayClientOptions = {}): Transpor
 }
 
 /**
- * Typed clients for both public services of one relay.
+ * Typed clients for the public services of one relay.
  *
  * @param options - Where the relay is and how to authenticate, or a transport
  *   made by {@link createRelayTransport} (or any other Connect transport).
@@ -133,6 +139,7 @@ export function createRelayClients(options: RelayClientOptions | Transport = {})
   return {
     events: createClient(EventService, transport),
     state: createClient(StateService, transport),
+    consumers: createClient(ConsumerService, transport),
   };
 }
 

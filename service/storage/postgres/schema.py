@@ -122,6 +122,42 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX events_by_subject ON events USING gin (subject_ids);
     """,
+    # 5: consumer groups, as in the SQLite backend's migration 6.
+    """
+    CREATE TABLE consumer_groups (
+        name text PRIMARY KEY,
+        settings bytea NOT NULL,
+        create_time_ns bigint NOT NULL,
+        cursor bigint NOT NULL,
+        delivered bigint NOT NULL,
+        redelivered bigint NOT NULL,
+        acked bigint NOT NULL
+    );
+    CREATE TABLE consumer_pending (
+        group_name text NOT NULL,
+        sequence bigint NOT NULL,
+        entity_key text,
+        member text,
+        attempt integer NOT NULL,
+        due_ns bigint NOT NULL,
+        last_error text NOT NULL,
+        PRIMARY KEY (group_name, sequence)
+    );
+    CREATE INDEX consumer_pending_by_due ON consumer_pending (group_name, due_ns);
+    CREATE INDEX consumer_pending_by_entity ON consumer_pending (group_name, entity_key, sequence)
+        WHERE entity_key IS NOT NULL;
+    CREATE INDEX consumer_pending_by_member ON consumer_pending (group_name, member)
+        WHERE member IS NOT NULL;
+    CREATE TABLE consumer_parked (
+        group_name text NOT NULL,
+        sequence bigint NOT NULL,
+        entity_key text,
+        attempts integer NOT NULL,
+        reason text NOT NULL,
+        park_time_ns bigint NOT NULL,
+        PRIMARY KEY (group_name, sequence)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -151,6 +151,44 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT OR IGNORE INTO event_subjects (subject_id, sequence)
         SELECT word, sequence FROM split WHERE word != '';
     """,
+    # 6: consumer groups (`service.storage.consumer_records`): the groups, their
+    # pending events (waiting, or in flight with a member and an ack deadline)
+    # and their parked events. A group's position is derived from them.
+    """
+    CREATE TABLE consumer_groups (
+        name TEXT PRIMARY KEY,
+        settings BLOB NOT NULL,
+        create_time_ns INTEGER NOT NULL,
+        cursor INTEGER NOT NULL,
+        delivered INTEGER NOT NULL,
+        redelivered INTEGER NOT NULL,
+        acked INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE consumer_pending (
+        group_name TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        entity_key TEXT,
+        member TEXT,
+        attempt INTEGER NOT NULL,
+        due_ns INTEGER NOT NULL,
+        last_error TEXT NOT NULL,
+        PRIMARY KEY (group_name, sequence)
+    ) WITHOUT ROWID;
+    CREATE INDEX consumer_pending_by_due ON consumer_pending (group_name, due_ns);
+    CREATE INDEX consumer_pending_by_entity ON consumer_pending (group_name, entity_key, sequence)
+        WHERE entity_key IS NOT NULL;
+    CREATE INDEX consumer_pending_by_member ON consumer_pending (group_name, member)
+        WHERE member IS NOT NULL;
+    CREATE TABLE consumer_parked (
+        group_name TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        entity_key TEXT,
+        attempts INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        park_time_ns INTEGER NOT NULL,
+        PRIMARY KEY (group_name, sequence)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,12 +1,12 @@
 """The `clerk-relay` command line: the client's commands, and the server's when installed.
 
 The client's commands (`tail`, `get`, `list`, `event`, `history`, `trigger`,
-`reconcile`) live here, one module each (`get`/`list` and `event`/`history` a
-pair each). The server's (`serve`, `gateway`, `grpc`) live in the `relay` package,
-which is installed with the server (the top-level `clerk-relay` project) and
-not with this client alone: when `relay` can be imported, its flags join the
-parser, and the module that runs a server command is imported only when one
-runs, so that the client's commands start quickly.
+`reconcile`, `consumers`) live here, one module each (`get`/`list` and
+`event`/`history` a pair each). The server's (`serve`, `gateway`, `grpc`) live
+in the `relay` package, which is installed with the server (the top-level
+`clerk-relay` project) and not with this client alone: when `relay` can be
+imported, its flags join the parser, and the module that runs a server command
+is imported only when one runs, so that the client's commands start quickly.
 
 Every flag has an environment variable; a flag wins over its variable.
 Global flags (`--log-level`, `--log-format`, see `clerkrelay.cli.logs`) go
@@ -31,7 +31,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 
-from clerkrelay.cli import lookup, query, reconcile, tail, trigger
+from clerkrelay.cli import consumers, lookup, query, reconcile, tail, trigger
 from clerkrelay.cli.cli_error import CliError
 from clerkrelay.cli.logs import LOG_FORMAT, configure_logging
 from clerkrelay.cli.settings import LOG_LEVEL, Setting
@@ -49,6 +49,7 @@ _TOOLS: dict[str, _Command] = {
     "event": lookup.run_event,
     "show": lookup.run_event,
     "history": lookup.run_history,
+    "consumers": consumers.run,
 }
 
 _GLOBAL = (LOG_LEVEL, LOG_FORMAT)
@@ -84,6 +85,7 @@ def _parser(server: ModuleType | None) -> argparse.ArgumentParser:
     query.add_parsers(commands)
     lookup.add_parsers(commands)
     reconcile.add_parser(commands)
+    consumers.add_parser(commands)
     for command in {id(c): c for c in commands.choices.values()}.values():  # aliases: once
         _add_global_flags(command)
     return parser

@@ -1,0 +1,342 @@
+"""`GroupDispatcher`: one group's deliveries to the members connected to this process.
+
+One task per group and process does everything, in rounds, so a round's
+work is batched and never races with itself:
+
+1. when a member has left: apply its queued settlements, then release its
+   events (they can be delivered again at once);
+2. examine the log after the group's cursor and add the matching events to
+   its pending set (at most `MAX_PENDING` pending at a time);
+3. in one transaction (one commit per round): apply every settlement (ack,
+   nack, term) queued since the last round, then claim eligible events for
+   every member with room (`max_in_flight` minus what it holds, counting
+   what the settlements free); send each member its batch, and tell members
+   about the settlements that changed nothing.
+
+The group's row (settings, cursor) is read again at most every
+`poll_interval_s` (sooner when another process moved the cursor).
+
+A round runs when woken (a commit to the log, in any process; a settlement;
+a member joining or leaving) and at least every `poll_interval_s`, which is
+when deliveries past their ack deadline, delayed nacks and the work of other
+processes become visible. A member that is slow holds its own deliveries
+only: the others keep receiving what it does not take.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+
+from service.consumers.member import Member
+from service.consumers.metrics import ConsumerMetrics
+from service.consumers.settings import MAX_DELAY_NS, GroupConfig
+from service.consumers.wire import delivery_batch, parse_delivery_id, rejected
+from service.errors import NotFound
+from service.storage import (
+    BeforeRetention,
+    Claim,
+    ConsumerState,
+    SettleKind,
+    Settlement,
+    Store,
+    StoreError,
+)
+
+__all__ = ["MAX_PENDING", "GroupDispatcher"]
+
+_log = logging.getLogger("clerk_relay.consumers")
+
+MAX_PENDING = 10_000
+"""Examining the log pauses while a group has this many events pending."""
+_PAGE = 512
+_RETRY_S = 0.1  # after a failed round with settlements to apply
+_Queued = tuple[Member, str, Settlement]
+"""A settlement waiting for the next round: its member, its delivery id, and itself."""
+_PAGES_PER_ROUND = 8
+
+
+class GroupDispatcher:
+    """Dispatches one group's events to this process's members of it.
+
+    Args:
+        config: The group's settings.
+        store: The log.
+        state: The groups' stored state.
+        poll_interval_s: The longest wait between two rounds.
+        metrics: Where its deliveries, settlements and gauges are counted.
+    """
+
+    def __init__(
+        self,
+        config: GroupConfig,
+        store: Store,
+        state: ConsumerState,
+        poll_interval_s: float,
+        metrics: ConsumerMetrics,
+    ) -> None:
+        self.config = config
+        self._metrics = metrics
+        self.members: dict[str, Member] = {}
+        self._store = store
+        self._state = state
+        self._poll_s = poll_interval_s
+        self._settlements: list[_Queued] = []
+        self._cursor: int | None = None  # the group's cursor as last read or moved here
+        self._next_reload = 0.0
+        self._wake = asyncio.Event()
+        self._closed = False
+        self._unlisten = store.add_listener(lambda _: self._wake.set())
+        self._task = asyncio.create_task(self._run(), name=f"consumer-group-{config.name}")
+
+    # -- members --------------------------------------------------------------
+
+    def add(self, member: Member) -> None:
+        """A member joins."""
+        self.members[member.id] = member
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Runs a round soon (parked events were replayed, say)."""
+        self._wake.set()
+
+    async def leave(self, member: Member) -> None:
+        """A member's stream ended: its queued settlements apply, then its events are released."""
+        if member.id not in self.members or self._closed:
+            self.members.pop(member.id, None)
+            return
+        member.leaving = asyncio.get_running_loop().create_future()
+        self._wake.set()
+        await asyncio.shield(member.leaving)
+
+    def settle(
+        self, member: Member, kind: SettleKind, delivery: str, delay_ns: int = 0, reason: str = ""
+    ) -> None:
+        """Queues a member's settlement for the next round, or rejects it at once."""
+        parsed = parse_delivery_id(delivery)
+        refused = self._metrics.settlements.labels(self.config.name, "rejected")
+        if parsed is None:
+            refused.inc()
+            member.send(rejected(delivery, "not a delivery id"))
+            return
+        sequence, attempt = parsed
+        if not member.holds(sequence, attempt):
+            refused.inc()
+            member.send(
+                rejected(
+                    delivery,
+                    f"delivery {delivery} is not in flight for this member (unknown, already "
+                    "settled, another member's, or delivered again after ack_wait)",
+                )
+            )
+            return
+        if not 0 <= delay_ns <= MAX_DELAY_NS:
+            refused.inc()
+            member.send(rejected(delivery, "a nack's delay must be from 0 to 24 h"))
+            return
+        settlement = Settlement(kind, member.id, sequence, attempt, delay_ns, reason)
+        self._settlements.append((member, delivery, settlement))
+        self._wake.set()
+
+    # -- rounds ---------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while not self._closed:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._poll_s):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._round()
+            except StoreError as error:
+                _log.warning("consumer group %s: %s", self.config.name, error)
+                if self._settlements:  # kept from the failed round: try again soon
+                    await asyncio.sleep(_RETRY_S)
+                    self._wake.set()
+            except Exception:
+                _log.exception("consumer group %s: round failed", self.config.name)
+
+    async def _round(self) -> None:
+        if any(m.leaving is not None for m in self.members.values()):
+            await self._apply_settlements()  # a leaver's last acks first
+            await self._release_leavers()
+        due = self._cursor is None or time.monotonic() >= self._next_reload
+        if due and not await self._reload():
+            return
+        await self._examine()
+        await self._settle_and_claim()
+        self._gauge()
+
+    async def _reload(self) -> bool:
+        """Reads the group again (settings, cursor, lag); False when it was deleted."""
+        row = await self._state.get_group(self.config.name)
+        if row is None:
+            self._end_all(NotFound(f"consumer group {self.config.name!r} was deleted"))
+            return False
+        self.config = GroupConfig.parse(self.config.name, row.settings)
+        self._cursor = row.cursor
+        self._next_reload = time.monotonic() + self._poll_s
+        head = await self._store.head()
+        _, lowest = await self._state.pending_summary(self.config.name)
+        position = row.cursor if lowest is None else lowest - 1
+        self._metrics.lag.labels(self.config.name).set(max(0, head - position))
+        return True
+
+    def _gauge(self) -> None:
+        name = self.config.name
+        self._metrics.members.labels(name).set(len(self.members))
+        self._metrics.in_flight.labels(name).set(
+            sum(len(m.in_flight) for m in self.members.values())
+        )
+
+    async def _apply_settlements(self) -> None:
+        queued, self._settlements = self._settlements, []
+        if queued:
+            settlements = [s for _, _, s in queued]
+            try:
+                applied = await self._state.settle(
+                    self.config.name, settlements, self.config.max_deliveries
+                )
+            except StoreError:
+                self._settlements[:0] = queued  # kept for the next round
+                raise
+            self._settled(queued, applied)
+
+    def _settled(self, queued: list[_Queued], applied: list[bool]) -> None:
+        for (member, delivery, settlement), ok in zip(queued, applied, strict=True):
+            if member.holds(settlement.sequence, settlement.attempt):
+                del member.in_flight[settlement.sequence]
+            outcome = settlement.kind.value if ok else "rejected"
+            self._metrics.settlements.labels(self.config.name, outcome).inc()
+            if not ok:
+                member.send(
+                    rejected(delivery, f"delivery {delivery} was delivered again after ack_wait")
+                )
+
+    async def _release_leavers(self) -> None:
+        for member in [m for m in self.members.values() if m.leaving is not None]:
+            del self.members[member.id]
+            try:
+                await self._state.release(self.config.name, member.id)
+            finally:
+                assert member.leaving is not None
+                if not member.leaving.done():
+                    member.leaving.set_result(None)
+
+    async def _examine(self) -> None:
+        """Adds the matching events after the cursor to the pending set."""
+        cursor = self._cursor
+        head = await self._store.head()
+        if cursor is None or cursor >= head or not self.members:
+            return
+        pending, _ = await self._state.pending_summary(self.config.name)
+        if pending >= MAX_PENDING:
+            return
+        for _ in range(_PAGES_PER_ROUND):
+            if cursor >= head:
+                break
+            try:
+                page = await self._store.read(cursor, _PAGE, self.config.matches)
+            except BeforeRetention as error:
+                _log.warning("consumer group %s: %s; skipping ahead", self.config.name, error)
+                page_events, last = [], error.oldest_retained - 1
+            else:
+                page_events, last = page.events, page.last_examined
+            events = [(e.sequence, _entity_key(e.subject_ids)) for e in page_events]
+            if not await self._state.fill(self.config.name, cursor, last, events):
+                self._cursor = None  # another process moved it: read it again
+                self._wake.set()
+                return
+            cursor = self._cursor = last
+        if cursor < head:
+            self._wake.set()
+
+    async def _settle_and_claim(self) -> None:
+        """Applies the queued settlements and claims for every member with room, in one commit."""
+        queued, self._settlements = self._settlements, []
+        config = self.config
+        settling: dict[str, int] = defaultdict(int)  # what the settlements will free
+        for member, _, settlement in queued:
+            settling[member.id] += member.holds(settlement.sequence, settlement.attempt)
+        now = time.time_ns()
+        wants = [
+            (m.id, room)
+            for m in self.members.values()
+            if m.leaving is None
+            and (room := m.capacity(config.max_in_flight, now) + settling[m.id]) > 0
+        ]
+        if not queued and not wants:
+            return
+        try:
+            applied, claims, parked = await self._state.settle_and_claim(
+                config.name,
+                [s for _, _, s in queued],
+                wants,
+                per_entity=config.per_entity,
+                ack_wait_ns=config.ack_wait_ns,
+                max_deliveries=config.max_deliveries,
+            )
+        except StoreError:
+            self._settlements[:0] = queued  # kept for the next round
+            raise
+        self._settled(queued, applied)
+        self._deliver(claims, parked)
+        if parked or (wants and len(claims) == sum(room for _, room in wants)):
+            self._wake.set()  # more may be waiting
+
+    def _deliver(self, claims: list[Claim], parked: int) -> None:
+        name = self.config.name
+        deadline = time.time_ns() + self.config.ack_wait_ns
+        batches: dict[str, list[tuple[int, int, bytes]]] = defaultdict(list)
+        for claim in claims:
+            previous = self.members.get(claim.previous_member or "")
+            if previous is not None:
+                previous.in_flight.pop(claim.sequence, None)
+            member = self.members[claim.member]
+            member.in_flight[claim.sequence] = (claim.attempt, deadline)
+            batches[claim.member].append((claim.sequence, claim.attempt, claim.data))
+        for member_id, deliveries in batches.items():
+            self.members[member_id].send(delivery_batch(deliveries))
+        again = sum(1 for claim in claims if claim.attempt > 1)
+        self._metrics.deliveries.labels(name, "first").inc(len(claims) - again)
+        self._metrics.deliveries.labels(name, "again").inc(again)
+        self._metrics.parked_on_timeout.labels(name).inc(parked)
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def _end_all(self, error: NotFound | None) -> None:
+        for member in self.members.values():
+            member.send(error)
+            if member.leaving is not None and not member.leaving.done():
+                member.leaving.set_result(None)
+        self.members.clear()
+
+    @property
+    def idle(self) -> bool:
+        """No member left."""
+        return not self.members
+
+    async def close(self, error: NotFound | None = None) -> None:
+        """Ends every member's stream (with `error`, or OK), releasing their events."""
+        members = list(self.members.values())
+        self._closed = True
+        self._unlisten()
+        self._wake.set()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        with contextlib.suppress(StoreError):
+            await self._apply_settlements()
+        for member in members:
+            with contextlib.suppress(StoreError):
+                await self._state.release(self.config.name, member.id)
+        self._end_all(error)
+        self._gauge()
+
+
+def _entity_key(subject_ids: tuple[str, ...]) -> str | None:
+    """What per-entity ordering orders by: the event's first subject (None: not ordered)."""
+    return subject_ids[0] if subject_ids else None

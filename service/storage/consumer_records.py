@@ -1,0 +1,196 @@
+"""Consumer groups' stored state, as values, and the transaction seam each backend provides.
+
+A group's durable state is four things (tables `consumer_groups`,
+`consumer_pending`, `consumer_parked` in both backends):
+
+- the group: its settings (a serialized `ConsumerGroupSettings`), its cursor
+  (the highest sequence of the log it has examined) and its counters;
+- its pending events: examined, matching, not yet acked or parked. A pending
+  event is *waiting* (no member; `due_ns` is when it may be delivered, 0 for
+  at once) or *in flight* (a member holds it; `due_ns` is its ack deadline);
+- its parked events, with their last error.
+
+The group's position is derived, never stored: one below its lowest pending
+sequence, or its cursor when nothing is pending. So an ack only deletes a row.
+
+`ConsumerState` (in `service.storage.consumer_state`) runs every operation as
+one transaction through `ConsumerDatabase`, which each backend implements:
+SQLite on a writer thread of its own, PostgreSQL on a connection of its own.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+__all__ = [
+    "Claim",
+    "ConsumerDatabase",
+    "GroupExists",
+    "GroupRow",
+    "GroupStats",
+    "ParkedRow",
+    "SettleKind",
+    "Settlement",
+    "Tx",
+]
+
+
+class GroupExists(Exception):
+    """A group of that name already exists."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRow:
+    """A stored group.
+
+    Attributes:
+        name: The group's name.
+        settings: The serialized `ConsumerGroupSettings` (normalized, with the
+            resolved start as `after_sequence`).
+        create_time_ns: When it was created.
+        cursor: The highest sequence it has examined.
+        delivered: Deliveries made, redeliveries included.
+        redelivered: Deliveries that were not a first attempt.
+        acked: Events acked.
+    """
+
+    name: str
+    settings: bytes
+    create_time_ns: int
+    cursor: int
+    delivered: int = 0
+    redelivered: int = 0
+    acked: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStats:
+    """A group's figures, read in one transaction.
+
+    Attributes:
+        group: The group's row.
+        position: Every matching sequence at or below it is acked or parked.
+        pending: Events waiting to be delivered.
+        in_flight: Events held by a member.
+        parked: Events parked.
+    """
+
+    group: GroupRow
+    position: int
+    pending: int
+    in_flight: int
+    parked: int
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One event handed to a member by `ConsumerState.claim`.
+
+    Attributes:
+        member: The member it is for.
+        sequence: The event's sequence.
+        attempt: This delivery's attempt (1 for the first).
+        data: The serialized `Event`.
+        previous_member: The member that held it before (its delivery timed
+            out), or None.
+    """
+
+    member: str
+    sequence: int
+    attempt: int
+    data: bytes
+    previous_member: str | None
+
+
+class SettleKind(enum.Enum):
+    """What a member says about a delivery."""
+
+    ACK = "ack"
+    NACK = "nack"
+    TERM = "term"
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A member's answer about one delivery.
+
+    Attributes:
+        kind: Ack, nack or term.
+        member: The member that answers.
+        sequence: The event's sequence.
+        attempt: The delivery's attempt (a settlement of an older attempt
+            applies to nothing).
+        delay_ns: For a nack, how long to wait before delivering it again.
+        reason: For a nack or a term, why.
+    """
+
+    kind: SettleKind
+    member: str
+    sequence: int
+    attempt: int
+    delay_ns: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedRow:
+    """A parked event.
+
+    Attributes:
+        sequence: The event's sequence.
+        attempts: How many times it was delivered.
+        reason: Its last error.
+        park_time_ns: When it was parked.
+        data: The serialized `Event`; None when retention has trimmed it.
+    """
+
+    sequence: int
+    attempts: int
+    reason: str
+    park_time_ns: int
+    data: bytes | None
+
+
+class Tx(Protocol):
+    """One open transaction. SQL uses `?` placeholders (PostgreSQL's backend rewrites them)."""
+
+    async def fetch(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """Runs a query; returns every row."""
+        ...
+
+    async def execute(self, sql: str, params: Sequence[object] = ()) -> int:
+        """Runs a statement; returns how many rows it changed."""
+        ...
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        """Runs a statement once per row of parameters."""
+        ...
+
+
+class ConsumerDatabase(Protocol):
+    """A backend's transactions for consumer groups."""
+
+    def transaction(
+        self, lock_group: str | None = None, read_only: bool = False
+    ) -> AbstractAsyncContextManager[Tx]:
+        """A transaction, committed when the block ends normally, rolled back otherwise.
+
+        Args:
+            read_only: It only reads (SQLite: it then does not take the write
+                lock, so it never holds up the store's appends).
+            lock_group: Serialize with every other transaction that locks this
+                group, in any process (PostgreSQL: the group's row `FOR
+                UPDATE`; SQLite's write transactions are serialized anyway).
+
+        Raises:
+            StoreUnavailable: The database failed or cannot be reached.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Releases the connection."""
+        ...

@@ -1,0 +1,389 @@
+"""`ConsumerState`: every read and write of consumer groups, one transaction each, on any backend.
+
+The rules it keeps (see `service.storage.consumer_records` for the tables):
+
+- `fill` adds the matching events after the group's cursor to its pending
+  set and moves the cursor, only if the cursor is still where the caller
+  read it (so two processes never add an event twice).
+- `claim` hands waiting events (and in-flight ones past their ack deadline)
+  to members, lowest sequence first, under the group's lock. With per-entity
+  ordering an event is eligible only when no earlier pending event of its
+  entity exists and no event of its entity is in flight: one at a time, in
+  log order. A timed-out event that has had its `max_deliveries` is parked
+  instead, as is one trimmed from the log before it could be delivered.
+- `settle` applies a batch of acks, nacks and terms in one transaction, under
+  the group's lock (so no claim re-takes an event meanwhile); each applies
+  only to the member and attempt that hold the event now, and only once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from service.storage.consumer_records import (
+    Claim,
+    ConsumerDatabase,
+    GroupExists,
+    GroupRow,
+    GroupStats,
+    ParkedRow,
+    SettleKind,
+    Settlement,
+    Tx,
+)
+from service.storage.member_slots import MemberSlots
+
+__all__ = ["ConsumerState", "PendingEvent"]
+
+PendingEvent = tuple[int, str | None]
+"""A matching event for `fill`: its sequence and its entity key (None: not ordered)."""
+
+_GROUP_COLUMNS = "name, settings, create_time_ns, cursor, delivered, redelivered, acked"
+
+_CLAIMABLE = """
+    SELECT p.sequence, p.attempt, p.member, p.last_error, e.data
+    FROM consumer_pending p LEFT JOIN events e ON e.sequence = p.sequence
+    WHERE p.group_name = ? AND p.due_ns <= ? {ordered}
+    ORDER BY p.sequence LIMIT ?
+"""
+_ONE_PER_ENTITY = """
+    AND (p.entity_key IS NULL OR NOT EXISTS (
+        SELECT 1 FROM consumer_pending q
+        WHERE q.group_name = p.group_name AND q.entity_key = p.entity_key
+          AND (q.sequence < p.sequence OR (q.member IS NOT NULL AND q.due_ns > ?))))
+"""
+_CHUNK = 500  # sequences per `IN (…)` list
+_PARK = (
+    "INSERT INTO consumer_parked (group_name, sequence, entity_key, attempts, reason, "
+    "park_time_ns) SELECT group_name, sequence, entity_key, attempt, ?, ? "
+    "FROM consumer_pending WHERE group_name = ? AND sequence = ?"
+)
+
+
+def _group(row: tuple[Any, ...]) -> GroupRow:
+    name, settings, created, cursor, delivered, redelivered, acked = row
+    return GroupRow(
+        str(name),
+        bytes(settings),  # bytes or memoryview, per backend
+        int(created),
+        int(cursor),
+        int(delivered),
+        int(redelivered),
+        int(acked),
+    )
+
+
+class ConsumerState:
+    """Consumer groups in a backend's database.
+
+    Args:
+        database: The backend's transactions; `close` closes it.
+    """
+
+    def __init__(self, database: ConsumerDatabase) -> None:
+        self._db = database
+
+    # -- groups ---------------------------------------------------------------
+
+    async def create_group(self, group: GroupRow) -> None:
+        """Stores a new group.
+
+        Raises:
+            GroupExists: A group of that name exists.
+        """
+        async with self._db.transaction() as tx:
+            created = await tx.execute(  # two processes creating it at once: one wins
+                f"INSERT INTO consumer_groups ({_GROUP_COLUMNS}) VALUES (?, ?, ?, ?, 0, 0, 0) "
+                "ON CONFLICT DO NOTHING",
+                (group.name, group.settings, group.create_time_ns, group.cursor),
+            )
+        if created != 1:
+            raise GroupExists(group.name)
+
+    async def update_settings(self, name: str, settings: bytes) -> bool:
+        """Replaces a group's settings; False when it does not exist."""
+        async with self._db.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE consumer_groups SET settings = ? WHERE name = ?", (settings, name)
+            )
+        return changed == 1
+
+    async def get_group(self, name: str) -> GroupRow | None:
+        """A group's row, or None."""
+        async with self._db.transaction(read_only=True) as tx:
+            return await self._get(tx, name)
+
+    async def _get(self, tx: Tx, name: str) -> GroupRow | None:
+        sql = f"SELECT {_GROUP_COLUMNS} FROM consumer_groups WHERE name = ?"
+        rows = await tx.fetch(sql, (name,))
+        return _group(rows[0]) if rows else None
+
+    async def stats(self, names: Sequence[str] | None = None) -> list[GroupStats]:
+        """Figures of the named groups (those that exist), or of every group, in name order."""
+        async with self._db.transaction(read_only=True) as tx:
+            rows = await tx.fetch(f"SELECT {_GROUP_COLUMNS} FROM consumer_groups ORDER BY name")
+            groups = [_group(row) for row in rows]
+            if names is not None:
+                groups = [group for group in groups if group.name in names]
+            found = []
+            for group in groups:
+                ((lowest, waiting, held),) = await tx.fetch(
+                    "SELECT min(sequence), count(*) - count(member), count(member) "
+                    "FROM consumer_pending WHERE group_name = ?",
+                    (group.name,),
+                )
+                ((parked,),) = await tx.fetch(
+                    "SELECT count(*) FROM consumer_parked WHERE group_name = ?", (group.name,)
+                )
+                position = group.cursor if lowest is None else int(lowest) - 1
+                found.append(GroupStats(group, position, int(waiting), int(held), int(parked)))
+            return found
+
+    async def delete_group(self, name: str) -> bool:
+        """Deletes a group with its pending and parked events; False when it did not exist."""
+        async with self._db.transaction() as tx:
+            await tx.execute("DELETE FROM consumer_pending WHERE group_name = ?", (name,))
+            await tx.execute("DELETE FROM consumer_parked WHERE group_name = ?", (name,))
+            deleted = await tx.execute("DELETE FROM consumer_groups WHERE name = ?", (name,))
+        return deleted == 1
+
+    # -- delivery -------------------------------------------------------------
+
+    async def pending_summary(self, name: str) -> tuple[int, int | None]:
+        """How many events the group has pending (waiting or in flight), and the lowest."""
+        async with self._db.transaction(read_only=True) as tx:
+            ((count, lowest),) = await tx.fetch(
+                "SELECT count(*), min(sequence) FROM consumer_pending WHERE group_name = ?",
+                (name,),
+            )
+        return int(count), None if lowest is None else int(lowest)
+
+    async def fill(
+        self, name: str, expected_cursor: int, new_cursor: int, events: Sequence[PendingEvent]
+    ) -> bool:
+        """Adds matching events and moves the cursor; False if the cursor moved (or no group)."""
+        async with self._db.transaction(lock_group=name) as tx:
+            moved = await tx.execute(
+                "UPDATE consumer_groups SET cursor = ? WHERE name = ? AND cursor = ?",
+                (new_cursor, name, expected_cursor),
+            )
+            if moved != 1:
+                return False
+            await tx.executemany(
+                "INSERT INTO consumer_pending (group_name, sequence, entity_key, member, attempt, "
+                "due_ns, last_error) VALUES (?, ?, ?, NULL, 0, 0, '') "
+                "ON CONFLICT DO NOTHING",
+                [(name, sequence, key) for sequence, key in events],
+            )
+        return True
+
+    async def claim(
+        self,
+        name: str,
+        wants: Sequence[tuple[str, int]],
+        *,
+        per_entity: bool,
+        ack_wait_ns: int,
+        max_deliveries: int,
+    ) -> tuple[list[Claim], int]:
+        """Hands eligible events to members, each up to the number it wants, round robin.
+
+        Returns:
+            The claims in sequence order, and how many events were parked on
+            the way (timed out at their last attempt, or trimmed).
+        """
+        async with self._db.transaction(lock_group=name) as tx:
+            return await self._claim_in(tx, name, wants, per_entity, ack_wait_ns, max_deliveries)
+
+    async def settle_and_claim(
+        self,
+        name: str,
+        settlements: Sequence[Settlement],
+        wants: Sequence[tuple[str, int]],
+        *,
+        per_entity: bool,
+        ack_wait_ns: int,
+        max_deliveries: int,
+    ) -> tuple[list[bool], list[Claim], int]:
+        """`settle`, then `claim`, in one transaction (one commit for a dispatch round)."""
+        async with self._db.transaction(lock_group=name) as tx:
+            applied = await self._settle_in(tx, name, settlements, max_deliveries)
+            claims, parked = await self._claim_in(
+                tx, name, wants, per_entity, ack_wait_ns, max_deliveries
+            )
+        return applied, claims, parked
+
+    async def _claim_in(
+        self,
+        tx: Tx,
+        name: str,
+        wants: Sequence[tuple[str, int]],
+        per_entity: bool,
+        ack_wait_ns: int,
+        max_deliveries: int,
+    ) -> tuple[list[Claim], int]:
+        total = sum(count for _, count in wants)
+        if total <= 0:
+            return [], 0
+        now = time.time_ns()
+        sql = _CLAIMABLE.format(ordered=_ONE_PER_ENTITY if per_entity else "")
+        params: tuple[object, ...] = (name, now, now, total) if per_entity else (name, now, total)
+        claims: list[Claim] = []
+        parked = 0
+        rows = await tx.fetch(sql, params)
+        slots = MemberSlots(wants)
+        for sequence, attempt, member, last_error, data in rows:
+            if data is None or (member is not None and attempt >= max_deliveries):
+                reason = (
+                    "trimmed from the log before it could be delivered"
+                    if data is None
+                    else last_error or f"not settled within ack_wait after {attempt} deliveries"
+                )
+                await self._park(tx, name, sequence, reason, now)
+                parked += 1
+                continue
+            taker = next(slots, None)
+            if taker is None:
+                break
+            claims.append(Claim(taker, sequence, attempt + 1, bytes(data), member))
+        await tx.executemany(
+            "UPDATE consumer_pending SET member = ?, attempt = ?, due_ns = ? "
+            "WHERE group_name = ? AND sequence = ?",
+            [(c.member, c.attempt, now + ack_wait_ns, name, c.sequence) for c in claims],
+        )
+        if claims:
+            again = sum(1 for c in claims if c.attempt > 1)
+            await tx.execute(
+                "UPDATE consumer_groups SET delivered = delivered + ?, "
+                "redelivered = redelivered + ? WHERE name = ?",
+                (len(claims), again, name),
+            )
+        return claims, parked
+
+    async def _park(self, tx: Tx, name: str, sequence: int, reason: str, now: int) -> None:
+        await tx.execute(_PARK, (reason, now, name, sequence))
+        await tx.execute(
+            "DELETE FROM consumer_pending WHERE group_name = ? AND sequence = ?", (name, sequence)
+        )
+
+    async def settle(
+        self, name: str, settlements: Sequence[Settlement], max_deliveries: int
+    ) -> list[bool]:
+        """Applies acks, nacks and terms in one transaction; whether each applied.
+
+        A nack of an event at its `max_deliveries` parks it with the nack's reason.
+        """
+        async with self._db.transaction(lock_group=name) as tx:
+            return await self._settle_in(tx, name, settlements, max_deliveries)
+
+    async def _settle_in(
+        self, tx: Tx, name: str, settlements: Sequence[Settlement], max_deliveries: int
+    ) -> list[bool]:
+        if not settlements:
+            return []
+        now = time.time_ns()
+        held: dict[int, tuple[str, int]] = {}
+        sequences = sorted({s.sequence for s in settlements})
+        for start in range(0, len(sequences), _CHUNK):
+            chunk = sequences[start : start + _CHUNK]
+            rows = await tx.fetch(
+                "SELECT sequence, member, attempt FROM consumer_pending WHERE group_name = ? "
+                f"AND member IS NOT NULL AND sequence IN ({','.join('?' * len(chunk))})",
+                (name, *chunk),
+            )
+            held.update({int(seq): (str(member), int(attempt)) for seq, member, attempt in rows})
+        applied = []
+        for s in settlements:  # only the holder's current attempt, once
+            ok = held.pop(s.sequence, None) == (s.member, s.attempt)
+            applied.append(ok)
+        done = [s for s, ok in zip(settlements, applied, strict=True) if ok]
+        acks = [(name, s.sequence) for s in done if s.kind is SettleKind.ACK]
+        await tx.executemany(
+            "DELETE FROM consumer_pending WHERE group_name = ? AND sequence = ?", acks
+        )
+        await tx.executemany(
+            "UPDATE consumer_pending SET member = NULL, due_ns = ?, last_error = ? "
+            "WHERE group_name = ? AND sequence = ?",
+            [
+                (now + s.delay_ns, s.reason, name, s.sequence)
+                for s in done
+                if s.kind is SettleKind.NACK and s.attempt < max_deliveries
+            ],
+        )
+        for s in done:
+            if s.kind is SettleKind.TERM or (
+                s.kind is SettleKind.NACK and s.attempt >= max_deliveries
+            ):
+                reason = s.reason or (
+                    "terminated by the member"
+                    if s.kind is SettleKind.TERM
+                    else f"nacked at its last delivery ({s.attempt})"
+                )
+                await self._park(tx, name, s.sequence, reason, now)
+        if acks:
+            await tx.execute(
+                "UPDATE consumer_groups SET acked = acked + ? WHERE name = ?", (len(acks), name)
+            )
+        return applied
+
+    async def release(self, name: str, member: str) -> int:
+        """Makes a departed member's in-flight events deliverable again at once; how many."""
+        async with self._db.transaction(lock_group=name) as tx:  # rows locked in claims' order
+            return await tx.execute(
+                "UPDATE consumer_pending SET member = NULL, due_ns = 0 "
+                "WHERE group_name = ? AND member = ?",
+                (name, member),
+            )
+
+    # -- parked ---------------------------------------------------------------
+
+    async def parked(self, name: str, after_sequence: int, limit: int) -> list[ParkedRow]:
+        """Parked events after a sequence, in order, at most `limit`."""
+        async with self._db.transaction(read_only=True) as tx:
+            rows = await tx.fetch(
+                "SELECT k.sequence, k.attempts, k.reason, k.park_time_ns, e.data "
+                "FROM consumer_parked k LEFT JOIN events e ON e.sequence = k.sequence "
+                "WHERE k.group_name = ? AND k.sequence > ? ORDER BY k.sequence LIMIT ?",
+                (name, after_sequence, limit),
+            )
+        return [
+            ParkedRow(int(s), int(a), str(r), int(t), None if d is None else bytes(d))
+            for s, a, r, t, d in rows
+        ]
+
+    async def replay_parked(self, name: str, sequences: Sequence[int]) -> int:
+        """Moves parked events (all when `sequences` is empty) back to waiting, attempt 0."""
+        return await self._take_parked(name, sequences, replay=True)
+
+    async def discard_parked(self, name: str, sequences: Sequence[int]) -> int:
+        """Removes parked events (all when `sequences` is empty); how many."""
+        return await self._take_parked(name, sequences, replay=False)
+
+    async def _take_parked(self, name: str, sequences: Sequence[int], *, replay: bool) -> int:
+        async with self._db.transaction(lock_group=name) as tx:
+            rows = await tx.fetch(
+                "SELECT sequence FROM consumer_parked WHERE group_name = ?", (name,)
+            )
+            chosen = {int(s) for (s,) in rows}
+            if sequences:
+                chosen &= set(sequences)
+            ordered = sorted(chosen)
+            if replay:
+                await tx.executemany(
+                    "INSERT INTO consumer_pending (group_name, sequence, entity_key, member, "
+                    "attempt, due_ns, last_error) SELECT group_name, sequence, entity_key, NULL, "
+                    "0, 0, reason FROM consumer_parked WHERE group_name = ? AND sequence = ? "
+                    "ON CONFLICT DO NOTHING",
+                    [(name, s) for s in ordered],
+                )
+            await tx.executemany(
+                "DELETE FROM consumer_parked WHERE group_name = ? AND sequence = ?",
+                [(name, s) for s in ordered],
+            )
+        return len(ordered)
+
+    async def close(self) -> None:
+        """Releases the backend's connection."""
+        await self._db.close()

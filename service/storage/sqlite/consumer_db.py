@@ -1,0 +1,110 @@
+"""Consumer groups' transactions on SQLite: a connection and a thread of their own.
+
+The store's writer commits appends on its connection; this one commits the
+groups' transactions (`BEGIN IMMEDIATE`, so they queue behind an append for
+SQLite's write lock, with the same 30 s busy timeout) on a second thread.
+One transaction runs at a time; its statements run on that thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from service.storage.interface import StoreUnavailable
+from service.storage.sqlite.connections import connect, rollback
+
+__all__ = ["SqliteConsumerDatabase"]
+
+_T = TypeVar("_T")
+
+
+class _SqliteTx:
+    """Statements of one transaction, each run on the database's thread."""
+
+    def __init__(self, owner: SqliteConsumerDatabase) -> None:
+        self._owner = owner
+
+    async def fetch(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        return await self._owner.run(lambda conn: conn.execute(sql, params).fetchall())
+
+    async def execute(self, sql: str, params: Sequence[object] = ()) -> int:
+        return await self._owner.run(lambda conn: conn.execute(sql, params).rowcount)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        if rows:
+            await self._owner.run(lambda conn: conn.executemany(sql, rows))
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    """`BEGIN IMMEDIATE`, after rolling back what a cancelled caller left open.
+
+    A caller cancelled while its `BEGIN` ran on the thread never saw it
+    finish, so never rolled it back; nothing of it was committed.
+    """
+    rollback(conn)
+    conn.execute("BEGIN IMMEDIATE")
+
+
+def _begin_read(conn: sqlite3.Connection) -> None:
+    """`BEGIN` (deferred: a read takes no write lock), after the same clean-up as `_begin`."""
+    rollback(conn)
+    conn.execute("BEGIN")
+
+
+class SqliteConsumerDatabase:
+    """`ConsumerDatabase` on a SQLite file (already migrated by the store).
+
+    Args:
+        path: The store's database file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-consumers")
+        self._conn: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    async def run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Runs `work(connection)` on the thread; SQLite's errors become StoreUnavailable."""
+
+        def call() -> _T:
+            if self._conn is None:
+                self._conn = connect(self._path)
+            return work(self._conn)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, call)
+        except sqlite3.Error as error:
+            raise StoreUnavailable(f"consumer groups in {self._path}: {error}") from error
+
+    @asynccontextmanager
+    async def transaction(
+        self, lock_group: str | None = None, read_only: bool = False
+    ) -> AsyncIterator[_SqliteTx]:
+        """A write transaction (`BEGIN IMMEDIATE`; SQLite serializes them all), or a read."""
+        async with self._lock:
+            if self._closed:
+                raise StoreUnavailable(f"the store {self._path} is closed")
+            await self.run(_begin_read if read_only else _begin)
+            try:
+                yield _SqliteTx(self)
+            except BaseException:
+                await asyncio.shield(self.run(rollback))
+                raise
+            # Shielded: a caller cancelled now must not leave its work uncommitted.
+            await asyncio.shield(self.run(lambda conn: conn.execute("COMMIT")))
+
+    async def close(self) -> None:
+        """Closes the connection and the thread."""
+        async with self._lock:
+            self._closed = True
+            if self._conn is not None:
+                await self.run(lambda conn: conn.close())
+            self._thread.shutdown(wait=True)

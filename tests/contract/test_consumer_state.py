@@ -1,0 +1,262 @@
+"""Consumer groups' stored state, on both backends: fill, claim, settle, park, replay, reopen."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from service.storage import (
+    ConsumerState,
+    GroupExists,
+    GroupRow,
+    SettleKind,
+    Settlement,
+    Store,
+    open_consumer_state,
+    open_store,
+)
+from tests.contract.conftest import drop_schema, postgres_schema_url
+from tests.history import event
+
+ACK_WAIT_NS = 200_000_000
+
+
+@dataclass
+class Db:
+    """A store and the consumer state of one database, reopenable as a restarted relay would."""
+
+    url: str
+    store: Store
+    state: ConsumerState
+
+    async def reopen(self) -> None:
+        await self.state.close()
+        await self.store.close()
+        self.store = await open_store(self.url)
+        self.state = open_consumer_state(self.url)
+
+
+@pytest.fixture
+async def db(backend: str, tmp_path: Path) -> AsyncIterator[Db]:
+    schema = None
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'relay.db'}"
+    else:
+        schema, url = postgres_schema_url()
+    opened = Db(url, await open_store(url), open_consumer_state(url))
+    try:
+        yield opened
+    finally:
+        await opened.state.close()
+        await opened.store.close()
+        if schema is not None:
+            drop_schema(schema)
+
+
+async def _group_with(db: Db, entity_ids: list[str], name: str = "g") -> None:
+    """A group from the beginning, filled with one `user.updated` event per id, in order."""
+    await db.state.create_group(GroupRow(name, b"settings", time.time_ns(), 0))
+    for i, entity in enumerate(entity_ids):
+        await db.store.append(event("user.updated", entity, webhook_id=f"{name}_{i}"))
+    page = await db.store.read(0, 1000)
+    fill = [(e.sequence, e.subject_ids[0]) for e in page.events]
+    assert await db.state.fill(name, 0, page.last_examined, fill)
+
+
+Claimer = Callable[..., Awaitable[list[tuple[str, int, int]]]]
+
+
+def _claimer(db: Db, name: str = "g", per_entity: bool = False, max_deliveries: int = 3) -> Claimer:
+    async def claim(*wants: tuple[str, int]) -> list[tuple[str, int, int]]:
+        claims, _ = await db.state.claim(
+            name,
+            wants,
+            per_entity=per_entity,
+            ack_wait_ns=ACK_WAIT_NS,
+            max_deliveries=max_deliveries,
+        )
+        return [(c.member, c.sequence, c.attempt) for c in claims]
+
+    return claim
+
+
+async def test_create_get_and_duplicate(db: Db) -> None:
+    await db.state.create_group(GroupRow("g", b"s", 5, 7))
+    with pytest.raises(GroupExists):
+        await db.state.create_group(GroupRow("g", b"other", 6, 0))
+    assert await db.state.get_group("g") == GroupRow("g", b"s", 5, 7)
+    assert await db.state.get_group("nope") is None
+    (stats,) = await db.state.stats()
+    assert (stats.position, stats.pending, stats.in_flight, stats.parked) == (7, 0, 0, 0)
+    assert await db.state.update_settings("g", b"new")
+    assert not await db.state.update_settings("nope", b"new")
+    assert await db.state.delete_group("g")
+    assert not await db.state.delete_group("g")
+    assert await db.state.stats() == []
+
+
+async def test_fill_is_refused_when_the_cursor_moved(db: Db) -> None:
+    await _group_with(db, ["user_a"])
+    assert not await db.state.fill("g", 0, 5, [(1, "user_a")])  # cursor is 1 now
+    assert await db.state.pending_summary("g") == (1, 1)
+
+
+async def test_claim_round_robin_then_ack_moves_the_position(db: Db) -> None:
+    await _group_with(db, ["user_a", "user_b", "user_c", "user_d"])
+    claim = _claimer(db)
+    assert await claim(("m1", 2), ("m2", 1)) == [("m1", 1, 1), ("m2", 2, 1), ("m1", 3, 1)]
+    applied = await db.state.settle(
+        "g",
+        [
+            Settlement(SettleKind.ACK, "m1", 1, 1),
+            Settlement(SettleKind.ACK, "m1", 2, 1),  # m2's delivery: refused
+            Settlement(SettleKind.ACK, "m2", 2, 2),  # wrong attempt: refused
+        ],
+        max_deliveries=3,
+    )
+    assert applied == [True, False, False]
+    (stats,) = await db.state.stats()
+    assert (stats.position, stats.pending, stats.in_flight) == (1, 1, 2)
+    assert (stats.group.delivered, stats.group.acked) == (3, 1)
+
+
+async def test_nack_with_delay_waits_then_redelivers(db: Db) -> None:
+    await _group_with(db, ["user_a"])
+    claim = _claimer(db)
+    assert await claim(("m1", 5)) == [("m1", 1, 1)]
+    nack = Settlement(SettleKind.NACK, "m1", 1, 1, delay_ns=300_000_000, reason="busy")
+    assert await db.state.settle("g", [nack], max_deliveries=3) == [True]
+    assert await claim(("m1", 5)) == []
+    await asyncio.sleep(0.35)
+    assert await claim(("m2", 5)) == [("m2", 1, 2)]
+    (stats,) = await db.state.stats()
+    assert stats.group.redelivered == 1
+
+
+async def test_timeout_redelivers_then_parks_after_max_deliveries(db: Db) -> None:
+    await _group_with(db, ["user_a"])
+    claim = _claimer(db, max_deliveries=2)
+    assert await claim(("m1", 1)) == [("m1", 1, 1)]
+    assert await claim(("m2", 1)) == []  # still within ack_wait
+    await asyncio.sleep(0.25)
+    assert await claim(("m2", 1)) == [("m2", 1, 2)]
+    await asyncio.sleep(0.25)
+    claims, parked = await db.state.claim(
+        "g", [("m3", 1)], per_entity=False, ack_wait_ns=ACK_WAIT_NS, max_deliveries=2
+    )
+    assert (claims, parked) == ([], 1)
+    (row,) = await db.state.parked("g", 0, 10)
+    assert (row.sequence, row.attempts) == (1, 2)
+    assert row.reason == "not settled within ack_wait after 2 deliveries"
+    assert row.data is not None
+    (stats,) = await db.state.stats()
+    assert (stats.position, stats.pending, stats.in_flight, stats.parked) == (1, 0, 0, 1)
+
+
+async def test_term_parks_at_once_and_replay_brings_it_back(db: Db) -> None:
+    await _group_with(db, ["user_a", "user_b"])
+    claim = _claimer(db)
+    assert await claim(("m1", 2)) == [("m1", 1, 1), ("m1", 2, 1)]
+    term = Settlement(SettleKind.TERM, "m1", 1, 1, reason="bad payload")
+    late_ack = Settlement(SettleKind.ACK, "m1", 1, 1)
+    assert await db.state.settle("g", [term, late_ack], max_deliveries=3) == [True, False]
+    assert [(r.sequence, r.reason) for r in await db.state.parked("g", 0, 10)] == [
+        (1, "bad payload")
+    ]
+    assert await db.state.replay_parked("g", [99]) == 0
+    assert await db.state.replay_parked("g", []) == 1
+    assert await claim(("m2", 5)) == [("m2", 1, 1)]
+    assert await db.state.parked("g", 0, 10) == []
+
+
+async def test_nack_at_the_last_attempt_parks_with_its_reason(db: Db) -> None:
+    await _group_with(db, ["user_a"])
+    claim = _claimer(db, max_deliveries=1)
+    assert await claim(("m1", 1)) == [("m1", 1, 1)]
+    nack = Settlement(SettleKind.NACK, "m1", 1, 1, reason="smtp down")
+    assert await db.state.settle("g", [nack], max_deliveries=1) == [True]
+    assert [(r.sequence, r.attempts, r.reason) for r in await db.state.parked("g", 0, 10)] == [
+        (1, 1, "smtp down")
+    ]
+    assert await db.state.discard_parked("g", []) == 1
+    assert await db.state.parked("g", 0, 10) == []
+
+
+async def test_per_entity_hands_out_one_event_per_entity_in_order(db: Db) -> None:
+    await _group_with(db, ["user_a", "user_b", "user_a", "user_c", "user_b"])
+    claim = _claimer(db, per_entity=True)
+    assert await claim(("m1", 10), ("m2", 10)) == [("m1", 1, 1), ("m2", 2, 1), ("m1", 4, 1)]
+    assert await claim(("m2", 10)) == []
+    await db.state.settle("g", [Settlement(SettleKind.ACK, "m1", 1, 1)], max_deliveries=3)
+    assert await claim(("m2", 10)) == [("m2", 3, 1)]
+    # A nack with a delay keeps the entity's later event back until it is redelivered and acked.
+    nack = Settlement(SettleKind.NACK, "m2", 2, 1, delay_ns=10**12)
+    await db.state.settle("g", [nack], max_deliveries=3)
+    assert await claim(("m2", 10)) == []
+
+
+async def test_release_makes_a_members_events_deliverable_at_once(db: Db) -> None:
+    await _group_with(db, ["user_a", "user_b"])
+    claim = _claimer(db, per_entity=True)
+    assert await claim(("m1", 10)) == [("m1", 1, 1), ("m1", 2, 1)]
+    assert await db.state.release("g", "m1") == 2
+    assert await claim(("m2", 10)) == [("m2", 1, 2), ("m2", 2, 2)]
+
+
+async def test_state_survives_reopening(db: Db) -> None:
+    await _group_with(db, ["user_a", "user_b", "user_c"])
+    claim = _claimer(db)
+    assert await claim(("m1", 2)) == [("m1", 1, 1), ("m1", 2, 1)]
+    await db.state.settle("g", [Settlement(SettleKind.ACK, "m1", 1, 1)], max_deliveries=3)
+    await db.reopen()
+    (stats,) = await db.state.stats()
+    assert (stats.position, stats.pending, stats.in_flight, stats.group.acked) == (1, 1, 1, 1)
+    claim = _claimer(db)
+    assert await claim(("m2", 5)) == [("m2", 3, 1)]  # 2 is still m1's, until ack_wait
+    await db.state.settle("g", [Settlement(SettleKind.ACK, "m1", 2, 1)], max_deliveries=3)
+    (stats,) = await db.state.stats()
+    assert stats.position == 2
+
+
+async def test_trimmed_events_are_parked_not_delivered(db: Db) -> None:
+    await db.state.create_group(GroupRow("g", b"s", 1, 0))
+    assert await db.state.fill("g", 0, 3, [(3, None)])  # sequence 3 was never stored
+    claims, parked = await db.state.claim(
+        "g", [("m1", 1)], per_entity=False, ack_wait_ns=ACK_WAIT_NS, max_deliveries=3
+    )
+    assert (claims, parked) == ([], 1)
+    (row,) = await db.state.parked("g", 0, 10)
+    assert (row.reason, row.data) == ("trimmed from the log before it could be delivered", None)
+
+
+async def test_a_caller_cancelled_mid_transaction_leaves_nothing_open(db: Db) -> None:
+    await db.state.create_group(GroupRow("g", b"s", 1, 0))
+    for yields in range(40):
+        task = asyncio.create_task(db.state.stats())
+        await asyncio.sleep(yields * 0.0001)  # lands in BEGIN, a statement, COMMIT, …
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert await db.state.update_settings("g", f"s{yields}".encode())
+    assert (await db.state.get_group("g")) == GroupRow("g", b"s39", 1, 0)
+
+
+async def test_two_processes_creating_one_group_at_once(db: Db) -> None:
+    other = open_consumer_state(db.url)  # another process's connection
+    try:
+        outcomes = await asyncio.gather(
+            db.state.create_group(GroupRow("g", b"first", 1, 0)),
+            other.create_group(GroupRow("g", b"second", 2, 0)),
+            return_exceptions=True,
+        )
+    finally:
+        await other.close()
+    assert sorted(type(o).__name__ for o in outcomes) == ["GroupExists", "NoneType"]
+    row = await db.state.get_group("g")
+    assert row is not None and row.settings in (b"first", b"second")
