@@ -18,8 +18,10 @@ Publishing is privileged even with authentication off: without an ingest or
 admin token, `IngestService` answers only callers on this host (loopback or a
 Unix socket), so a relay whose port is reachable from the network cannot be
 written to by whoever reaches it. So is reconciliation (it spends the
-instance's Backend API budget and may delete): with authentication off,
-`ReconcileService` answers only callers on this host.
+instance's Backend API budget and may delete), and so is the management of
+consumer groups (it can delete a group or discard its parked events): with
+authentication off, `ReconcileService` and every `ConsumerService` method but
+`Consume` answer only callers on this host.
 
 Tokens are compared in constant time (as SHA-256 digests, so lengths do not
 show either), and every configured token is compared, so the answer's timing
@@ -217,15 +219,19 @@ def _rejecting(
     return grpc.unary_stream_rpc_method_handler(reject)
 
 
-def _local_only(handler: _Handler, is_local: Callable[[str], bool]) -> _Handler:
-    """The unary handler `handler`, answering only callers on this host."""
+def _local_only(
+    handler: _Handler,
+    is_local: Callable[[str], bool],
+    reject: Callable[[Any, _Context], Awaitable[None]] = _not_local,
+) -> _Handler:
+    """The unary handler `handler`, answering only callers on this host (else `reject`)."""
     behavior: Callable[[Any, _Context], Awaitable[Any]] | None = handler.unary_unary  # type: ignore[assignment]
-    if behavior is None:  # every ingest method is unary
-        return _rejecting(handler, _not_local)
+    if behavior is None:  # every guarded unary-shaped method is unary-unary
+        return _rejecting(handler, reject)
 
     async def guarded(request: Any, context: _Context) -> Any:
         if not is_local(context.peer()):
-            await _not_local(request, context)
+            await reject(request, context)
         return await behavior(request, context)
 
     return grpc.unary_unary_rpc_method_handler(
@@ -320,12 +326,12 @@ class AuthInterceptor(_ServerInterceptor):
         if not self._digests:  # authentication off
             if required is Role.INGEST and handler is not None:
                 return _local_only(handler, self._is_local)
-            if (
-                required is Role.ADMIN
-                and handler is not None
-                and handler_call_details.method.startswith(_ADMIN_PREFIX)
-            ):
-                return _local_only_stream(handler, self._is_local)
+            if required is Role.ADMIN and handler is not None:
+                # Reconciliation and consumer groups' management change state:
+                # without tokens, only callers on this host may.
+                if handler_call_details.method.startswith(_ADMIN_PREFIX):
+                    return _local_only_stream(handler, self._is_local)
+                return _local_only(handler, self._is_local, _not_local_admin)
             return handler  # type: ignore[return-value] # None: grpc answers UNIMPLEMENTED
         authorization = _authorization_of(handler_call_details)
         role = self.role_of(authorization)

@@ -20,8 +20,12 @@ from clerkrelay.v1.consumer_service_pb2 import (
     NackDelivery,
     UpdateConsumerGroupRequest,
 )
-from service.auth import Role
+from clerkrelay.v1.consumer_service_pb2_grpc import ConsumerServiceStub
+from service.auth import AuthInterceptor, Role
+from service.consumers import ConsumerEngine, ConsumerServicer, add_to_server
+from service.errors import ErrorInterceptor
 from service.settings import ServiceSettings
+from service.storage import open_consumer_state
 from tests.service.consumers.conftest import GroupRelay, MakeGroupRelay
 from tests.service.consumers.members import TestMember, until
 from tests.service.consumers.test_delivery import group, settings
@@ -206,3 +210,33 @@ async def test_managing_needs_an_admin_and_consuming_a_subscriber(
 async def _names_as(relay: GroupRelay, metadata: tuple[tuple[str, str], ...]) -> list[str]:
     listed = await relay.stub.ListConsumerGroups(ListConsumerGroupsRequest(), metadata=metadata)
     return [g.name for g in listed.groups]
+
+
+async def test_with_auth_off_only_callers_on_this_host_may_manage_groups(
+    group_relay: GroupRelay,
+) -> None:
+    """The same ConsumerService, behind an interceptor that takes every caller for a remote one."""
+    engine = ConsumerEngine(group_relay.store, open_consumer_state(group_relay.url))
+    server = grpc.aio.server(
+        interceptors=[AuthInterceptor({}, is_local=lambda peer: False), ErrorInterceptor()]
+    )
+    add_to_server(ConsumerServicer(engine), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    create = CreateConsumerGroupRequest(name="g", settings=settings())
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = ConsumerServiceStub(channel)
+            for call in (
+                stub.CreateConsumerGroup(create),
+                stub.ListConsumerGroups(ListConsumerGroupsRequest()),
+                stub.DeleteConsumerGroup(DeleteConsumerGroupRequest(name="g")),
+            ):
+                with pytest.raises(grpc.aio.AioRpcError) as denied:
+                    await call
+                assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+                assert "only callers on the relay's host" in (denied.value.details() or "")
+    finally:
+        await server.stop(None)
+        await engine.close()
+    assert await _group_names(group_relay) == []  # nothing was created
