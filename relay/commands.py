@@ -218,7 +218,8 @@ def _reconcile_line(service: ServiceSettings) -> str:
     instance = "production" if reconcile.production else "development"
     schedule = f"every {_duration(reconcile.interval_s)}" if reconcile.interval_s else "on demand"
     return (
-        f"  reconcile {schedule}, and at start-up when the mirror is empty "
+        f"  reconcile {schedule}; at start-up: a backfill when the mirror is empty, or the "
+        "unfinished pass resumed "
         f"({instance} key, {reconcile.api_url})"
     )
 
