@@ -145,3 +145,23 @@ def test_filters_detail_history_and_a_stopped_subscriber(tmp_path: Path, browser
             _shot(browser, tmp_path / "console-subscribers.png")
             stream.cancel()  # type: ignore[no-untyped-call]  # grpc-stubs lacks it
         assert 0 < lags[0] < lags[1], lags
+
+
+def test_the_ingest_chart_counts_a_webhook_and_its_duplicate(
+    relay: RelayProcess, browser: Chrome, tmp_path: Path
+) -> None:
+    first = _post(relay, "msg_twice")
+    assert _post(relay, "msg_twice") == first  # the second is a duplicate
+    browser.get(f"{relay.ops_url}/console/ingest")
+    drawn: dict[str, int] = {}
+    for segment in browser.find_elements(By.CSS_SELECTOR, "#ingest-chart rect.segment"):
+        assert segment.size["height"] > 0
+        outcome = segment.get_attribute("data-outcome") or ""
+        drawn[outcome] = drawn.get(outcome, 0) + int(segment.get_attribute("data-count") or 0)
+    assert drawn == {"accepted": 1, "duplicate": 1}
+    totals = {
+        row.get_attribute("data-outcome"): row.find_element(By.CSS_SELECTOR, "td.count").text
+        for row in browser.find_elements(By.CSS_SELECTOR, "#ingest-totals tbody tr")
+    }
+    assert totals == {"accepted": "1", "duplicate": "1"}
+    _shot(browser, tmp_path / "console-ingest.png")
