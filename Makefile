@@ -15,12 +15,13 @@ STATE_HELPERS := clients/python/clerkrelay/state.py
 # Debian's packages the test suite needs beyond Python and Node: the Go toolchain
 # with protoc's Go plugins and the protobuf and gRPC packages (the Go client's
 # test builds in GOPATH mode: no module proxy), and protobuf's Java runtime
-# (the Java messages' test), and Chromium for the console's browser tests.
+# (the Java messages' test), and Chromium with its chromedriver for the console's
+# browser tests (Selenium drives them; it never downloads a browser or driver).
 # golang-github-golang-protobuf-1-5-dev, not the 1.3 that gRPC's package would
 # pull in: 1.3 cannot marshal protoc-gen-go 1.28's code.
 DEBIAN_PACKAGES := golang-go golang-google-grpc-dev golang-google-protobuf-dev \
 	golang-github-golang-protobuf-1-5-dev protoc-gen-go protoc-gen-go-grpc protobuf-compiler \
-	libprotobuf-java chromium
+	libprotobuf-java chromium chromium-driver
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: setup run test check lint typecheck gen check-gen bench chaos clean debian-packages

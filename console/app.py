@@ -9,6 +9,7 @@
 | `/console/events/{sequence}/raw` | the raw body, byte for byte |
 | `/console/entities/{kind}/{id}` | the mirror's state and every event about it |
 | `/console/subscribers` | this process's open Subscribe streams |
+| `/console/ingest` | webhooks per minute over the last hour, by outcome (`serve` only) |
 | `/console/login`, `/console/logout` | trade an admin token for a session cookie, and back |
 
 Every page needs the admin credential `console.access` checks (when
@@ -32,6 +33,7 @@ from console import views
 from console.access import COOKIE_NAME, Access, Verdict
 from console.assets import SCRIPT, STYLE
 from console.reads import BadQuery, LogQuery, entity_view, event_detail, log_page, newer_rows
+from gateway.ingest_history import IngestHistory
 from service.errors import NotFound, ServiceError
 from service.server import RelayServer
 from service.settings import ServiceSettings
@@ -59,13 +61,19 @@ def _html(body: str, status: int = 200, headers: dict[str, str] | None = None) -
     return HTMLResponse(body, status, headers={**SECURITY_HEADERS, **(headers or {})})
 
 
-def console_routes(store: Store, server: RelayServer, service: ServiceSettings) -> list[BaseRoute]:
+def console_routes(
+    store: Store,
+    server: RelayServer,
+    service: ServiceSettings,
+    ingest: IngestHistory | None = None,
+) -> list[BaseRoute]:
     """The console's routes over a store and the gRPC server that serves it.
 
     Args:
         store: Read for every page.
         server: Its `subscribers` fill the subscribers page.
         service: Its tokens decide who may see the console.
+        ingest: The webhook listener's last hour, when this process has one (`serve`).
     """
     access = Access(service.tokens)
 
@@ -137,6 +145,10 @@ def console_routes(store: Store, server: RelayServer, service: ServiceSettings) 
     async def subscribers(request: Request) -> Response:
         return _html(views.subscribers_page(server.subscribers, signed_in=signed_in))
 
+    async def ingest_chart(request: Request) -> Response:
+        minutes = ingest.minutes() if ingest is not None else None
+        return _html(views.ingest_console_page(minutes, signed_in=signed_in))
+
     async def login_form(request: Request) -> Response:
         return _html(views.login_page())
 
@@ -190,6 +202,7 @@ def console_routes(store: Store, server: RelayServer, service: ServiceSettings) 
         Route("/console/events/{key}/raw", guarded(raw), methods=["GET"]),
         Route("/console/entities/{kind}/{entity_id}", guarded(entity), methods=["GET"]),
         Route("/console/subscribers", guarded(subscribers), methods=["GET"]),
+        Route("/console/ingest", guarded(ingest_chart), methods=["GET"]),
     ]
 
 

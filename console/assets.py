@@ -4,7 +4,8 @@ The script makes the event log live: every second it asks
 `/console/api/events?after=<last sequence>&<the page's filters>` for the rows
 of newer matching events (HTML rendered and escaped by the server, the same
 function as the page's), and puts them at the top. It also keeps each row's
-age current, and reloads the subscribers page every two seconds.
+age current, reloads the subscribers page every two seconds and the ingest
+chart every ten.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ SCRIPT = r"""
     if (table) poll(table);
     if (document.getElementById("subscribers")) {
       setTimeout(function () { location.reload(); }, 2000);
+    }
+    if (document.getElementById("ingest")) {
+      setTimeout(function () { location.reload(); }, 10000);
     }
     setInterval(refreshAges, 1000);
   });

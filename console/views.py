@@ -15,6 +15,8 @@ import time
 from urllib.parse import quote, urlencode
 
 from console.reads import EntityView, EventDetail, EventRow, LogQuery
+from gateway.ingest_chart import ingest_section
+from gateway.ingest_history import Minute
 from service.subscribers import StreamStats, Subscribers
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "error_page",
     "event_page",
     "event_rows",
+    "ingest_console_page",
     "log_page",
     "login_page",
     "subscribers_page",
@@ -67,6 +70,7 @@ def _layout(title: str, body: str, *, signed_in: bool) -> str:
         '<link rel="stylesheet" href="/console/console.css">'
         '<script src="/console/console.js" defer></script></head><body>'
         '<nav><a href="/console/">Event log</a> <a href="/console/subscribers">Subscribers</a>'
+        ' <a href="/console/ingest">Ingest</a>'
         f"{logout}</nav><main><h1>{_t(title)}</h1>{body}</main></body></html>\n"
     )
 
@@ -213,6 +217,19 @@ def subscribers_page(subscribers: Subscribers, *, signed_in: bool) -> str:
         f"<th>Bytes sent</th></tr></thead><tbody>{rows}</tbody></table>"
     )
     return _layout("Subscribers", body, signed_in=signed_in)
+
+
+def ingest_console_page(minutes: list[Minute] | None, *, signed_in: bool) -> str:
+    """The last hour's ingest chart, or why this process has none (the page refreshes itself)."""
+    if minutes is None:
+        body = (
+            '<p class="note" id="no-ingest">This process receives no webhooks: each '
+            "<code>clerk-relay gateway</code> shows its own chart at <code>/</code> on its "
+            "operations listener.</p>"
+        )
+    else:
+        body = ingest_section(minutes)
+    return _layout("Ingest, last hour", body, signed_in=signed_in)
 
 
 def login_page(message: str = "") -> str:

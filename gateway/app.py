@@ -8,7 +8,8 @@ the metrics, the webhook handler) and wires the routes of the public listener:
 
 Readiness and metrics are not on it: they belong to the operations listener
 (`gateway.ops`), built by `GatewayApp.ops_app` with this app's registry and
-readiness checks (the publisher can reach the store, and every extra check).
+readiness checks (the publisher can reach the store, and every extra check),
+and the last hour's ingest chart at `/` (`gateway.ingest_chart`).
 
 `POST /webhooks/clerk`, the one route under load, goes straight to its endpoint
 (`GatewayApp`); Starlette serves everything else, including that path's 405
@@ -26,10 +27,12 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from gateway.ingest_chart import ingest_page
+from gateway.ingest_history import IngestHistory
 from gateway.metrics import GatewayMetrics
 from gateway.ops import ReadyCheck, create_ops_app
 from gateway.publisher import Publisher
@@ -40,6 +43,13 @@ from gateway.webhook import WebhookEndpoint, json_response
 __all__ = ["PUBLISHER_NOT_READY", "GatewayApp", "ReadyCheck", "create_app"]
 
 WEBHOOK_PATH = "/webhooks/clerk"
+
+_CHART_HEADERS = {
+    "content-security-policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+    "x-content-type-options": "nosniff",
+    "cache-control": "no-store",
+}
+"""The chart page loads nothing: no script, no style sheet, no image."""
 
 PUBLISHER_NOT_READY = "the store is not available"
 """`/readyz`'s 503 when the publisher cannot reach the store (directly or over gRPC)."""
@@ -83,7 +93,9 @@ def create_app(
         ],
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
     )
-    return GatewayApp(webhook, app, metrics.registry, checks, settings.publish_timeout_s)
+    return GatewayApp(
+        webhook, app, metrics.registry, checks, settings.publish_timeout_s, metrics.history
+    )
 
 
 class GatewayApp:
@@ -93,7 +105,7 @@ class GatewayApp:
     so the route under load skips Starlette's routing and middleware.
     """
 
-    __slots__ = ("_app", "_webhook", "ready_checks", "ready_timeout_s", "registry")
+    __slots__ = ("_app", "_webhook", "history", "ready_checks", "ready_timeout_s", "registry")
 
     def __init__(
         self,
@@ -102,17 +114,31 @@ class GatewayApp:
         registry: CollectorRegistry,
         ready_checks: Mapping[str, ReadyCheck],
         ready_timeout_s: float,
+        history: IngestHistory,
     ) -> None:
         self._webhook = webhook
+        self.history = history
         self._app = app
         self.registry = registry
         self.ready_checks = ready_checks
         self.ready_timeout_s = ready_timeout_s
 
     def ops_app(self, routes: Sequence[BaseRoute] = ()) -> Starlette:
-        """The operations listener's app: this gateway's readiness and metrics, plus `routes`."""
+        """The operations listener's app: this gateway's readiness and metrics, plus `routes`.
+
+        `/` is the last hour's ingest chart unless `routes` has a `/` of its
+        own (the console's, in `serve`, which shows the chart at `/console/ingest`).
+        """
+        history = self.history
+
+        async def ingest(request: Request) -> Response:
+            return HTMLResponse(ingest_page(history.minutes()), headers=_CHART_HEADERS)
+
         return create_ops_app(
-            self.registry, self.ready_checks, timeout_s=self.ready_timeout_s, routes=routes
+            self.registry,
+            self.ready_checks,
+            timeout_s=self.ready_timeout_s,
+            routes=[*routes, Route("/", ingest, methods=["GET"])],
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

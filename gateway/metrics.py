@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import enum
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
 from clerkrelay.v1.event_pb2 import PayloadOmission
+from gateway.ingest_history import IngestHistory
+from gateway.outcome import Outcome
 
 __all__ = ["GatewayMetrics", "Outcome"]
 
@@ -31,24 +31,6 @@ _LATENCY_BUCKETS = (
 )
 
 
-class Outcome(enum.StrEnum):
-    """What became of one webhook: the `outcome` label of the metrics and the log line."""
-
-    ACCEPTED = "accepted"
-    DUPLICATE = "duplicate"
-    BAD_SIGNATURE = "bad_signature"
-    TIMESTAMP_OUT_OF_TOLERANCE = "timestamp_out_of_tolerance"
-    MISSING_HEADERS = "missing_headers"
-    INVALID_JSON = "invalid_json"
-    NOT_AN_OBJECT = "not_an_object"
-    NO_TYPE = "no_type"
-    ID_TOO_LONG = "id_too_long"
-    TYPE_TOO_LONG = "type_too_long"
-    TOO_LARGE = "too_large"
-    REFUSED = "refused"
-    STORE_UNAVAILABLE = "store_unavailable"
-
-
 class GatewayMetrics:
     """Counters, histogram and gauge of one gateway app.
 
@@ -57,10 +39,14 @@ class GatewayMetrics:
 
     Args:
         registry: Where to register the metrics; a new registry when None.
+        history: The last hour per minute, for the ingest chart; a new one when None.
     """
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, history: IngestHistory | None = None
+    ) -> None:
         self.registry = CollectorRegistry() if registry is None else registry
+        self.history = IngestHistory() if history is None else history
         received = Counter(
             "clerk_relay_webhooks_received",
             "Webhooks received, by outcome.",
@@ -99,8 +85,9 @@ class GatewayMetrics:
         self._highest_sequence = 0
 
     def received(self, outcome: Outcome) -> None:
-        """Counts one webhook with its outcome."""
+        """Counts one webhook with its outcome (and in the last hour's history)."""
         self._received[outcome].inc()
+        self.history.record(outcome)
 
     def ingested(self, seconds: float) -> None:
         """Records the latency of one accepted or duplicate webhook."""

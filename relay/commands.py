@@ -225,8 +225,8 @@ def _reconcile_line(service: ServiceSettings) -> str:
 
 
 def _ops_line(ops_addr: str, *, console: bool) -> str:
-    """The banner's operations line: where the metrics, health and console are."""
-    extra = ", console" if console else ""
+    """The banner's operations line: where the metrics, health and console (or chart) are."""
+    extra = ", console" if console else ", ingest chart"
     return f"  ops       http://{ops_addr}/   (metrics, healthz, readyz{extra}; keep it private)"
 
 

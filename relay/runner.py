@@ -211,7 +211,7 @@ async def run_serve(
                 ready_checks={_GRPC_NOT_READY: _serving(server)},
                 registry=registry,
             )
-            ops_app = app.ops_app(console_routes(store, server, service))
+            ops_app = app.ops_app(console_routes(store, server, service, app.history))
             try:
                 web = http_server(http.http_addr, app, http.limits)
                 ops = http_server(http.ops_addr or DEFAULT_OPS_ADDR, ops_app, HttpLimits())

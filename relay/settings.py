@@ -296,7 +296,8 @@ OPS_ADDR = Setting(
     host_port,
     None,
     "the operations listener: /metrics, /healthz, /readyz and (serve, grpc) the console at "
-    "/console/; keep it private (--metrics-addr is its former name)",
+    "/console/ (gateway: the ingest chart at /); keep it private (--metrics-addr is its former "
+    "name)",
     shown_default="127.0.0.1:8081 (grpc: 127.0.0.1:8082)",
     metavar="HOST:PORT",
 )

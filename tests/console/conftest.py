@@ -14,6 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from console.app import console_routes
+from gateway.ingest_history import IngestHistory
 from gateway.ops import create_ops_app
 from service.auth import Role
 from service.server import RelayServer
@@ -21,7 +22,7 @@ from service.settings import ServiceSettings
 from service.storage.sqlite import SqliteStore
 
 ConsoleClient = Callable[..., Awaitable[httpx.AsyncClient]]
-"""`console_client(tokens={})` → a client of a console over the test's store."""
+"""`console_client(tokens={}, ingest=None)` → a client of a console over the test's store."""
 
 ADMIN = "admin-token-0123456789"
 SUBSCRIBER = "subscriber-token-0123456789"
@@ -43,7 +44,9 @@ async def console_client(
 ) -> AsyncIterator[ConsoleClient]:
     clients: list[httpx.AsyncClient] = []
 
-    async def make(tokens: Mapping[str, Role] | None = None) -> httpx.AsyncClient:
+    async def make(
+        tokens: Mapping[str, Role] | None = None, ingest: IngestHistory | None = None
+    ) -> httpx.AsyncClient:
         settings = ServiceSettings(
             grpc_addr="127.0.0.1:0", shutdown_grace_s=1.0, tokens=dict(tokens or {})
         )
@@ -55,7 +58,7 @@ async def console_client(
             registry,
             {"the store is not available": store.ping},
             timeout_s=5,
-            routes=console_routes(store, server, settings),
+            routes=console_routes(store, server, settings, ingest),
         )
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app), base_url="http://ops.test", follow_redirects=False

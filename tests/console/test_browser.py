@@ -1,12 +1,11 @@
-"""The console in a real browser (Debian's headless Chromium): every page, live, and escaping.
+"""The console in a real browser (Debian's headless Chromium under Selenium): live, and escaping.
 
-Skipped only when chromium is absent and `CI` is unset; in CI its absence fails.
-Each test saves a screenshot in its `tmp_path`.
+Skipped only when chromium or chromedriver is absent and `CI` is unset; in CI
+their absence fails. Each test saves a screenshot in its `tmp_path`.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,10 +13,13 @@ import grpc
 import httpx
 import orjson
 import pytest
+from selenium.webdriver import Chrome
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.wait import WebDriverWait
 
 from clerkrelay.v1.event_service_pb2 import SubscribeRequest
 from clerkrelay.v1.event_service_pb2_grpc import EventServiceStub
-from tests.console.browser import Browser, chromium_path
+from tests.console.browser import chromium, need_chromium
 from tests.gateway.signing import signed_headers
 from tests.history import envelope
 from tests.processes import TEST_SECRET, RelayProcess, running, serve
@@ -26,15 +28,24 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Browser]:
-    if chromium_path() is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is required in CI (apt-get install chromium)")
-        pytest.skip("chromium is not installed; CI runs this test")
+def browser(tmp_path: Path) -> Iterator[Chrome]:
+    need_chromium()
     profile = tmp_path / "profile"
     profile.mkdir()
-    with Browser(profile) as opened:
-        yield opened
+    with chromium(profile) as driver:
+        yield driver
+
+
+def _shot(browser: Chrome, path: Path) -> None:
+    assert browser.save_screenshot(str(path)) is True
+    assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def _sequences(browser: Chrome, selector: str) -> list[str | None]:
+    return [
+        row.get_attribute("data-sequence")
+        for row in browser.find_elements(By.CSS_SELECTOR, selector)
+    ]
 
 
 @pytest.fixture
@@ -55,44 +66,39 @@ def _post(relay: RelayProcess, webhook_id: str, **data: str) -> int:
 
 
 def test_the_live_log_shows_a_new_webhook_without_a_reload(
-    relay: RelayProcess, browser: Browser, tmp_path: Path
+    relay: RelayProcess, browser: Chrome, tmp_path: Path
 ) -> None:
     _post(relay, "msg_before")
-    browser.open(f"{relay.ops_url}/console/")
-    assert browser.evaluate("document.querySelectorAll('#log-rows tr').length") == 1
-    browser.evaluate("window.sameDocument = true")  # a reload would forget it
+    browser.get(f"{relay.ops_url}/console/")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#log-rows tr")) == 1
+    browser.execute_script("window.sameDocument = true")  # a reload would forget it
 
     sequence = _post(relay, "msg_live_1", first_name="Ada")
     selector = f'#log-rows tr[data-sequence="{sequence}"]'
-    found = browser.wait_for(f"document.querySelector('{selector} td.svix')?.textContent")
-    assert found == "msg_live_1"
-    assert browser.evaluate(f"document.querySelector('{selector} td.type').textContent") == (
-        "user.created"
-    )
-    assert browser.evaluate("document.querySelector('#log-rows tr').dataset.sequence") == str(
-        sequence
-    )  # newest on top
-    assert browser.evaluate("window.sameDocument") is True
-    shot = browser.screenshot(tmp_path / "console-live-log.png")
-    assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    row = WebDriverWait(browser, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, selector))[0]
+    assert row.find_element(By.CSS_SELECTOR, "td.svix").text == "msg_live_1"
+    assert row.find_element(By.CSS_SELECTOR, "td.type").text == "user.created"
+    assert _sequences(browser, "#log-rows tr")[0] == str(sequence)  # newest on top
+    assert browser.execute_script("return window.sameDocument") is True
+    _shot(browser, tmp_path / "console-live-log.png")
 
 
 def test_hostile_contents_render_as_text_in_the_browser(
-    relay: RelayProcess, browser: Browser, tmp_path: Path
+    relay: RelayProcess, browser: Chrome, tmp_path: Path
 ) -> None:
     hostile = '<img src=x onerror="window.pwned = true"><script>window.pwned = true</script>'
     _post(relay, "msg_hostile", first_name=hostile)
-    browser.open(f"{relay.ops_url}/console/events/msg_hostile")
-    typed = browser.evaluate("document.getElementById('typed').textContent")
+    browser.get(f"{relay.ops_url}/console/events/msg_hostile")
+    typed = browser.execute_script("return document.getElementById('typed').textContent")
     assert orjson.loads(typed)["first_name"] == hostile
-    raw = browser.evaluate("document.getElementById('raw').textContent")
+    raw = browser.execute_script("return document.getElementById('raw').textContent")
     assert orjson.loads(raw)["data"]["first_name"] == hostile
-    assert browser.evaluate("document.querySelectorAll('main img, main script').length") == 0
-    assert browser.evaluate("window.pwned === undefined") is True
-    browser.screenshot(tmp_path / "console-event.png")
+    assert browser.find_elements(By.CSS_SELECTOR, "main img, main script") == []
+    assert browser.execute_script("return window.pwned === undefined") is True
+    _shot(browser, tmp_path / "console-event.png")
 
 
-def test_filters_detail_history_and_a_stopped_subscriber(tmp_path: Path, browser: Browser) -> None:
+def test_filters_detail_history_and_a_stopped_subscriber(tmp_path: Path, browser: Chrome) -> None:
     relay = serve(tmp_path, None, "--live-buffer", "2")
     with running(relay):
         _post(relay, "msg_u1", first_name="Ada")  # 1
@@ -104,23 +110,22 @@ def test_filters_detail_history_and_a_stopped_subscriber(tmp_path: Path, browser
         _post(relay, "msg_u2")  # 3
 
         # Filter by type, then find one event by svix-id.
-        browser.open(f"{relay.ops_url}/console/?type=session.*")
-        rows = "[...document.querySelectorAll('#log-rows tr')].map(r => r.dataset.sequence)"
-        assert browser.evaluate(rows) == ["2"]
-        browser.open(f"{relay.ops_url}/console/?svix_id=msg_u2")
-        assert browser.evaluate(rows) == ["3"]
-        browser.screenshot(tmp_path / "console-filtered.png")
+        browser.get(f"{relay.ops_url}/console/?type=session.*")
+        assert _sequences(browser, "#log-rows tr") == ["2"]
+        browser.get(f"{relay.ops_url}/console/?svix_id=msg_u2")
+        assert _sequences(browser, "#log-rows tr") == ["3"]
+        _shot(browser, tmp_path / "console-filtered.png")
 
         # Its detail: the raw JSON, byte for byte.
-        browser.open(f"{relay.ops_url}/console/events/msg_s1")
-        assert browser.evaluate("document.getElementById('raw').textContent") == body.decode()
-        browser.screenshot(tmp_path / "console-detail.png")
+        browser.get(f"{relay.ops_url}/console/events/msg_s1")
+        raw = browser.execute_script("return document.getElementById('raw').textContent")
+        assert raw == body.decode()
+        _shot(browser, tmp_path / "console-detail.png")
 
         # The user's entity page: its history in order (its session included).
-        browser.open(f"{relay.ops_url}/console/entities/user/user_msg_u1")
-        history = "[...document.querySelectorAll('#history tbody tr')].map(r => r.dataset.sequence)"
-        assert browser.evaluate(history) == ["1", "2"]
-        browser.screenshot(tmp_path / "console-entity.png")
+        browser.get(f"{relay.ops_url}/console/entities/user/user_msg_u1")
+        assert _sequences(browser, "#history tbody tr") == ["1", "2"]
+        _shot(browser, tmp_path / "console-entity.png")
 
         # A subscriber that stops reading: its lag grows on the subscribers page.
         # (No BDP probing: the connection's window stays at 64 KiB, so the
@@ -135,8 +140,28 @@ def test_filters_detail_history_and_a_stopped_subscriber(tmp_path: Path, browser
             for batch in range(2):
                 for n in range(150):
                     _post(relay, f"msg_flood_{batch}_{n}", first_name="x" * 2000)
-                browser.open(f"{relay.ops_url}/console/subscribers")
-                lags.append(int(browser.evaluate("document.querySelector('td.lag').textContent")))
-            browser.screenshot(tmp_path / "console-subscribers.png")
+                browser.get(f"{relay.ops_url}/console/subscribers")
+                lags.append(int(browser.find_element(By.CSS_SELECTOR, "td.lag").text))
+            _shot(browser, tmp_path / "console-subscribers.png")
             stream.cancel()  # type: ignore[no-untyped-call]  # grpc-stubs lacks it
         assert 0 < lags[0] < lags[1], lags
+
+
+def test_the_ingest_chart_counts_a_webhook_and_its_duplicate(
+    relay: RelayProcess, browser: Chrome, tmp_path: Path
+) -> None:
+    first = _post(relay, "msg_twice")
+    assert _post(relay, "msg_twice") == first  # the second is a duplicate
+    browser.get(f"{relay.ops_url}/console/ingest")
+    drawn: dict[str, int] = {}
+    for segment in browser.find_elements(By.CSS_SELECTOR, "#ingest-chart rect.segment"):
+        assert segment.size["height"] > 0
+        outcome = segment.get_attribute("data-outcome") or ""
+        drawn[outcome] = drawn.get(outcome, 0) + int(segment.get_attribute("data-count") or 0)
+    assert drawn == {"accepted": 1, "duplicate": 1}
+    totals = {
+        row.get_attribute("data-outcome"): row.find_element(By.CSS_SELECTOR, "td.count").text
+        for row in browser.find_elements(By.CSS_SELECTOR, "#ingest-totals tbody tr")
+    }
+    assert totals == {"accepted": "1", "duplicate": "1"}
+    _shot(browser, tmp_path / "console-ingest.png")

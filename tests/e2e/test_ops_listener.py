@@ -58,6 +58,9 @@ def test_serve_splits_the_public_and_the_ops_listener(tmp_path: Path) -> None:
         assert '<td class="svix">msg_ops_1</td>' in log
         detail = httpx.get(f"{relay.ops_url}/console/events/msg_ops_1", timeout=10)
         assert detail.status_code == 200
+        chart = httpx.get(f"{relay.ops_url}/console/ingest", timeout=10).text
+        assert '<tr data-outcome="accepted">' in chart
+        assert chart.count('data-outcome="accepted" data-count="1"') == 1
     assert re.search(
         rf"^  ops       http://127\.0\.0\.1:{relay.ops_port}/   \(metrics, healthz, readyz, "
         r"console; keep it private\)$",
@@ -82,8 +85,18 @@ def test_grpc_and_gateway_each_have_an_ops_listener(tmp_path: Path) -> None:
         log = httpx.get(f"{back.ops_url}/console/", timeout=10).text
         assert '<td class="svix">msg_split_1</td>' in log
         assert httpx.get(f"{front.ops_url}/console/", timeout=10).status_code == 404
+        chart = httpx.get(f"{front.ops_url}/", timeout=10)
+        assert chart.status_code == 200
+        assert chart.headers["content-security-policy"].startswith("default-src 'none'")
+        assert chart.text.count('data-outcome="accepted" data-count="1"') == 1
+        assert '<td class="count">1</td>' in chart.text.split('data-outcome="accepted">')[-1]
+        elsewhere = httpx.get(f"{back.ops_url}/console/ingest", timeout=10).text
+        assert 'id="no-ingest"' in elsewhere
+        assert 'id="ingest-chart"' not in elsewhere
         for path in ("/readyz", "/metrics"):
             assert httpx.get(f"{front.http_url}{path}", timeout=10).status_code == 404
+
+        assert "readyz, ingest chart; keep it private)" in front.log.read_text()
 
         back.stop()
         down = httpx.get(f"{front.ops_url}/readyz", timeout=10)
