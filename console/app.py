@@ -8,7 +8,7 @@
 | `/console/events/{sequence or svix-id}` | one event: typed view, raw JSON, drift |
 | `/console/events/{sequence}/raw` | the raw body, byte for byte |
 | `/console/entities/{kind}/{id}` | the mirror's state and every event about it |
-| `/console/subscribers` | this process's open Subscribe streams |
+| `/console/subscribers` | this process's open Subscribe streams, and the consumer groups |
 | `/console/ingest` | webhooks per minute over the last hour, by outcome (`serve` only) |
 | `/console/login`, `/console/logout` | trade an admin token for a session cookie, and back |
 
@@ -143,7 +143,9 @@ def console_routes(
         return _html(views.entity_page(view, signed_in=signed_in))
 
     async def subscribers(request: Request) -> Response:
-        return _html(views.subscribers_page(server.subscribers, signed_in=signed_in))
+        engine = server.consumer_engine
+        groups = None if engine is None else await engine.describe()
+        return _html(views.subscribers_page(server.subscribers, groups, signed_in=signed_in))
 
     async def ingest_chart(request: Request) -> Response:
         minutes = ingest.minutes() if ingest is not None else None

@@ -14,6 +14,11 @@ import html
 import time
 from urllib.parse import quote, urlencode
 
+from clerkrelay.v1.consumer_service_pb2 import (
+    ConsumerGroup,
+    ConsumerGroupMember,
+    ConsumerGroupOrdering,
+)
 from console.reads import EntityView, EventDetail, EventRow, LogQuery
 from gateway.ingest_chart import ingest_section
 from gateway.ingest_history import Minute
@@ -198,8 +203,10 @@ def entity_page(view: EntityView, *, signed_in: bool) -> str:
     return _layout(f"{view.kind} {view.id}", body, signed_in=signed_in)
 
 
-def subscribers_page(subscribers: Subscribers, *, signed_in: bool) -> str:
-    """Every open Subscribe stream of this process (the page refreshes itself)."""
+def subscribers_page(
+    subscribers: Subscribers, groups: list[ConsumerGroup] | None = None, *, signed_in: bool
+) -> str:
+    """Every open Subscribe stream of this process, and the consumer groups (refreshes itself)."""
     now = time.time_ns()
     streams: list[StreamStats] = subscribers.streams()
     rows = "".join(
@@ -215,8 +222,44 @@ def subscribers_page(subscribers: Subscribers, *, signed_in: bool) -> str:
         '<table id="subscribers" data-refresh="2"><thead><tr><th>#</th><th>Filter</th>'
         "<th>Peer</th><th>Opened</th><th>Position</th><th>Lag (events)</th><th>Fell behind</th>"
         f"<th>Bytes sent</th></tr></thead><tbody>{rows}</tbody></table>"
+        f"{_consumer_groups(groups)}"
     )
     return _layout("Subscribers", body, signed_in=signed_in)
+
+
+def _consumer_groups(groups: list[ConsumerGroup] | None) -> str:
+    """The consumer groups' table (every group in the store; members of this process)."""
+    if groups is None:
+        return ""
+    rows = "".join(
+        f'<tr data-group="{_t(g.name)}"><td>{_t(g.name)}</td>'
+        f'<td class="filter">{_t(", ".join(g.settings.event_types) or "*")}</td>'
+        f"<td>{_t(_ordering(g.settings.ordering))}</td>"
+        f'<td class="position">{g.position}</td><td class="lag">{g.lag}</td>'
+        f'<td class="in-flight">{g.in_flight_count}</td><td class="parked">{g.parked_count}</td>'
+        f"<td>{g.redelivered_count}</td><td>{g.acked_count}</td>"
+        f'<td class="members">{_t(", ".join(_member(m) for m in g.members) or "none here")}</td>'
+        "</tr>"
+        for g in groups
+    )
+    return (
+        f"<h2>Consumer groups</h2><p>{len(groups)} group{'s' if len(groups) != 1 else ''}; "
+        "members are those connected to this process.</p>"
+        '<table id="consumer-groups"><thead><tr><th>Group</th><th>Types</th><th>Ordering</th>'
+        "<th>Position</th><th>Lag (events)</th><th>In flight</th><th>Parked</th>"
+        f"<th>Redelivered</th><th>Acked</th><th>Members</th></tr></thead><tbody>{rows}</tbody>"
+        "</table>"
+    )
+
+
+def _ordering(value: int) -> str:
+    name = ConsumerGroupOrdering.Name(value)  # type: ignore[arg-type]
+    return name.removeprefix("CONSUMER_GROUP_ORDERING_").lower().replace("unspecified", "none")
+
+
+def _member(member: ConsumerGroupMember) -> str:
+    name = member.member_name or member.member_id
+    return f"{name} ({member.address}, {member.in_flight} in flight)"
 
 
 def ingest_console_page(minutes: list[Minute] | None, *, signed_in: bool) -> str:

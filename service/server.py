@@ -178,6 +178,11 @@ class RelayServer:
         return self._server is not None and not self._stopping
 
     @property
+    def consumer_engine(self) -> ConsumerEngine | None:
+        """The consumer groups this server serves; None when it serves none."""
+        return self._consumers
+
+    @property
     def subscriber_count(self) -> int:
         """How many Subscribe streams are open (0 before `start`)."""
         return 0 if self._broadcaster is None else self._broadcaster.subscriber_count
