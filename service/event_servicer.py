@@ -30,10 +30,13 @@ from clerkrelay.v1.event_service_pb2 import (
     GetHeadResponse,
     ListEntityEventsRequest,
     ListEntityEventsResponse,
+    ListEventsRequest,
+    ListEventsResponse,
     SubscribeRequest,
 )
 from service.broadcaster import Broadcaster
 from service.errors import InvalidArgument
+from service.event_listing import list_events
 from service.filters import EventFilter, InvalidFilter
 from service.lookups import find_event, history
 from service.storage import MAX_SEQUENCE, BeforeRetention, Store
@@ -51,6 +54,7 @@ if TYPE_CHECKING:
     _HeadContext = grpc.aio.ServicerContext[GetHeadRequest, GetHeadResponse]
     _EventContext = grpc.aio.ServicerContext[GetEventRequest, GetEventResponse]
     _HistoryContext = grpc.aio.ServicerContext[ListEntityEventsRequest, ListEntityEventsResponse]
+    _ListContext = grpc.aio.ServicerContext[ListEventsRequest, ListEventsResponse]
 
 
 class EventServicer(event_service_pb2_grpc.EventServiceServicer):
@@ -135,6 +139,17 @@ class EventServicer(event_service_pb2_grpc.EventServiceServicer):
             snapshot_sequence=page.snapshot_sequence,
         )
 
+    async def ListEvents(  # noqa: N802 - gRPC method name
+        self, request: ListEventsRequest, context: _ListContext
+    ) -> ListEventsResponse:
+        """One page of the log, filtered, between two points."""
+        page = await list_events(self._store, request)
+        return ListEventsResponse(
+            events=[Event.FromString(stored.data) for stored in page.events],
+            next_page_token=page.next_page_token,
+            snapshot_sequence=page.snapshot_sequence,
+        )
+
     async def _start(self, request: SubscribeRequest) -> int:
         """The sequence the stream starts after (registration has already happened)."""
         start = request.WhichOneof("start")
@@ -184,6 +199,11 @@ def add_to_server(servicer: EventServicer, server: grpc.aio.Server) -> None:
             servicer.ListEntityEvents,
             request_deserializer=ListEntityEventsRequest.FromString,
             response_serializer=ListEntityEventsResponse.SerializeToString,
+        ),
+        "ListEvents": grpc.unary_unary_rpc_method_handler(
+            servicer.ListEvents,
+            request_deserializer=ListEventsRequest.FromString,
+            response_serializer=ListEventsResponse.SerializeToString,
         ),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))

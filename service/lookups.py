@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from clerkrelay.kinds import KIND_BY_NAME
 from service.errors import InvalidArgument, NotFound, quoted
+from service.event_listing import fitting
 from service.history_tokens import HistoryToken, decode_history_token, encode_history_token
 from service.page_tokens import page_size
 from service.storage import MAX_SEQUENCE, Store, StoredEvent
@@ -80,8 +81,11 @@ async def history(
     after = decode_history_token(page_token, entity_id, kind).after_sequence if page_token else 0
     page = await store.entity_history(entity_id, families, after, limit + 1)
     events = page.events[:limit]
+    kept = fitting(events)  # large events: what one response to a default client holds
+    more = len(page.events) > limit or kept < len(events)
+    events = events[:kept]
     next_token = ""
-    if len(page.events) > limit:
+    if more:
         next_token = encode_history_token(HistoryToken(entity_id, kind, events[-1].sequence))
     return HistoryResult(events, next_token, page.snapshot_sequence)
 

@@ -1,4 +1,4 @@
-"""`RelayClient`'s reads of the log itself: its head, one event, one entity's history.
+"""`RelayClient`'s reads of the log itself: its head, one event, pages of events, a history.
 
 A mixin: the class using it (`RelayClient`) provides `_event_stub` (the
 EventService stub of its open channel) and `_calls` (its unary calls).
@@ -6,6 +6,8 @@ EventService stub of its open channel) and `_calls` (its unary calls).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from clerkrelay.calls import UnaryCalls
@@ -15,6 +17,7 @@ from clerkrelay.v1.event_service_pb2 import (
     GetEventRequest,
     GetHeadRequest,
     ListEntityEventsRequest,
+    ListEventsRequest,
 )
 
 if TYPE_CHECKING:  # the async stub types exist only in the .pyi files
@@ -65,4 +68,53 @@ class EventLookups:
                 entity_id=id, kind=kind, page_size=page_size, page_token=token
             ),
             lambda response: response.events,
+        )
+
+    def list_events(
+        self,
+        *,
+        event_types: Iterable[str] = (),
+        entity_ids: Iterable[str] = (),
+        organization_id: str = "",
+        after_sequence: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        page_size: int = 0,
+    ) -> Listing[Event]:
+        """The retained events that match, in log order, page by page (`EventService.ListEvents`).
+
+        The listing ends at the head when its first page is read (or before
+        `until`); `Subscribe` after it for what came later.
+
+        Args:
+            event_types: Patterns, as for `subscribe`; empty means every type.
+            entity_ids: Only events about one of these ids.
+            organization_id: Only events of this organization.
+            after_sequence: Start after this sequence; None (and no `since`):
+                the oldest retained event.
+            since: Start at the first event received at or after this time.
+            until: Only events received before this time.
+            page_size: Events per page; 0 means the server's default (100).
+        """
+        request = ListEventsRequest(
+            event_types=list(event_types),
+            entity_ids=list(entity_ids),
+            organization_id=organization_id,
+            page_size=page_size,
+        )
+        if after_sequence is not None:
+            request.after_sequence = after_sequence
+        elif since is not None:
+            request.since.FromDatetime(since)
+        if until is not None:
+            request.until.FromDatetime(until)
+
+        def page(token: str) -> ListEventsRequest:
+            copy = ListEventsRequest()
+            copy.CopyFrom(request)
+            copy.page_token = token
+            return copy
+
+        return self._calls.listing(
+            self._event_stub().ListEvents, page, lambda response: response.events
         )

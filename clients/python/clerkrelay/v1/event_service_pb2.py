@@ -26,7 +26,7 @@ from clerkrelay.v1 import event_pb2 as clerkrelay_dot_v1_dot_event__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!clerkrelay/v1/event_service.proto\x12\rclerkrelay.v1\x1a\x19\x63lerkrelay/v1/event.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"<\n\x0fGetEventRequest\x12\x12\n\x08sequence\x18\x01 \x01(\x04H\x00\x12\x0c\n\x02id\x18\x02 \x01(\tH\x00\x42\x07\n\x05\x65vent\"7\n\x10GetEventResponse\x12#\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x14.clerkrelay.v1.Event\"a\n\x17ListEntityEventsRequest\x12\x11\n\tentity_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"t\n\x18ListEntityEventsResponse\x12$\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x14.clerkrelay.v1.Event\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x19\n\x11snapshot_sequence\x18\x03 \x01(\x04\"\x10\n\x0eGetHeadRequest\"J\n\x0fGetHeadResponse\x12\x15\n\rhead_sequence\x18\x01 \x01(\x04\x12 \n\x18oldest_retained_sequence\x18\x02 \x01(\x04\"\xbc\x01\n\x10SubscribeRequest\x12\x13\n\x0b\x65vent_types\x18\x01 \x03(\t\x12\x12\n\nentity_ids\x18\x02 \x03(\t\x12\x17\n\x0forganization_id\x18\x03 \x01(\t\x12\x18\n\x0e\x61\x66ter_sequence\x18\x04 \x01(\x04H\x00\x12+\n\x05since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12\x16\n\x0emax_batch_size\x18\x06 \x01(\rB\x07\n\x05start\"\x8c\x02\n\x11SubscribeResponse\x12+\n\x06\x65vents\x18\x01 \x01(\x0b\x32\x19.clerkrelay.v1.EventBatchH\x00\x12/\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x19.clerkrelay.v1.CheckpointH\x00\x12,\n\tcaught_up\x18\x03 \x01(\x0b\x32\x17.clerkrelay.v1.CaughtUpH\x00\x12\x30\n\x0b\x66\x65ll_behind\x18\x04 \x01(\x0b\x32\x19.clerkrelay.v1.FellBehindH\x00\x12-\n\theartbeat\x18\x05 \x01(\x0b\x32\x18.clerkrelay.v1.HeartbeatH\x00\x42\n\n\x08response\"\x1e\n\nCheckpoint\x12\x10\n\x08sequence\x18\x01 \x01(\x04\"\x1c\n\x08\x43\x61ughtUp\x12\x10\n\x08sequence\x18\x01 \x01(\x04\"\x1e\n\nFellBehind\x12\x10\n\x08sequence\x18\x01 \x01(\x04\"L\n\tHeartbeat\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rhead_sequence\x18\x02 \x01(\x04\x32\xf0\x02\n\x0c\x45ventService\x12U\n\tSubscribe\x12\x1f.clerkrelay.v1.SubscribeRequest\x1a .clerkrelay.v1.SubscribeResponse\"\x03\x90\x02\x01\x30\x01\x12M\n\x07GetHead\x12\x1d.clerkrelay.v1.GetHeadRequest\x1a\x1e.clerkrelay.v1.GetHeadResponse\"\x03\x90\x02\x01\x12P\n\x08GetEvent\x12\x1e.clerkrelay.v1.GetEventRequest\x1a\x1f.clerkrelay.v1.GetEventResponse\"\x03\x90\x02\x01\x12h\n\x10ListEntityEvents\x12&.clerkrelay.v1.ListEntityEventsRequest\x1a\'.clerkrelay.v1.ListEntityEventsResponse\"\x03\x90\x02\x01\x42\x82\x01\n\x11\x63om.clerkrelay.v1B\x11\x45ventServiceProtoP\x01ZHgithub.com/clerk-relay/clerk-relay/clients/go/clerkrelay/v1;clerkrelayv1\xaa\x02\rClerkRelay.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!clerkrelay/v1/event_service.proto\x12\rclerkrelay.v1\x1a\x19\x63lerkrelay/v1/event.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf7\x01\n\x11ListEventsRequest\x12\x13\n\x0b\x65vent_types\x18\x01 \x03(\t\x12\x12\n\nentity_ids\x18\x02 \x03(\t\x12\x17\n\x0forganization_id\x18\x03 \x01(\t\x12\x18\n\x0e\x61\x66ter_sequence\x18\x04 \x01(\x04H\x00\x12+\n\x05since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12)\n\x05until\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\tB\x07\n\x05start\"n\n\x12ListEventsResponse\x12$\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x14.clerkrelay.v1.Event\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x19\n\x11snapshot_sequence\x18\x03 \x01(\x04\"<\n\x0fGetEventRequest\x12\x12\n\x08sequence\x18\x01 \x01(\x04H\x00\x12\x0c\n\x02id\x18\x02 \x01(\tH\x00\x42\x07\n\x05\x65vent\"7\n\x10GetEventResponse\x12#\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x14.clerkrelay.v1.Event\"a\n\x17ListEntityEventsRequest\x12\x11\n\tentity_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"t\n\x18ListEntityEventsResponse\x12$\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x14.clerkrelay.v1.Event\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x19\n\x11snapshot_sequence\x18\x03 \x01(\x04\"\x10\n\x0eGetHeadRequest\"J\n\x0fGetHeadResponse\x12\x15\n\rhead_sequence\x18\x01 \x01(\x04\x12 \n\x18oldest_retained_sequence\x18\x02 \x01(\x04\"\xbc\x01\n\x10SubscribeRequest\x12\x13\n\x0b\x65vent_types\x18\x01 \x03(\t\x12\x12\n\nentity_ids\x18\x02 \x03(\t\x12\x17\n\x0forganization_id\x18\x03 \x01(\t\x12\x18\n\x0e\x61\x66ter_sequence\x18\x04 \x01(\x04H\x00\x12+\n\x05since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12\x16\n\x0emax_batch_size\x18\x06 \x01(\rB\x07\n\x05start\"\x8c\x02\n\x11SubscribeResponse\x12+\n\x06\x65vents\x18\x01 \x01(\x0b\x32\x19.clerkrelay.v1.EventBatchH\x00\x12/\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x19.clerkrelay.v1.CheckpointH\x00\x12,\n\tcaught_up\x18\x03 \x01(\x0b\x32\x17.clerkrelay.v1.CaughtUpH\x00\x12\x30\n\x0b\x66\x65ll_behind\x18\x04 \x01(\x0b\x32\x19.clerkrelay.v1.FellBehindH\x00\x12-\n\theartbeat\x18\x05 \x01(\x0b\x32\x18.clerkrelay.v1.HeartbeatH\x00\x42\n\n\x08response\"\x1e\n\nCheckpoint\x12\x10\n\x08sequence\x18\x01 \x01(\x04\"\x1c\n\x08\x43\x61ughtUp\x12\x10\n\x08sequence\x18\x01 \x01(\x04\"\x1e\n\nFellBehind\x12\x10\n\x08sequence\x18\x01 \x01(\x04\"L\n\tHeartbeat\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rhead_sequence\x18\x02 \x01(\x04\x32\xc8\x03\n\x0c\x45ventService\x12U\n\tSubscribe\x12\x1f.clerkrelay.v1.SubscribeRequest\x1a .clerkrelay.v1.SubscribeResponse\"\x03\x90\x02\x01\x30\x01\x12M\n\x07GetHead\x12\x1d.clerkrelay.v1.GetHeadRequest\x1a\x1e.clerkrelay.v1.GetHeadResponse\"\x03\x90\x02\x01\x12P\n\x08GetEvent\x12\x1e.clerkrelay.v1.GetEventRequest\x1a\x1f.clerkrelay.v1.GetEventResponse\"\x03\x90\x02\x01\x12h\n\x10ListEntityEvents\x12&.clerkrelay.v1.ListEntityEventsRequest\x1a\'.clerkrelay.v1.ListEntityEventsResponse\"\x03\x90\x02\x01\x12V\n\nListEvents\x12 .clerkrelay.v1.ListEventsRequest\x1a!.clerkrelay.v1.ListEventsResponse\"\x03\x90\x02\x01\x42\x82\x01\n\x11\x63om.clerkrelay.v1B\x11\x45ventServiceProtoP\x01ZHgithub.com/clerk-relay/clerk-relay/clients/go/clerkrelay/v1;clerkrelayv1\xaa\x02\rClerkRelay.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,30 +42,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVENTSERVICE'].methods_by_name['GetEvent']._serialized_options = b'\220\002\001'
   _globals['_EVENTSERVICE'].methods_by_name['ListEntityEvents']._loaded_options = None
   _globals['_EVENTSERVICE'].methods_by_name['ListEntityEvents']._serialized_options = b'\220\002\001'
-  _globals['_GETEVENTREQUEST']._serialized_start=112
-  _globals['_GETEVENTREQUEST']._serialized_end=172
-  _globals['_GETEVENTRESPONSE']._serialized_start=174
-  _globals['_GETEVENTRESPONSE']._serialized_end=229
-  _globals['_LISTENTITYEVENTSREQUEST']._serialized_start=231
-  _globals['_LISTENTITYEVENTSREQUEST']._serialized_end=328
-  _globals['_LISTENTITYEVENTSRESPONSE']._serialized_start=330
-  _globals['_LISTENTITYEVENTSRESPONSE']._serialized_end=446
-  _globals['_GETHEADREQUEST']._serialized_start=448
-  _globals['_GETHEADREQUEST']._serialized_end=464
-  _globals['_GETHEADRESPONSE']._serialized_start=466
-  _globals['_GETHEADRESPONSE']._serialized_end=540
-  _globals['_SUBSCRIBEREQUEST']._serialized_start=543
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=731
-  _globals['_SUBSCRIBERESPONSE']._serialized_start=734
-  _globals['_SUBSCRIBERESPONSE']._serialized_end=1002
-  _globals['_CHECKPOINT']._serialized_start=1004
-  _globals['_CHECKPOINT']._serialized_end=1034
-  _globals['_CAUGHTUP']._serialized_start=1036
-  _globals['_CAUGHTUP']._serialized_end=1064
-  _globals['_FELLBEHIND']._serialized_start=1066
-  _globals['_FELLBEHIND']._serialized_end=1096
-  _globals['_HEARTBEAT']._serialized_start=1098
-  _globals['_HEARTBEAT']._serialized_end=1174
-  _globals['_EVENTSERVICE']._serialized_start=1177
-  _globals['_EVENTSERVICE']._serialized_end=1545
+  _globals['_EVENTSERVICE'].methods_by_name['ListEvents']._loaded_options = None
+  _globals['_EVENTSERVICE'].methods_by_name['ListEvents']._serialized_options = b'\220\002\001'
+  _globals['_LISTEVENTSREQUEST']._serialized_start=113
+  _globals['_LISTEVENTSREQUEST']._serialized_end=360
+  _globals['_LISTEVENTSRESPONSE']._serialized_start=362
+  _globals['_LISTEVENTSRESPONSE']._serialized_end=472
+  _globals['_GETEVENTREQUEST']._serialized_start=474
+  _globals['_GETEVENTREQUEST']._serialized_end=534
+  _globals['_GETEVENTRESPONSE']._serialized_start=536
+  _globals['_GETEVENTRESPONSE']._serialized_end=591
+  _globals['_LISTENTITYEVENTSREQUEST']._serialized_start=593
+  _globals['_LISTENTITYEVENTSREQUEST']._serialized_end=690
+  _globals['_LISTENTITYEVENTSRESPONSE']._serialized_start=692
+  _globals['_LISTENTITYEVENTSRESPONSE']._serialized_end=808
+  _globals['_GETHEADREQUEST']._serialized_start=810
+  _globals['_GETHEADREQUEST']._serialized_end=826
+  _globals['_GETHEADRESPONSE']._serialized_start=828
+  _globals['_GETHEADRESPONSE']._serialized_end=902
+  _globals['_SUBSCRIBEREQUEST']._serialized_start=905
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=1093
+  _globals['_SUBSCRIBERESPONSE']._serialized_start=1096
+  _globals['_SUBSCRIBERESPONSE']._serialized_end=1364
+  _globals['_CHECKPOINT']._serialized_start=1366
+  _globals['_CHECKPOINT']._serialized_end=1396
+  _globals['_CAUGHTUP']._serialized_start=1398
+  _globals['_CAUGHTUP']._serialized_end=1426
+  _globals['_FELLBEHIND']._serialized_start=1428
+  _globals['_FELLBEHIND']._serialized_end=1458
+  _globals['_HEARTBEAT']._serialized_start=1460
+  _globals['_HEARTBEAT']._serialized_end=1536
+  _globals['_EVENTSERVICE']._serialized_start=1539
+  _globals['_EVENTSERVICE']._serialized_end=1995
 # @@protoc_insertion_point(module_scope)

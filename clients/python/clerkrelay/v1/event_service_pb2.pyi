@@ -21,6 +21,102 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class ListEventsRequest(_message.Message):
+    """Which events ListEvents lists, and which page of them."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_TYPES_FIELD_NUMBER: _builtins.int
+    ENTITY_IDS_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    UNTIL_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    """Only events that belong to this organization, when set."""
+    after_sequence: _builtins.int
+    """After this sequence; 0 means the whole retained log."""
+    page_size: _builtins.int
+    """Largest number of events in the page; 0 means 100, and anything above
+    1000 means 1000.
+    """
+    page_token: _builtins.str
+    """`next_page_token` of the previous page; empty for the first page. Only
+    valid with the same filter and `until`.
+    """
+    @_builtins.property
+    def event_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Event-type patterns, as for `SubscribeRequest.event_types`; empty: every type."""
+
+    @_builtins.property
+    def entity_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only events about one of these ids, as for `SubscribeRequest.entity_ids`."""
+
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """At the first event received at or after this time."""
+
+    @_builtins.property
+    def until(self) -> _timestamp_pb2.Timestamp:
+        """Only events received before this time, when set."""
+
+    def __init__(
+        self,
+        *,
+        event_types: _abc.Iterable[_builtins.str] | None = ...,
+        entity_ids: _abc.Iterable[_builtins.str] | None = ...,
+        organization_id: _builtins.str = ...,
+        after_sequence: _builtins.int = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        until: _timestamp_pb2.Timestamp | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence", "since", b"since", "start", b"start", "until", b"until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence", "entity_ids", b"entity_ids", "event_types", b"event_types", "organization_id", b"organization_id", "page_size", b"page_size", "page_token", b"page_token", "since", b"since", "start", b"start", "until", b"until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_start: _TypeAlias = _typing.Literal["after_sequence", "since"]  # noqa: Y015
+    _WhichOneofArgType_start: _TypeAlias = _typing.Literal["start", b"start"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_start) -> _WhichOneofReturnType_start | None: ...
+
+Global___ListEventsRequest: _TypeAlias = ListEventsRequest  # noqa: Y015
+
+@_typing.final
+class ListEventsResponse(_message.Message):
+    """One page of a ListEvents listing."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_SEQUENCE_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Continues the listing; empty once it has reached its end."""
+    snapshot_sequence: _builtins.int
+    """The head when the listing began: no later event is in it."""
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[_event_pb2.Event]:
+        """The matching events, in sequence order."""
+
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[_event_pb2.Event] | None = ...,
+        next_page_token: _builtins.str = ...,
+        snapshot_sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "next_page_token", b"next_page_token", "snapshot_sequence", b"snapshot_sequence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListEventsResponse: _TypeAlias = ListEventsResponse  # noqa: Y015
+
+@_typing.final
 class GetEventRequest(_message.Message):
     """Which event GetEvent returns."""
 

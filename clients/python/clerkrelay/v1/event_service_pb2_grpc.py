@@ -56,6 +56,11 @@ class EventServiceStub:
                 request_serializer=clerkrelay_dot_v1_dot_event__service__pb2.ListEntityEventsRequest.SerializeToString,
                 response_deserializer=clerkrelay_dot_v1_dot_event__service__pb2.ListEntityEventsResponse.FromString,
                 _registered_method=True)
+        self.ListEvents = channel.unary_unary(
+                '/clerkrelay.v1.EventService/ListEvents',
+                request_serializer=clerkrelay_dot_v1_dot_event__service__pb2.ListEventsRequest.SerializeToString,
+                response_deserializer=clerkrelay_dot_v1_dot_event__service__pb2.ListEventsResponse.FromString,
+                _registered_method=True)
 
 
 class EventServiceServicer:
@@ -118,6 +123,30 @@ class EventServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListEvents(self, request, context):
+        """Lists retained events in log (sequence) order, filtered as Subscribe
+        filters, between two points, paged: the log as a table, not a stream.
+
+        A listing is fixed by its first page: it starts after `after_sequence`
+        (0: the oldest retained event) or at the first event received at or after
+        `since`, and ends at the log's head at that moment (`snapshot_sequence`)
+        or before the first event received at or after `until`, whichever comes
+        first. Later pages continue after the last sequence examined, so a
+        listing always ends and never returns an event twice; events stored
+        meanwhile are not in it (Subscribe after `snapshot_sequence` for those).
+        A call examines a bounded number of events, so with a sparse filter a
+        page may hold fewer than `page_size` events, even none, while
+        `next_page_token` says there is more. A page never exceeds what a client
+        with gRPC's default 4 MiB receive limit accepts.
+
+        Errors: INVALID_ARGUMENT for a bad pattern, a negative page size, a
+        timestamp out of range or a page token made for another request;
+        OUT_OF_RANGE for a start before the oldest retained event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EventServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -140,6 +169,11 @@ def add_EventServiceServicer_to_server(servicer, server):
                     servicer.ListEntityEvents,
                     request_deserializer=clerkrelay_dot_v1_dot_event__service__pb2.ListEntityEventsRequest.FromString,
                     response_serializer=clerkrelay_dot_v1_dot_event__service__pb2.ListEntityEventsResponse.SerializeToString,
+            ),
+            'ListEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEvents,
+                    request_deserializer=clerkrelay_dot_v1_dot_event__service__pb2.ListEventsRequest.FromString,
+                    response_serializer=clerkrelay_dot_v1_dot_event__service__pb2.ListEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -252,6 +286,33 @@ class EventService:
             '/clerkrelay.v1.EventService/ListEntityEvents',
             clerkrelay_dot_v1_dot_event__service__pb2.ListEntityEventsRequest.SerializeToString,
             clerkrelay_dot_v1_dot_event__service__pb2.ListEntityEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clerkrelay.v1.EventService/ListEvents',
+            clerkrelay_dot_v1_dot_event__service__pb2.ListEventsRequest.SerializeToString,
+            clerkrelay_dot_v1_dot_event__service__pb2.ListEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -74,6 +74,26 @@ class EventServiceStub:
     Errors: INVALID_ARGUMENT for an empty `entity_id`, an unknown `kind`, a
     negative page size or a page token made for another request.
     """
+    ListEvents: _grpc.UnaryUnaryMultiCallable[_event_service_pb2.ListEventsRequest, _event_service_pb2.ListEventsResponse]
+    """Lists retained events in log (sequence) order, filtered as Subscribe
+    filters, between two points, paged: the log as a table, not a stream.
+
+    A listing is fixed by its first page: it starts after `after_sequence`
+    (0: the oldest retained event) or at the first event received at or after
+    `since`, and ends at the log's head at that moment (`snapshot_sequence`)
+    or before the first event received at or after `until`, whichever comes
+    first. Later pages continue after the last sequence examined, so a
+    listing always ends and never returns an event twice; events stored
+    meanwhile are not in it (Subscribe after `snapshot_sequence` for those).
+    A call examines a bounded number of events, so with a sparse filter a
+    page may hold fewer than `page_size` events, even none, while
+    `next_page_token` says there is more. A page never exceeds what a client
+    with gRPC's default 4 MiB receive limit accepts.
+
+    Errors: INVALID_ARGUMENT for a bad pattern, a negative page size, a
+    timestamp out of range or a page token made for another request;
+    OUT_OF_RANGE for a start before the oldest retained event.
+    """
 
 @_typing.type_check_only
 class EventServiceAsyncStub(EventServiceStub):
@@ -120,6 +140,26 @@ class EventServiceAsyncStub(EventServiceStub):
 
     Errors: INVALID_ARGUMENT for an empty `entity_id`, an unknown `kind`, a
     negative page size or a page token made for another request.
+    """
+    ListEvents: _aio.UnaryUnaryMultiCallable[_event_service_pb2.ListEventsRequest, _event_service_pb2.ListEventsResponse]  # type: ignore[assignment]
+    """Lists retained events in log (sequence) order, filtered as Subscribe
+    filters, between two points, paged: the log as a table, not a stream.
+
+    A listing is fixed by its first page: it starts after `after_sequence`
+    (0: the oldest retained event) or at the first event received at or after
+    `since`, and ends at the log's head at that moment (`snapshot_sequence`)
+    or before the first event received at or after `until`, whichever comes
+    first. Later pages continue after the last sequence examined, so a
+    listing always ends and never returns an event twice; events stored
+    meanwhile are not in it (Subscribe after `snapshot_sequence` for those).
+    A call examines a bounded number of events, so with a sparse filter a
+    page may hold fewer than `page_size` events, even none, while
+    `next_page_token` says there is more. A page never exceeds what a client
+    with gRPC's default 4 MiB receive limit accepts.
+
+    Errors: INVALID_ARGUMENT for a bad pattern, a negative page size, a
+    timestamp out of range or a page token made for another request;
+    OUT_OF_RANGE for a start before the oldest retained event.
     """
 
 class EventServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -188,6 +228,32 @@ class EventServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: INVALID_ARGUMENT for an empty `entity_id`, an unknown `kind`, a
         negative page size or a page token made for another request.
+        """
+
+    @_abc_1.abstractmethod
+    def ListEvents(
+        self,
+        request: _event_service_pb2.ListEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_event_service_pb2.ListEventsResponse, _abc.Awaitable[_event_service_pb2.ListEventsResponse]]:
+        """Lists retained events in log (sequence) order, filtered as Subscribe
+        filters, between two points, paged: the log as a table, not a stream.
+
+        A listing is fixed by its first page: it starts after `after_sequence`
+        (0: the oldest retained event) or at the first event received at or after
+        `since`, and ends at the log's head at that moment (`snapshot_sequence`)
+        or before the first event received at or after `until`, whichever comes
+        first. Later pages continue after the last sequence examined, so a
+        listing always ends and never returns an event twice; events stored
+        meanwhile are not in it (Subscribe after `snapshot_sequence` for those).
+        A call examines a bounded number of events, so with a sparse filter a
+        page may hold fewer than `page_size` events, even none, while
+        `next_page_token` says there is more. A page never exceeds what a client
+        with gRPC's default 4 MiB receive limit accepts.
+
+        Errors: INVALID_ARGUMENT for a bad pattern, a negative page size, a
+        timestamp out of range or a page token made for another request;
+        OUT_OF_RANGE for a start before the oldest retained event.
         """
 
 def add_EventServiceServicer_to_server(servicer: EventServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

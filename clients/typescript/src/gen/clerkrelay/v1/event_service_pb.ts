@@ -16,7 +16,123 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file clerkrelay/v1/event_service.proto.
  */
 export const file_clerkrelay_v1_event_service: GenFile = /*@__PURE__*/
-  fileDesc("CiFjbGVya3JlbGF5L3YxL2V2ZW50X3NlcnZpY2UucHJvdG8SDWNsZXJrcmVsYXkudjEiPAoPR2V0RXZlbnRSZXF1ZXN0EhIKCHNlcXVlbmNlGAEgASgESAASDAoCaWQYAiABKAlIAEIHCgVldmVudCI3ChBHZXRFdmVudFJlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhQuY2xlcmtyZWxheS52MS5FdmVudCJhChdMaXN0RW50aXR5RXZlbnRzUmVxdWVzdBIRCgllbnRpdHlfaWQYASABKAkSDAoEa2luZBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJ0ChhMaXN0RW50aXR5RXZlbnRzUmVzcG9uc2USJAoGZXZlbnRzGAEgAygLMhQuY2xlcmtyZWxheS52MS5FdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSGQoRc25hcHNob3Rfc2VxdWVuY2UYAyABKAQiEAoOR2V0SGVhZFJlcXVlc3QiSgoPR2V0SGVhZFJlc3BvbnNlEhUKDWhlYWRfc2VxdWVuY2UYASABKAQSIAoYb2xkZXN0X3JldGFpbmVkX3NlcXVlbmNlGAIgASgEIrwBChBTdWJzY3JpYmVSZXF1ZXN0EhMKC2V2ZW50X3R5cGVzGAEgAygJEhIKCmVudGl0eV9pZHMYAiADKAkSFwoPb3JnYW5pemF0aW9uX2lkGAMgASgJEhgKDmFmdGVyX3NlcXVlbmNlGAQgASgESAASKwoFc2luY2UYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAASFgoObWF4X2JhdGNoX3NpemUYBiABKA1CBwoFc3RhcnQijAIKEVN1YnNjcmliZVJlc3BvbnNlEisKBmV2ZW50cxgBIAEoCzIZLmNsZXJrcmVsYXkudjEuRXZlbnRCYXRjaEgAEi8KCmNoZWNrcG9pbnQYAiABKAsyGS5jbGVya3JlbGF5LnYxLkNoZWNrcG9pbnRIABIsCgljYXVnaHRfdXAYAyABKAsyFy5jbGVya3JlbGF5LnYxLkNhdWdodFVwSAASMAoLZmVsbF9iZWhpbmQYBCABKAsyGS5jbGVya3JlbGF5LnYxLkZlbGxCZWhpbmRIABItCgloZWFydGJlYXQYBSABKAsyGC5jbGVya3JlbGF5LnYxLkhlYXJ0YmVhdEgAQgoKCHJlc3BvbnNlIh4KCkNoZWNrcG9pbnQSEAoIc2VxdWVuY2UYASABKAQiHAoIQ2F1Z2h0VXASEAoIc2VxdWVuY2UYASABKAQiHgoKRmVsbEJlaGluZBIQCghzZXF1ZW5jZRgBIAEoBCJMCglIZWFydGJlYXQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNaGVhZF9zZXF1ZW5jZRgCIAEoBDLwAgoMRXZlbnRTZXJ2aWNlElUKCVN1YnNjcmliZRIfLmNsZXJrcmVsYXkudjEuU3Vic2NyaWJlUmVxdWVzdBogLmNsZXJrcmVsYXkudjEuU3Vic2NyaWJlUmVzcG9uc2UiA5ACATABEk0KB0dldEhlYWQSHS5jbGVya3JlbGF5LnYxLkdldEhlYWRSZXF1ZXN0Gh4uY2xlcmtyZWxheS52MS5HZXRIZWFkUmVzcG9uc2UiA5ACARJQCghHZXRFdmVudBIeLmNsZXJrcmVsYXkudjEuR2V0RXZlbnRSZXF1ZXN0Gh8uY2xlcmtyZWxheS52MS5HZXRFdmVudFJlc3BvbnNlIgOQAgESaAoQTGlzdEVudGl0eUV2ZW50cxImLmNsZXJrcmVsYXkudjEuTGlzdEVudGl0eUV2ZW50c1JlcXVlc3QaJy5jbGVya3JlbGF5LnYxLkxpc3RFbnRpdHlFdmVudHNSZXNwb25zZSIDkAIBQoIBChFjb20uY2xlcmtyZWxheS52MUIRRXZlbnRTZXJ2aWNlUHJvdG9QAVpIZ2l0aHViLmNvbS9jbGVyay1yZWxheS9jbGVyay1yZWxheS9jbGllbnRzL2dvL2NsZXJrcmVsYXkvdjE7Y2xlcmtyZWxheXYxqgINQ2xlcmtSZWxheS5WMWIGcHJvdG8z", [file_clerkrelay_v1_event, file_google_protobuf_timestamp]);
+  fileDesc("CiFjbGVya3JlbGF5L3YxL2V2ZW50X3NlcnZpY2UucHJvdG8SDWNsZXJrcmVsYXkudjEi9wEKEUxpc3RFdmVudHNSZXF1ZXN0EhMKC2V2ZW50X3R5cGVzGAEgAygJEhIKCmVudGl0eV9pZHMYAiADKAkSFwoPb3JnYW5pemF0aW9uX2lkGAMgASgJEhgKDmFmdGVyX3NlcXVlbmNlGAQgASgESAASKwoFc2luY2UYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAASKQoFdW50aWwYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXBhZ2Vfc2l6ZRgHIAEoBRISCgpwYWdlX3Rva2VuGAggASgJQgcKBXN0YXJ0Im4KEkxpc3RFdmVudHNSZXNwb25zZRIkCgZldmVudHMYASADKAsyFC5jbGVya3JlbGF5LnYxLkV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRIZChFzbmFwc2hvdF9zZXF1ZW5jZRgDIAEoBCI8Cg9HZXRFdmVudFJlcXVlc3QSEgoIc2VxdWVuY2UYASABKARIABIMCgJpZBgCIAEoCUgAQgcKBWV2ZW50IjcKEEdldEV2ZW50UmVzcG9uc2USIwoFZXZlbnQYASABKAsyFC5jbGVya3JlbGF5LnYxLkV2ZW50ImEKF0xpc3RFbnRpdHlFdmVudHNSZXF1ZXN0EhEKCWVudGl0eV9pZBgBIAEoCRIMCgRraW5kGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJInQKGExpc3RFbnRpdHlFdmVudHNSZXNwb25zZRIkCgZldmVudHMYASADKAsyFC5jbGVya3JlbGF5LnYxLkV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRIZChFzbmFwc2hvdF9zZXF1ZW5jZRgDIAEoBCIQCg5HZXRIZWFkUmVxdWVzdCJKCg9HZXRIZWFkUmVzcG9uc2USFQoNaGVhZF9zZXF1ZW5jZRgBIAEoBBIgChhvbGRlc3RfcmV0YWluZWRfc2VxdWVuY2UYAiABKAQivAEKEFN1YnNjcmliZVJlcXVlc3QSEwoLZXZlbnRfdHlwZXMYASADKAkSEgoKZW50aXR5X2lkcxgCIAMoCRIXCg9vcmdhbml6YXRpb25faWQYAyABKAkSGAoOYWZ0ZXJfc2VxdWVuY2UYBCABKARIABIrCgVzaW5jZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABIWCg5tYXhfYmF0Y2hfc2l6ZRgGIAEoDUIHCgVzdGFydCKMAgoRU3Vic2NyaWJlUmVzcG9uc2USKwoGZXZlbnRzGAEgASgLMhkuY2xlcmtyZWxheS52MS5FdmVudEJhdGNoSAASLwoKY2hlY2twb2ludBgCIAEoCzIZLmNsZXJrcmVsYXkudjEuQ2hlY2twb2ludEgAEiwKCWNhdWdodF91cBgDIAEoCzIXLmNsZXJrcmVsYXkudjEuQ2F1Z2h0VXBIABIwCgtmZWxsX2JlaGluZBgEIAEoCzIZLmNsZXJrcmVsYXkudjEuRmVsbEJlaGluZEgAEi0KCWhlYXJ0YmVhdBgFIAEoCzIYLmNsZXJrcmVsYXkudjEuSGVhcnRiZWF0SABCCgoIcmVzcG9uc2UiHgoKQ2hlY2twb2ludBIQCghzZXF1ZW5jZRgBIAEoBCIcCghDYXVnaHRVcBIQCghzZXF1ZW5jZRgBIAEoBCIeCgpGZWxsQmVoaW5kEhAKCHNlcXVlbmNlGAEgASgEIkwKCUhlYXJ0YmVhdBIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1oZWFkX3NlcXVlbmNlGAIgASgEMsgDCgxFdmVudFNlcnZpY2USVQoJU3Vic2NyaWJlEh8uY2xlcmtyZWxheS52MS5TdWJzY3JpYmVSZXF1ZXN0GiAuY2xlcmtyZWxheS52MS5TdWJzY3JpYmVSZXNwb25zZSIDkAIBMAESTQoHR2V0SGVhZBIdLmNsZXJrcmVsYXkudjEuR2V0SGVhZFJlcXVlc3QaHi5jbGVya3JlbGF5LnYxLkdldEhlYWRSZXNwb25zZSIDkAIBElAKCEdldEV2ZW50Eh4uY2xlcmtyZWxheS52MS5HZXRFdmVudFJlcXVlc3QaHy5jbGVya3JlbGF5LnYxLkdldEV2ZW50UmVzcG9uc2UiA5ACARJoChBMaXN0RW50aXR5RXZlbnRzEiYuY2xlcmtyZWxheS52MS5MaXN0RW50aXR5RXZlbnRzUmVxdWVzdBonLmNsZXJrcmVsYXkudjEuTGlzdEVudGl0eUV2ZW50c1Jlc3BvbnNlIgOQAgESVgoKTGlzdEV2ZW50cxIgLmNsZXJrcmVsYXkudjEuTGlzdEV2ZW50c1JlcXVlc3QaIS5jbGVya3JlbGF5LnYxLkxpc3RFdmVudHNSZXNwb25zZSIDkAIBQoIBChFjb20uY2xlcmtyZWxheS52MUIRRXZlbnRTZXJ2aWNlUHJvdG9QAVpIZ2l0aHViLmNvbS9jbGVyay1yZWxheS9jbGVyay1yZWxheS9jbGllbnRzL2dvL2NsZXJrcmVsYXkvdjE7Y2xlcmtyZWxheXYxqgINQ2xlcmtSZWxheS5WMWIGcHJvdG8z", [file_clerkrelay_v1_event, file_google_protobuf_timestamp]);
+
+/**
+ * Which events ListEvents lists, and which page of them.
+ *
+ * @generated from message clerkrelay.v1.ListEventsRequest
+ */
+export type ListEventsRequest = Message<"clerkrelay.v1.ListEventsRequest"> & {
+  /**
+   * Event-type patterns, as for `SubscribeRequest.event_types`; empty: every type.
+   *
+   * @generated from field: repeated string event_types = 1;
+   */
+  eventTypes: string[];
+
+  /**
+   * Only events about one of these ids, as for `SubscribeRequest.entity_ids`.
+   *
+   * @generated from field: repeated string entity_ids = 2;
+   */
+  entityIds: string[];
+
+  /**
+   * Only events that belong to this organization, when set.
+   *
+   * @generated from field: string organization_id = 3;
+   */
+  organizationId: string;
+
+  /**
+   * Where the listing starts; unset: the oldest retained event.
+   *
+   * @generated from oneof clerkrelay.v1.ListEventsRequest.start
+   */
+  start: {
+    /**
+     * After this sequence; 0 means the whole retained log.
+     *
+     * @generated from field: uint64 after_sequence = 4;
+     */
+    value: bigint;
+    case: "afterSequence";
+  } | {
+    /**
+     * At the first event received at or after this time.
+     *
+     * @generated from field: google.protobuf.Timestamp since = 5;
+     */
+    value: Timestamp;
+    case: "since";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * Only events received before this time, when set.
+   *
+   * @generated from field: google.protobuf.Timestamp until = 6;
+   */
+  until?: Timestamp | undefined;
+
+  /**
+   * Largest number of events in the page; 0 means 100, and anything above
+   * 1000 means 1000.
+   *
+   * @generated from field: int32 page_size = 7;
+   */
+  pageSize: number;
+
+  /**
+   * `next_page_token` of the previous page; empty for the first page. Only
+   * valid with the same filter and `until`.
+   *
+   * @generated from field: string page_token = 8;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message clerkrelay.v1.ListEventsRequest.
+ * Use `create(ListEventsRequestSchema)` to create a new message.
+ */
+export const ListEventsRequestSchema: GenMessage<ListEventsRequest> = /*@__PURE__*/
+  messageDesc(file_clerkrelay_v1_event_service, 0);
+
+/**
+ * One page of a ListEvents listing.
+ *
+ * @generated from message clerkrelay.v1.ListEventsResponse
+ */
+export type ListEventsResponse = Message<"clerkrelay.v1.ListEventsResponse"> & {
+  /**
+   * The matching events, in sequence order.
+   *
+   * @generated from field: repeated clerkrelay.v1.Event events = 1;
+   */
+  events: Event[];
+
+  /**
+   * Continues the listing; empty once it has reached its end.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+
+  /**
+   * The head when the listing began: no later event is in it.
+   *
+   * @generated from field: uint64 snapshot_sequence = 3;
+   */
+  snapshotSequence: bigint;
+};
+
+/**
+ * Describes the message clerkrelay.v1.ListEventsResponse.
+ * Use `create(ListEventsResponseSchema)` to create a new message.
+ */
+export const ListEventsResponseSchema: GenMessage<ListEventsResponse> = /*@__PURE__*/
+  messageDesc(file_clerkrelay_v1_event_service, 1);
 
 /**
  * Which event GetEvent returns.
@@ -53,7 +169,7 @@ export type GetEventRequest = Message<"clerkrelay.v1.GetEventRequest"> & {
  * Use `create(GetEventRequestSchema)` to create a new message.
  */
 export const GetEventRequestSchema: GenMessage<GetEventRequest> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 0);
+  messageDesc(file_clerkrelay_v1_event_service, 2);
 
 /**
  * The event GetEvent found.
@@ -74,7 +190,7 @@ export type GetEventResponse = Message<"clerkrelay.v1.GetEventResponse"> & {
  * Use `create(GetEventResponseSchema)` to create a new message.
  */
 export const GetEventResponseSchema: GenMessage<GetEventResponse> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 1);
+  messageDesc(file_clerkrelay_v1_event_service, 3);
 
 /**
  * Which entity's history to list, and which page of it.
@@ -122,7 +238,7 @@ export type ListEntityEventsRequest = Message<"clerkrelay.v1.ListEntityEventsReq
  * Use `create(ListEntityEventsRequestSchema)` to create a new message.
  */
 export const ListEntityEventsRequestSchema: GenMessage<ListEntityEventsRequest> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 2);
+  messageDesc(file_clerkrelay_v1_event_service, 4);
 
 /**
  * One page of an entity's history.
@@ -158,7 +274,7 @@ export type ListEntityEventsResponse = Message<"clerkrelay.v1.ListEntityEventsRe
  * Use `create(ListEntityEventsResponseSchema)` to create a new message.
  */
 export const ListEntityEventsResponseSchema: GenMessage<ListEntityEventsResponse> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 3);
+  messageDesc(file_clerkrelay_v1_event_service, 5);
 
 /**
  * Request for GetHead (it takes no parameters).
@@ -173,7 +289,7 @@ export type GetHeadRequest = Message<"clerkrelay.v1.GetHeadRequest"> & {
  * Use `create(GetHeadRequestSchema)` to create a new message.
  */
 export const GetHeadRequestSchema: GenMessage<GetHeadRequest> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 4);
+  messageDesc(file_clerkrelay_v1_event_service, 6);
 
 /**
  * The range of sequences the log holds when the call is answered.
@@ -202,7 +318,7 @@ export type GetHeadResponse = Message<"clerkrelay.v1.GetHeadResponse"> & {
  * Use `create(GetHeadResponseSchema)` to create a new message.
  */
 export const GetHeadResponseSchema: GenMessage<GetHeadResponse> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 5);
+  messageDesc(file_clerkrelay_v1_event_service, 7);
 
 /**
  * What to subscribe to, and from where.
@@ -272,7 +388,7 @@ export type SubscribeRequest = Message<"clerkrelay.v1.SubscribeRequest"> & {
  * Use `create(SubscribeRequestSchema)` to create a new message.
  */
 export const SubscribeRequestSchema: GenMessage<SubscribeRequest> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 6);
+  messageDesc(file_clerkrelay_v1_event_service, 8);
 
 /**
  * One message of a subscription stream.
@@ -333,7 +449,7 @@ export type SubscribeResponse = Message<"clerkrelay.v1.SubscribeResponse"> & {
  * Use `create(SubscribeResponseSchema)` to create a new message.
  */
 export const SubscribeResponseSchema: GenMessage<SubscribeResponse> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 7);
+  messageDesc(file_clerkrelay_v1_event_service, 9);
 
 /**
  * Every event up to `sequence` has been examined: a client may resume after it.
@@ -354,7 +470,7 @@ export type Checkpoint = Message<"clerkrelay.v1.Checkpoint"> & {
  * Use `create(CheckpointSchema)` to create a new message.
  */
 export const CheckpointSchema: GenMessage<Checkpoint> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 8);
+  messageDesc(file_clerkrelay_v1_event_service, 10);
 
 /**
  * The stream has delivered everything stored up to `sequence` and is now live.
@@ -375,7 +491,7 @@ export type CaughtUp = Message<"clerkrelay.v1.CaughtUp"> & {
  * Use `create(CaughtUpSchema)` to create a new message.
  */
 export const CaughtUpSchema: GenMessage<CaughtUp> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 9);
+  messageDesc(file_clerkrelay_v1_event_service, 11);
 
 /**
  * The stream's live buffer overflowed; it continues from the log after `sequence`.
@@ -396,7 +512,7 @@ export type FellBehind = Message<"clerkrelay.v1.FellBehind"> & {
  * Use `create(FellBehindSchema)` to create a new message.
  */
 export const FellBehindSchema: GenMessage<FellBehind> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 10);
+  messageDesc(file_clerkrelay_v1_event_service, 12);
 
 /**
  * Sent on an idle stream so both ends notice a dead connection.
@@ -424,7 +540,7 @@ export type Heartbeat = Message<"clerkrelay.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_clerkrelay_v1_event_service, 11);
+  messageDesc(file_clerkrelay_v1_event_service, 13);
 
 /**
  * Streams Clerk events from the relay's log: the matching history first, then
@@ -499,6 +615,33 @@ export const EventService: GenService<{
     methodKind: "unary";
     input: typeof ListEntityEventsRequestSchema;
     output: typeof ListEntityEventsResponseSchema;
+  },
+  /**
+   * Lists retained events in log (sequence) order, filtered as Subscribe
+   * filters, between two points, paged: the log as a table, not a stream.
+   *
+   * A listing is fixed by its first page: it starts after `after_sequence`
+   * (0: the oldest retained event) or at the first event received at or after
+   * `since`, and ends at the log's head at that moment (`snapshot_sequence`)
+   * or before the first event received at or after `until`, whichever comes
+   * first. Later pages continue after the last sequence examined, so a
+   * listing always ends and never returns an event twice; events stored
+   * meanwhile are not in it (Subscribe after `snapshot_sequence` for those).
+   * A call examines a bounded number of events, so with a sparse filter a
+   * page may hold fewer than `page_size` events, even none, while
+   * `next_page_token` says there is more. A page never exceeds what a client
+   * with gRPC's default 4 MiB receive limit accepts.
+   *
+   * Errors: INVALID_ARGUMENT for a bad pattern, a negative page size, a
+   * timestamp out of range or a page token made for another request;
+   * OUT_OF_RANGE for a start before the oldest retained event.
+   *
+   * @generated from rpc clerkrelay.v1.EventService.ListEvents
+   */
+  listEvents: {
+    methodKind: "unary";
+    input: typeof ListEventsRequestSchema;
+    output: typeof ListEventsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_clerkrelay_v1_event_service, 0);
