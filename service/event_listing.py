@@ -11,10 +11,7 @@ fits in one response a default client accepts (`fitting`).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import hmac
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +23,7 @@ from service.errors import InvalidArgument
 from service.filters import EventFilter, InvalidFilter
 from service.page_tokens import page_size
 from service.storage import MAX_SEQUENCE, BeforeRetention, Store, StoredEvent
+from service.token_codec import seal, unseal
 
 __all__ = ["SCAN_ROWS", "EventListing", "fitting", "list_events"]
 
@@ -34,7 +32,6 @@ SCAN_ROWS = 10_000
 
 _CHUNK_ROWS = 500
 _VERSION = 1
-_CHECKSUM_BYTES = 16
 _PERSON = b"clerkrelay-list"
 
 
@@ -148,40 +145,14 @@ def _digest(request: ListEventsRequest) -> str:
 
 
 def _encode(position: _Position, digest: str) -> str:
-    body = json.dumps(
-        [_VERSION, digest, position.after, position.end, position.snapshot], separators=(",", ":")
-    ).encode()
-    return base64.urlsafe_b64encode(_checksum(body) + body).rstrip(b"=").decode("ascii")
+    return seal([_VERSION, digest, position.after, position.end, position.snapshot], _PERSON)
 
 
 def _decode(text: str, digest: str) -> _Position:
-    try:
-        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
-    except (binascii.Error, ValueError) as error:
-        raise InvalidArgument("invalid page_token: not base64url") from error
-    checksum, body = raw[:_CHECKSUM_BYTES], raw[_CHECKSUM_BYTES:]
-    if len(checksum) != _CHECKSUM_BYTES or not hmac.compare_digest(checksum, _checksum(body)):
-        raise InvalidArgument("invalid page_token: it was altered or is not a page token")
-    try:
-        fields = json.loads(body)
-    except ValueError as error:
-        raise InvalidArgument("invalid page_token: unreadable") from error
-    shape = (int, str, int, int, int)
-    if (
-        not isinstance(fields, list)
-        or len(fields) != len(shape)
-        or not all(type(value) is type_ for value, type_ in zip(fields, shape, strict=True))
-        or fields[0] != _VERSION
-        or not all(0 <= value <= MAX_SEQUENCE for value in fields[2:])
-    ):
-        raise InvalidArgument("invalid page_token: unsupported version or layout")
+    fields = unseal(text, _PERSON, (int, str, int, int, int), _VERSION)
     if fields[1] != digest:
         raise InvalidArgument(
             "page_token does not match this request: repeat the request that returned it "
             "with the same filter and until, or start again without a token"
         )
     return _Position(fields[2], fields[3], fields[4])
-
-
-def _checksum(body: bytes) -> bytes:
-    return hashlib.blake2b(body, digest_size=_CHECKSUM_BYTES, person=_PERSON).digest()
