@@ -35,6 +35,7 @@ __all__ = [
     "events_message",
     "fell_behind",
     "heartbeat",
+    "varint",
     "without_payload",
 ]
 
@@ -42,7 +43,8 @@ __all__ = [
 _FIELD_1 = b"\x0a"
 
 
-def _varint(value: int) -> bytes:
+def varint(value: int) -> bytes:
+    """A protobuf base-128 varint (what precedes a length-delimited field's bytes)."""
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
@@ -59,7 +61,7 @@ class _Headers(dict[int, bytes]):
     """
 
     def __missing__(self, length: int) -> bytes:
-        header = _FIELD_1 + _varint(length)
+        header = _FIELD_1 + varint(length)
         if len(self) < 65536:
             self[length] = header
         return header
@@ -114,7 +116,7 @@ def _message(headers: Sequence[bytes], events: Sequence[bytes], event_bytes: int
     parts = [b""] * (2 * len(events) + 1)
     parts[1::2] = headers
     parts[2::2] = events
-    parts[0] = _FIELD_1 + _varint(event_bytes + sum(map(len, headers)))
+    parts[0] = _FIELD_1 + varint(event_bytes + sum(map(len, headers)))
     return b"".join(parts)
 
 

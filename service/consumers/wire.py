@@ -15,17 +15,9 @@ from clerkrelay.v1.consumer_service_pb2 import (
     ConsumerJoined,
     SettlementRejected,
 )
+from service.wire import varint
 
 __all__ = ["delivery_batch", "delivery_id", "joined", "parse_delivery_id", "rejected"]
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def delivery_id(sequence: int, attempt: int) -> str:
@@ -48,15 +40,15 @@ def delivery_batch(deliveries: Sequence[tuple[int, int, bytes]]) -> bytes:
         ident = delivery_id(sequence, attempt).encode()
         body = b"".join(
             (
-                b"\x0a" + _varint(len(ident)) + ident,
-                b"\x10" + _varint(attempt),
-                b"\x1a" + _varint(len(data)),
+                b"\x0a" + varint(len(ident)) + ident,
+                b"\x10" + varint(attempt),
+                b"\x1a" + varint(len(data)),
                 data,
             )
         )
-        parts.append(b"\x0a" + _varint(len(body)) + body)
+        parts.append(b"\x0a" + varint(len(body)) + body)
     batch = b"".join(parts)
-    return b"\x12" + _varint(len(batch)) + batch
+    return b"\x12" + varint(len(batch)) + batch
 
 
 def joined(member_id: str, group: ConsumerGroup) -> bytes:
