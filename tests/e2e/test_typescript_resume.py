@@ -12,6 +12,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from clerkrelay import FileCheckpoint
 from tests.e2e.typescript import STEP_TIMEOUT_S, finish, node_env, post_webhook, tail
 from tests.e2e.typescript import node_modules as node_modules  # autouse fixture
@@ -49,7 +51,8 @@ async def post_users(relay: RelayProcess, first: int, last: int) -> None:
         assert answer == {"sequence": sequence}
 
 
-async def test_tail_with_a_checkpoint_survives_a_relay_restart(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+async def test_tail_with_a_checkpoint_survives_a_relay_restart(tmp_path: Path, how: str) -> None:
     position = tmp_path / "state" / "position"
     relay = serve(tmp_path)
     with running(relay):
@@ -58,7 +61,10 @@ async def test_tail_with_a_checkpoint_survives_a_relay_restart(tmp_path: Path) -
         async with tail(*args, env=node_env(relay)) as process:
             assert await read_sequences(process, 2) == ["1", "2"]
             await wait_for_file(position, "2\n")  # saved while running, not only at exit
-            assert relay.stop() == 0
+            if how == "SIGKILL":  # the connection drops mid-stream, with no goodbye
+                relay.kill()
+            else:
+                assert relay.stop() == 0
             relay.launch().wait_ready()
             await post_users(relay, 3, 5)
             later = await read_sequences(process, 3)
