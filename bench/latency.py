@@ -1,5 +1,9 @@
 """End-to-end latency: webhook POST → receipt by each of 10 subscribers, at 100 and 500 webhooks/s.
 
+Then, with a consumer group of 3 members (acking each delivery at once)
+joined beside the 10 streams, the same at 500 webhooks/s: the members'
+p99 against the streams' p99 of the same phase.
+
 `clerk-relay serve` (SQLite) on the server CPU; on the load CPU the load
 generator, paced (open loop), records when it wrote each request, and a
 subscriber process with 10 live streams records when each event arrived
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
+from typing import Any
 
 from bench.context import Context
 from bench.disk_probe import describe_stalls, longest_stall
@@ -21,10 +26,12 @@ from bench.procs import started_relay, wait_idle
 from bench.stats import Figure, percentile
 from bench.workers import load_generator, run_phase, subscribers
 
-__all__ = ["RATES", "SUBSCRIBERS", "run"]
+__all__ = ["GROUP_MEMBERS", "RATES", "SUBSCRIBERS", "run"]
 
 RATES = (100, 500)
 SUBSCRIBERS = 10
+GROUP_MEMBERS = 3
+GROUP_RATE = 500
 _QUANTILES = (("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999))
 
 
@@ -82,6 +89,58 @@ def run(ctx: Context) -> Section:
                     f"latency run {run_ + 1} at {rate}/s: p50 {values['p50'][-1]:.2f} ms, "
                     f"p99 {values['p99'][-1]:.2f} ms over {len(samples):,} deliveries"
                 )
+        group_p99: list[float] = []
+        streams_p99: list[float] = []
+        subs.request(
+            {"cmd": "consume", "members": GROUP_MEMBERS, "group": "bench"}, "consuming", 90
+        )
+        for _ in range(ctx.runs):
+            wait_idle(pid)
+            subs.request({"cmd": "collect"}, "receipts", 30)
+            spec = PhaseSpec(
+                port=relay.http_port,
+                connections=50,
+                mode="paced",
+                rate=GROUP_RATE,
+                warmup_s=warmup,
+                duration_s=seconds,
+                count=int(GROUP_RATE * (warmup + seconds)) + 10,
+                record_sends=True,
+            )
+            phase = run_phase(generator, spec, pid)
+            time.sleep(0.5)
+            collected = subs.request({"cmd": "collect"}, "receipts", 60)
+            first = int(GROUP_RATE * warmup)
+            for key, into in (("receipts", streams_p99), ("member_receipts", group_p99)):
+                samples = _samples(collected[key], phase.result, first)
+                into.append(percentile(samples or [0.0], 0.99))
+            ctx.log(
+                f"latency with a group at {GROUP_RATE}/s: streams p99 {streams_p99[-1]:.2f} ms, "
+                f"group members p99 {group_p99[-1]:.2f} ms"
+            )
+    difference = [g - s for g, s in zip(group_p99, streams_p99, strict=True)]
+    section.rows.append(
+        Row(
+            f"end-to-end latency p99 at {GROUP_RATE} webhooks/s, consumer group of "
+            f"{GROUP_MEMBERS} members",
+            "ms",
+            Figure.of(group_p99),
+        )
+    )
+    section.rows.append(
+        Row(
+            f"consumer group p99 minus Subscribe p99, same phase ({GROUP_RATE} webhooks/s)",
+            "ms",
+            Figure.of(difference),
+            target=Target("value", "<=", 2.0, "≤ 2 ms"),
+        )
+    )
+    section.notes.append(
+        f"with a consumer group of {GROUP_MEMBERS} members (each acks every delivery at once) "
+        f"beside the {SUBSCRIBERS} streams, at {GROUP_RATE}/s: the streams' p99 "
+        f"{Figure.of(streams_p99).fmt(2)} ms, the members' {Figure.of(group_p99).fmt(2)} ms; "
+        "each member receipt is one sample (each event goes to one member)"
+    )
     section.notes.append(
         f"method: paced (open loop) webhooks, {warmup:g} s warm-up then a {seconds:g} s window; "
         f"{SUBSCRIBERS} live streams, each on its own connection, parse every message and record "
@@ -127,3 +186,14 @@ def run(ctx: Context) -> Section:
         )
     section.extra["disk_stalls_ms"] = {str(rate): windows for rate, windows in stalls.items()}
     return section
+
+
+def _samples(receipts: list[list[Any]], result: dict[str, Any], first: int) -> list[float]:
+    """Milliseconds from each request's send to its receipt, past the warm-up."""
+    prefix: str = result["prefix"]
+    sends: list[int] = result["sends"]
+    return [
+        (ns - sends[index]) / 1e6
+        for webhook_id, ns in receipts
+        if (index := int(webhook_id[len(prefix) :])) >= first and sends[index]
+    ]

@@ -13,8 +13,11 @@ services would), and calls `EventService.Subscribe` generically with
 
 Commands: `open` (start N streams; answers `opened` once each has received
 its first message, or its initial metadata with `ready_on: metadata`),
-`mark` (counters now), `collect` (receipts so far, `ids` mode), `close`, and
-`replay` (one stream from sequence 0, timed until `caught_up`).
+`consume` (join N members to a consumer group, new events only, each acking
+every delivery at once and recording its receipt, as `ids` mode does),
+`mark` (counters now), `collect` (receipts so far, the streams' and the
+members'), `close`, and `replay` (one stream from sequence 0, timed until
+`caught_up`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import uvloop
 
 from bench import jsonlines
 from bench.cpus import LOAD_CPU, pin_self
+from clerkrelay import RelayClient
 from clerkrelay.v1.event_service_pb2 import SubscribeRequest, SubscribeResponse
 
 __all__ = ["SUBSCRIBE_METHOD", "count_events", "is_caught_up", "is_fell_behind"]
@@ -97,6 +101,8 @@ class _Subscribers:
         self.fell_behind = 0
         self.ended = 0
         self.receipts: list[tuple[str, int]] = []
+        self.member_receipts: list[tuple[str, int]] = []
+        self._clients: list[RelayClient] = []
 
     def _channel(self) -> grpc.aio.Channel:
         channel = grpc.aio.insecure_channel(self._target, options=_CHANNEL_OPTIONS)
@@ -164,6 +170,30 @@ class _Subscribers:
         else:
             self.ended += 1
 
+    async def consume(self, command: dict[str, Any]) -> None:
+        """Joins `members` members to group `group` (new events only); answers `consuming`."""
+        members, group = int(command["members"]), str(command["group"])
+
+        async def member() -> None:
+            client = RelayClient(self._target)
+            self._clients.append(client)
+            async with client, client.consume(group) as stream:
+                async for message in stream:
+                    self.member_receipts.append((message.event.id, time.monotonic_ns()))
+                    await message.ack()
+
+        async with RelayClient(self._target) as admin:
+            await admin.create_consumer_group(group)
+            for _ in range(members):
+                self._tasks.append(asyncio.create_task(member()))
+            for _ in range(1200):  # 60 s at most, until the server counts every member
+                if len((await admin.consumer_group(group)).members) >= members:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise TimeoutError(f"the {members} members of {group} did not all join")
+        jsonlines.emit("consuming", members=members)
+
     async def mark(self, command: dict[str, Any]) -> None:
         """Reports the counters now."""
         jsonlines.emit(
@@ -179,7 +209,8 @@ class _Subscribers:
     async def collect(self, command: dict[str, Any]) -> None:
         """Reports (and forgets) the receipts recorded so far."""
         receipts, self.receipts = self.receipts, []
-        jsonlines.emit("receipts", receipts=receipts)
+        members, self.member_receipts = self.member_receipts, []
+        jsonlines.emit("receipts", receipts=receipts, member_receipts=members)
 
     async def close(self, command: dict[str, Any] | None = None) -> None:
         """Cancels every stream and closes every channel."""
@@ -190,6 +221,7 @@ class _Subscribers:
                 await task
         for channel in self._channels:
             await channel.close(None)
+        self._clients.clear()
         self._tasks.clear()
         self._channels.clear()
         self._ready = self._wanted = 0
@@ -241,6 +273,7 @@ async def _main() -> None:
                 "mark": subscribers.mark,
                 "collect": subscribers.collect,
                 "close": subscribers.close,
+                "consume": subscribers.consume,
                 "replay": subscribers.replay,
             }
         )

@@ -226,3 +226,25 @@ def test_quick_run_of_consumers(tmp_path: Path) -> None:
     assert figure["value"]["median"] > 0
     assert figure["target"] == "≥ 20,000/s"
     assert "redeliveries 0 (expected 0)" in " ".join(section["notes"])
+
+
+@pytest.mark.slow
+def test_quick_run_of_latency_with_a_consumer_group(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "latency", "--out", tmp_path],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": SOURCE_PATH},
+        capture_output=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["failed"] == {}
+    (section,) = results["sections"]
+    figures = {figure["figure"]: figure for figure in section["figures"]}
+    group = figures["end-to-end latency p99 at 500 webhooks/s, consumer group of 3 members"]
+    assert group["unit"] == "ms" and group["value"]["median"] > 0
+    compared = figures["consumer group p99 minus Subscribe p99, same phase (500 webhooks/s)"]
+    assert compared["target"] == "≤ 2 ms"
+    streams = figures["end-to-end latency p99 at 500 webhooks/s, 10 subscribers"]
+    assert streams["value"]["median"] > 0
