@@ -30,7 +30,7 @@ __all__ = ["SCAN_ROWS", "EventListing", "fitting", "list_events"]
 SCAN_ROWS = 10_000
 """Events one call examines at most (a sparse filter then returns a short page)."""
 
-_CHUNK_ROWS = 500
+_CHUNK_ROWS = 200
 _VERSION = 1
 _PERSON = b"clerkrelay-list"
 
@@ -86,10 +86,13 @@ async def list_events(store: Store, request: ListEventsRequest) -> EventListing:
     events: list[StoredEvent] = []
     after = position.after
     budget = SCAN_ROWS
-    while after < position.end and budget > 0 and len(events) <= size:
+    held = 0  # bytes: reading stops once a page's worth is in hand
+    while after < position.end and budget > 0 and len(events) <= size and held <= MAX_MESSAGE_BYTES:
         chunk = min(budget, position.end - after, _CHUNK_ROWS)
         page = await store.read(after, chunk, None if matches.matches_all else matches)
-        events.extend(e for e in page.events if e.sequence <= position.end)
+        found = [e for e in page.events if e.sequence <= position.end]
+        events.extend(found)
+        held += sum(len(e.data) for e in found)
         budget -= chunk
         if page.last_examined <= after:  # nothing left to read
             after = position.end
@@ -108,7 +111,7 @@ async def _first(store: Store, request: ListEventsRequest) -> _Position:
     oldest = await store.oldest_retained()
     head = await store.head()
     start = request.WhichOneof("start")
-    if start == "since":
+    if start == "since":  # before the retained log: BeforeRetention, as for Subscribe
         after = await store.sequence_before(_time(request, "since"))
     elif start == "after_sequence" and request.after_sequence:
         if request.after_sequence > MAX_SEQUENCE:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
@@ -20,6 +21,8 @@ from clerkrelay.v1.event_service_pb2 import (
     ListEventsResponse,
 )
 from clerkrelay.v1.event_service_pb2_grpc import EventServiceStub
+from service.event_listing import list_events
+from service.storage import BeforeRetention, Retention
 from service.storage.sqlite import SqliteStore
 from tests.history import event
 from tests.service.conftest import OpenChannel, StartServer
@@ -168,3 +171,22 @@ async def test_the_python_client_pages_through_a_listing(
         assert [e async for e in client.list_events(since=upcoming)] == []
         everything = [e.sequence async for e in client.list_events(until=upcoming)]
         assert everything == list(range(1, 10))
+
+
+async def test_a_start_before_the_retained_log_is_out_of_range_as_for_subscribe(
+    tmp_path: Path,
+) -> None:
+    store = await SqliteStore.open(tmp_path / "trimmed.db", Retention(max_count=3))
+    try:
+        await _seed(store, 6)
+        assert await store.trim() == 3
+        long_ago = Timestamp(seconds=946_684_800)  # 2000-01-01
+        for request in (ListEventsRequest(since=long_ago), ListEventsRequest(after_sequence=1)):
+            with pytest.raises(BeforeRetention):
+                await list_events(store, request)
+        everything = await list_events(store, ListEventsRequest(after_sequence=0))
+        assert [e.sequence for e in everything.events] == [4, 5, 6]
+        unset = await list_events(store, ListEventsRequest())
+        assert [e.sequence for e in unset.events] == [4, 5, 6]
+    finally:
+        await store.close()
