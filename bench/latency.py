@@ -22,9 +22,9 @@ from bench.context import Context
 from bench.disk_probe import describe_stalls, longest_stall
 from bench.figures import Row, Section, Target
 from bench.loadgen import PhaseSpec
-from bench.procs import started_relay, wait_idle
+from bench.procs import Worker, started_relay, wait_idle
 from bench.stats import Figure, percentile
-from bench.workers import load_generator, run_phase, subscribers
+from bench.workers import PhaseResult, load_generator, run_phase, subscribers
 
 __all__ = ["GROUP_MEMBERS", "RATES", "SUBSCRIBERS", "run"]
 
@@ -51,30 +51,11 @@ def run(ctx: Context) -> Section:
         subs.request({"cmd": "open", "streams": SUBSCRIBERS, "mode": "ids"}, "opened", 60)
         for run_ in range(ctx.runs):
             for rate in RATES:
-                wait_idle(pid)
-                subs.request({"cmd": "collect"}, "receipts", 30)
-                spec = PhaseSpec(
-                    port=relay.http_port,
-                    connections=50,
-                    mode="paced",
-                    rate=rate,
-                    warmup_s=warmup,
-                    duration_s=seconds,
-                    count=int(rate * (warmup + seconds)) + 10,
-                    record_sends=True,
-                )
-                phase = run_phase(generator, spec, pid)
-                time.sleep(0.5)  # the last deliveries land
-                receipts = subs.request({"cmd": "collect"}, "receipts", 60)["receipts"]
-                prefix: str = phase.result["prefix"]
-                sends: list[int] = phase.result["sends"]
+                spec = _paced(relay.http_port, rate, warmup, seconds)
+                phase, collected = _phase_and_receipts(generator, subs, spec, pid)
                 first = int(rate * warmup)  # requests due during the warm-up are not counted
-                sent_in_window = sum(1 for ns in sends[first:] if ns)
-                samples = [
-                    (ns - sends[index]) / 1e6
-                    for webhook_id, ns in receipts
-                    if (index := int(webhook_id[len(prefix) :])) >= first and sends[index]
-                ]
+                sent_in_window = sum(1 for ns in phase.result["sends"][first:] if ns)
+                samples = _samples(collected["receipts"], phase.result, first)
                 missing[rate] += max(sent_in_window * SUBSCRIBERS - len(samples), 0)
                 values = figures[rate]
                 for name, fraction in _QUANTILES:
@@ -95,21 +76,8 @@ def run(ctx: Context) -> Section:
             {"cmd": "consume", "members": GROUP_MEMBERS, "group": "bench"}, "consuming", 90
         )
         for _ in range(ctx.runs):
-            wait_idle(pid)
-            subs.request({"cmd": "collect"}, "receipts", 30)
-            spec = PhaseSpec(
-                port=relay.http_port,
-                connections=50,
-                mode="paced",
-                rate=GROUP_RATE,
-                warmup_s=warmup,
-                duration_s=seconds,
-                count=int(GROUP_RATE * (warmup + seconds)) + 10,
-                record_sends=True,
-            )
-            phase = run_phase(generator, spec, pid)
-            time.sleep(0.5)
-            collected = subs.request({"cmd": "collect"}, "receipts", 60)
+            spec = _paced(relay.http_port, GROUP_RATE, warmup, seconds)
+            phase, collected = _phase_and_receipts(generator, subs, spec, pid)
             first = int(GROUP_RATE * warmup)
             for key, into in (("receipts", streams_p99), ("member_receipts", group_p99)):
                 samples = _samples(collected[key], phase.result, first)
@@ -186,6 +154,31 @@ def run(ctx: Context) -> Section:
         )
     section.extra["disk_stalls_ms"] = {str(rate): windows for rate, windows in stalls.items()}
     return section
+
+
+def _paced(port: int, rate: int, warmup_s: float, seconds: float) -> PhaseSpec:
+    """An open-loop phase at `rate` that records when each request was written."""
+    return PhaseSpec(
+        port=port,
+        connections=50,
+        mode="paced",
+        rate=rate,
+        warmup_s=warmup_s,
+        duration_s=seconds,
+        count=int(rate * (warmup_s + seconds)) + 10,
+        record_sends=True,
+    )
+
+
+def _phase_and_receipts(
+    generator: Worker, subs: Worker, spec: PhaseSpec, pid: int
+) -> tuple[PhaseResult, dict[str, Any]]:
+    """Runs a phase from an idle relay; the subscriber process's receipts of it."""
+    wait_idle(pid)
+    subs.request({"cmd": "collect"}, "receipts", 30)  # forget what came before
+    phase = run_phase(generator, spec, pid)
+    time.sleep(0.5)  # the last deliveries land
+    return phase, subs.request({"cmd": "collect"}, "receipts", 60)
 
 
 def _samples(receipts: list[list[Any]], result: dict[str, Any], first: int) -> list[float]:

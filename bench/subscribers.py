@@ -102,7 +102,6 @@ class _Subscribers:
         self.ended = 0
         self.receipts: list[tuple[str, int]] = []
         self.member_receipts: list[tuple[str, int]] = []
-        self._clients: list[RelayClient] = []
 
     def _channel(self) -> grpc.aio.Channel:
         channel = grpc.aio.insecure_channel(self._target, options=_CHANNEL_OPTIONS)
@@ -175,9 +174,7 @@ class _Subscribers:
         members, group = int(command["members"]), str(command["group"])
 
         async def member() -> None:
-            client = RelayClient(self._target)
-            self._clients.append(client)
-            async with client, client.consume(group) as stream:
+            async with RelayClient(self._target) as client, client.consume(group) as stream:
                 async for message in stream:
                     self.member_receipts.append((message.event.id, time.monotonic_ns()))
                     await message.ack()
@@ -221,7 +218,6 @@ class _Subscribers:
                 await task
         for channel in self._channels:
             await channel.close(None)
-        self._clients.clear()
         self._tasks.clear()
         self._channels.clear()
         self._ready = self._wanted = 0

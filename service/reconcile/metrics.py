@@ -24,25 +24,13 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from service.reconcile.counters import ApiCounters
-from service.reconcile.report import PassReport
+from service.reconcile.report import KIND_COUNTS, PassReport
 
 __all__ = ["ENTITY_OUTCOMES", "ReconcileMetrics"]
 
-ENTITY_OUTCOMES = (
-    "scanned",
-    "created",
-    "updated",
-    "deleted",
-    "unchanged",
-    "kept",
-    "untyped",
-    "unwritable",
-    "stale",
-    "spared",
-    "undeletable",
-    "refused",
-)
-"""The `outcome` label values of `clerk_relay_reconcile_entities_total` (`KindReport` fields)."""
+ENTITY_OUTCOMES = tuple(name for name in KIND_COUNTS if name != "missing")
+"""The `outcome` label values of `clerk_relay_reconcile_entities_total`: the report's counts,
+but `missing` (the listing's view of the mirror, not an outcome of its own)."""
 
 
 class ReconcileMetrics:

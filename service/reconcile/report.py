@@ -9,7 +9,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["KindReport", "PassReport"]
+__all__ = ["KIND_COUNTS", "KindReport", "PassReport"]
+
+
+KIND_COUNTS = (
+    "scanned",
+    "created",
+    "updated",
+    "deleted",
+    "unchanged",
+    "kept",
+    "untyped",
+    "unwritable",
+    "stale",
+    "missing",
+    "spared",
+    "undeletable",
+    "refused",
+)
+"""The counters of a `KindReport`, in the order its log line gives them."""
 
 
 @dataclass(slots=True)
@@ -77,24 +95,7 @@ class KindReport:
     def line(self, pass_id: str) -> str:
         """The kind's log line: `key=value` pairs, the reason last."""
         outcome = "failed" if self.error else ("refused" if self.refusal else "ok")
-        counts = " ".join(
-            f"{name}={getattr(self, name)}"
-            for name in (
-                "scanned",
-                "created",
-                "updated",
-                "deleted",
-                "unchanged",
-                "kept",
-                "untyped",
-                "unwritable",
-                "stale",
-                "missing",
-                "spared",
-                "undeletable",
-                "refused",
-            )
-        )
+        counts = " ".join(f"{name}={getattr(self, name)}" for name in KIND_COUNTS)
         reason = self.error or self.refusal
         if reason is None and self.resumed:
             reason = "resumed after a restart: not one complete listing, so nothing deleted"

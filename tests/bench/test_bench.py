@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from svix.webhooks import Webhook
@@ -133,18 +134,24 @@ def test_describe_stalls() -> None:
     )
 
 
-@pytest.mark.slow
-def test_quick_run_of_ingest_and_fanout(tmp_path: Path) -> None:
+def _quick_run(tmp_path: Path, families: str, timeout_s: float) -> dict[str, Any]:
+    """`python -m bench --quick --only FAMILIES` into `tmp_path`; its results.json (exit 0)."""
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "ingest,fanout", "--out", tmp_path],
+        [sys.executable, "-m", "bench", "--quick", "--only", families, "--out", tmp_path],
         cwd=ROOT,
         # This checkout's client package first, not an installed one (the CLI moved into it).
         env={**os.environ, "PYTHONPATH": SOURCE_PATH},
         capture_output=True,
-        timeout=100,
+        timeout=timeout_s,
     )
     assert done.returncode == 0, done.stderr.decode()[-3000:]
-    results = json.loads((tmp_path / "results.json").read_text())
+    results: dict[str, Any] = json.loads((tmp_path / "results.json").read_text())
+    return results
+
+
+@pytest.mark.slow
+def test_quick_run_of_ingest_and_fanout(tmp_path: Path) -> None:
+    results = _quick_run(tmp_path, "ingest,fanout", timeout_s=100)
     assert results["quick"] is True and results["failed"] == {}
     sections = {section["name"]: section for section in results["sections"]}
     assert list(sections) == ["ingest", "fanout"]
@@ -184,15 +191,7 @@ def test_quick_run_of_ingest_and_fanout(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_quick_run_of_backfill(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "backfill", "--out", tmp_path],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": SOURCE_PATH},
-        capture_output=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr.decode()[-3000:]
-    results = json.loads((tmp_path / "results.json").read_text())
+    results = _quick_run(tmp_path, "backfill", timeout_s=120)
     assert results["failed"] == {}
     [section] = results["sections"]
     figures = {figure["figure"]: figure for figure in section["figures"]}
@@ -210,15 +209,7 @@ def test_quick_run_of_backfill(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_quick_run_of_consumers(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "consumers", "--out", tmp_path],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": SOURCE_PATH},
-        capture_output=True,
-        timeout=100,
-    )
-    assert done.returncode == 0, done.stderr.decode()[-3000:]
-    results = json.loads((tmp_path / "results.json").read_text())
+    results = _quick_run(tmp_path, "consumers", timeout_s=100)
     assert results["failed"] == {}
     (section,) = results["sections"]
     (figure,) = section["figures"]
@@ -230,15 +221,7 @@ def test_quick_run_of_consumers(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_quick_run_of_latency_with_a_consumer_group(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "latency", "--out", tmp_path],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": SOURCE_PATH},
-        capture_output=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stderr.decode()[-3000:]
-    results = json.loads((tmp_path / "results.json").read_text())
+    results = _quick_run(tmp_path, "latency", timeout_s=180)
     assert results["failed"] == {}
     (section,) = results["sections"]
     figures = {figure["figure"]: figure for figure in section["figures"]}

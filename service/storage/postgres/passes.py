@@ -30,6 +30,7 @@ from service.storage.passes import (
     checkpoint_from_rows,
     kind_rows,
     pass_row,
+    places,
 )
 from service.storage.postgres.connections import Connection, connect, one_line
 
@@ -41,12 +42,13 @@ PASS_LOCK_KEY = 0x636C_7270  # "clrp"; the second key is the schema's hashtext
 _log = logging.getLogger("clerk_relay.store")
 
 _UPSERT_PASS = (
-    f"INSERT INTO reconcile_passes ({PASS_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+    f"INSERT INTO reconcile_passes ({PASS_COLUMNS}) VALUES ({places(PASS_COLUMNS, '%s')}) "
     "ON CONFLICT (pass_id) DO UPDATE SET "
     + ", ".join(f"{name} = EXCLUDED.{name}" for name in PASS_COLUMNS.split(", ")[1:])
 )
 _INSERT_KIND = (
-    f"INSERT INTO reconcile_pass_kinds ({KIND_PASS_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    f"INSERT INTO reconcile_pass_kinds ({KIND_PASS_COLUMNS}) "
+    f"VALUES ({places(KIND_PASS_COLUMNS, '%s')})"
 )
 
 

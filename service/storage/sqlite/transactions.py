@@ -16,6 +16,7 @@ from service.storage.passes import (
     PassCheckpoint,
     kind_rows,
     pass_row,
+    places,
 )
 from service.storage.projection import BatchPlan, EntityRow, Pending, plan_batch
 from service.storage.sql_rows import (
@@ -40,7 +41,8 @@ writable."""
 
 _ENTITY_PLACES = ",".join("?" * len(ENTITY_COLUMN_NAMES))
 _HEAD_RECEIVED = head_received_sql("?")
-_PASS_PLACES = ",".join("?" * 7)  # both pass tables have seven columns
+_PASS_PLACES = places(PASS_COLUMNS, "?")
+_KIND_PASS_PLACES = places(KIND_PASS_COLUMNS, "?")
 
 
 def append_batch(conn: sqlite3.Connection, batch: list[Pending], head: int) -> BatchPlan:
@@ -145,7 +147,7 @@ def save_pass(conn: sqlite3.Connection, checkpoint: PassCheckpoint) -> None:
         )
         conn.execute("DELETE FROM reconcile_pass_kinds WHERE pass_id = ?", (checkpoint.pass_id,))
         conn.executemany(
-            f"INSERT INTO reconcile_pass_kinds ({KIND_PASS_COLUMNS}) VALUES ({_PASS_PLACES})",
+            f"INSERT INTO reconcile_pass_kinds ({KIND_PASS_COLUMNS}) VALUES ({_KIND_PASS_PLACES})",
             kind_rows(checkpoint),
         )
         conn.execute("COMMIT")
