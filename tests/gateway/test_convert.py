@@ -288,6 +288,47 @@ def test_parse_body_refuses_what_it_cannot_keep_exactly(body: bytes, reason: str
         parse_body(body)
 
 
+_LONG = 123456789012345678901
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"123456789012345678901", _LONG),
+        (b"[123456789012345678901]", [_LONG]),
+        (b"[1,123456789012345678901]", [1, _LONG]),
+        (b"[-123456789012345678901]", [-_LONG]),
+        (b'{"n":123456789012345678901}', {"n": _LONG}),
+        (b'{"n": \t\r\n123456789012345678901}', {"n": _LONG}),
+    ],
+)
+def test_a_long_integer_after_anything_that_can_precede_one_stays_exact(
+    body: bytes, expected: Any
+) -> None:
+    assert parse_body(body) == expected
+    assert json.dumps(parse_body(body)) == json.dumps(expected)  # ints, not floats
+
+
+def test_long_digit_runs_inside_strings_skip_the_second_parse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Google's account ids have 21 digits: such a body is parsed once, by orjson.
+    body = _user_body(external_id="113769128427393218419", username="ada113769128427393218419")
+
+    def refuse(text: bytes) -> Any:
+        raise AssertionError("parsed twice")
+
+    monkeypatch.setattr(json, "loads", refuse)
+    parsed = parse_body(body)
+    assert parsed["data"]["external_id"] == "113769128427393218419"
+    assert parsed["data"]["username"] == "ada113769128427393218419"
+
+
+def test_a_long_integer_after_a_long_digit_string_stays_exact() -> None:
+    body = b'{"id":"113769128427393218419","n":' + b"9" * 25 + b"}"
+    assert parse_body(body) == {"id": "113769128427393218419", "n": int("9" * 25)}
+
+
 def test_empty_data_object_still_selects_the_case() -> None:
     conversion = convert({"type": "role.created", "data": {}}, b"{}", "msg_empty")
     assert conversion.event.WhichOneof("payload") == "role_created"
