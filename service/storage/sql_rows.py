@@ -21,6 +21,7 @@ __all__ = [
     "entity_from_row",
     "entity_list_sql",
     "entity_to_row",
+    "entity_upsert_sql",
     "family_condition",
     "head_received_sql",
 ]
@@ -68,6 +69,24 @@ def entity_to_row(e: EntityRow) -> tuple[object, ...]:
         *e.head_version,
         *e.state_version,
         *(value or None for value in e.index.values()),
+    )
+
+
+def entity_upsert_sql(placeholder: str) -> str:
+    """The statement that writes an entity's row, inserting it or updating it in place.
+
+    In place, not `INSERT OR REPLACE`: on SQLite, replacing deletes the old row
+    and inserts a new one under a new rowid, which writes three B-tree pages
+    (the old row's, the new row's and the `(kind, id)` index's) where an
+    update writes one. Per `user.updated` of an existing user, measured on a
+    store of 20,000 users: 65 → 49 KB written one event a commit, 49 → 35 KB
+    in commits of 25 (WAL frames and their checkpoint).
+    """
+    return (
+        f"INSERT INTO entities ({ENTITY_COLUMNS}) "
+        f"VALUES ({', '.join([placeholder] * len(ENTITY_COLUMN_NAMES))}) "
+        "ON CONFLICT (kind, id) DO UPDATE SET "
+        + ", ".join(f"{name} = excluded.{name}" for name in ENTITY_COLUMN_NAMES[2:])
     )
 
 

@@ -16,22 +16,17 @@ from service.storage.postgres.connections import Connection
 from service.storage.postgres.queries import meta, sequence_at_or_zero
 from service.storage.projection import BatchPlan, Pending, plan_batch
 from service.storage.sql_rows import (
-    ENTITY_COLUMN_NAMES,
     ENTITY_COLUMNS,
     EVENT_COLUMNS,
     entity_from_row,
     entity_to_row,
+    entity_upsert_sql,
     head_received_sql,
 )
 
 __all__ = ["append_batch", "trim_log"]
 
-_UPSERT_ENTITY = (
-    f"INSERT INTO entities ({ENTITY_COLUMNS}) "
-    f"VALUES ({', '.join(['%s'] * len(ENTITY_COLUMN_NAMES))}) "
-    "ON CONFLICT (kind, id) DO UPDATE SET "
-    + ", ".join(f"{name} = EXCLUDED.{name}" for name in ENTITY_COLUMN_NAMES[2:])
-)
+_UPSERT_ENTITY = entity_upsert_sql("%s")
 _HEAD_RECEIVED = head_received_sql("(SELECT value FROM relay_meta WHERE key = 'head')")
 
 _INSERT_DELIVERIES = (

@@ -20,11 +20,11 @@ from service.storage.passes import (
 )
 from service.storage.projection import BatchPlan, EntityRow, Pending, plan_batch
 from service.storage.sql_rows import (
-    ENTITY_COLUMN_NAMES,
     ENTITY_COLUMNS,
     EVENT_COLUMNS,
     entity_from_row,
     entity_to_row,
+    entity_upsert_sql,
     head_received_sql,
 )
 from service.storage.sqlite.connections import rollback
@@ -39,7 +39,7 @@ with only a few free pages, which a batch would not fit in, is not taken for
 writable."""
 
 
-_ENTITY_PLACES = ",".join("?" * len(ENTITY_COLUMN_NAMES))
+_UPSERT_ENTITY = entity_upsert_sql("?")
 _HEAD_RECEIVED = head_received_sql("?")
 _PASS_PLACES = places(PASS_COLUMNS, "?")
 _KIND_PASS_PLACES = places(KIND_PASS_COLUMNS, "?")
@@ -97,10 +97,7 @@ def append_batch(conn: sqlite3.Connection, batch: list[Pending], head: int) -> B
                 for subject in row.stored.subject_ids
             ],
         )
-        conn.executemany(
-            f"INSERT OR REPLACE INTO entities ({ENTITY_COLUMNS}) VALUES ({_ENTITY_PLACES})",
-            [entity_to_row(e) for e in plan.entity_rows],
-        )
+        conn.executemany(_UPSERT_ENTITY, [entity_to_row(e) for e in plan.entity_rows])
         conn.execute("COMMIT")
     except BaseException:
         rollback(conn)

@@ -152,6 +152,26 @@ async def test_the_wal_is_copied_into_the_file_every_few_pages(tmp_path: Path) -
         await store.close()
 
 
+async def test_a_newer_state_updates_the_entity_row_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "relay.db"
+    store = await SqliteStore.open(path)
+    try:
+        await store.append(event("user.created", "user_1", at=1_000))
+        await store.append(event("user.created", "user_2", at=1_000))
+        with sqlite3.connect(path) as conn:
+            before = conn.execute("SELECT rowid, id FROM entities ORDER BY id").fetchall()
+        await store.append(event("user.updated", "user_1", at=2_000))
+        with sqlite3.connect(path) as conn:
+            after = conn.execute("SELECT rowid, id FROM entities ORDER BY id").fetchall()
+        # Same rowid: updated in place, not deleted and inserted again
+        # (which writes the old row's page, the new row's and the index's).
+        assert after == before
+        user, _ = await store.get_entity("user", "user_1")
+        assert user is not None and (user.event_sequence, user.updated_at) == (3, 2_000)
+    finally:
+        await store.close()
+
+
 def _version_two_file(path: Path, events: list[bytes], trimmed_through: int) -> None:
     """A database as schema 2 left it: the head stored in relay_meta, events after a trim."""
     with sqlite3.connect(path) as conn:
