@@ -93,6 +93,7 @@ def run(ctx: Context) -> Section:
     uvloop.run(fill_sqlite(path, events))
     rates: list[float] = []
     server_cpu: list[float] = []
+    member_cpu: list[float] = []
     redeliveries = 0
     with started_relay(ctx.scratch("consumers-relay"), f"sqlite:///{Path(path)}") as relay:
         assert relay.process is not None
@@ -102,8 +103,12 @@ def run(ctx: Context) -> Section:
             meter.start()
             group = f"bench-{run_}"
             members = _members(relay.grpc_target, group)
+            member_meters = [CpuMeter(member.pid) for member in members]
+            for member_meter in member_meters:
+                member_meter.start()
             try:
                 seconds, again = uvloop.run(_drain(relay.grpc_target, group, events, 600))
+                member_cpu.append(sum(member_meter.stop() for member_meter in member_meters))
             finally:
                 for member in members:
                     member.kill()
@@ -126,6 +131,7 @@ def run(ctx: Context) -> Section:
         "arrives; the time runs from the group's creation until its position reaches the head"
     )
     section.notes.append(
-        f"relay CPU {Figure.of(server_cpu).fmt(2)}, redeliveries {redeliveries} (expected 0)"
+        f"relay CPU {Figure.of(server_cpu).fmt(2)}, the three members' CPU together (on the "
+        f"load CPU) {Figure.of(member_cpu).fmt(2)}, redeliveries {redeliveries} (expected 0)"
     )
     return section

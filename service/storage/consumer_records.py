@@ -167,7 +167,12 @@ class Tx(Protocol):
         ...
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
-        """Runs a statement once per row of parameters."""
+        """Runs a statement once per row of parameters.
+
+        It may run later, in order with the transaction's other statements,
+        as late as the commit (SQLite batches it with the next statement); an
+        error of it then fails the transaction there.
+        """
         ...
 
 

@@ -19,6 +19,7 @@ The rules it keeps (see `service.storage.consumer_records` for the tables):
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,6 +61,11 @@ _PARK = (
     "park_time_ns) SELECT group_name, sequence, entity_key, attempt, ?, ? "
     "FROM consumer_pending WHERE group_name = ? AND sequence = ?"
 )
+
+
+def _chunks(sequences: Sequence[int]) -> list[Sequence[int]]:
+    """Sequences in lists of at most `_CHUNK`, for `IN (…)`: one statement each, not one a row."""
+    return [sequences[start : start + _CHUNK] for start in range(0, len(sequences), _CHUNK)]
 
 
 def _group(row: tuple[Any, ...]) -> GroupRow:
@@ -144,8 +150,8 @@ class ConsumerState:
     async def delete_group(self, name: str) -> bool:
         """Deletes a group with its pending and parked events; False when it did not exist."""
         async with self._db.transaction() as tx:
-            await tx.execute("DELETE FROM consumer_pending WHERE group_name = ?", (name,))
-            await tx.execute("DELETE FROM consumer_parked WHERE group_name = ?", (name,))
+            await tx.executemany("DELETE FROM consumer_pending WHERE group_name = ?", [(name,)])
+            await tx.executemany("DELETE FROM consumer_parked WHERE group_name = ?", [(name,)])
             deleted = await tx.execute("DELETE FROM consumer_groups WHERE name = ?", (name,))
         return deleted == 1
 
@@ -248,24 +254,29 @@ class ConsumerState:
             if taker is None:
                 break
             claims.append(Claim(taker, sequence, attempt + 1, bytes(data), member))
-        await tx.executemany(
-            "UPDATE consumer_pending SET member = ?, attempt = ?, due_ns = ? "
-            "WHERE group_name = ? AND sequence = ?",
-            [(c.member, c.attempt, now + ack_wait_ns, name, c.sequence) for c in claims],
-        )
+        taken: dict[tuple[str, int], list[int]] = defaultdict(list)
+        for c in claims:
+            taken[(c.member, c.attempt)].append(c.sequence)
+        for (member, attempt), sequences in taken.items():
+            for chunk in _chunks(sequences):
+                await tx.executemany(
+                    "UPDATE consumer_pending SET member = ?, attempt = ?, due_ns = ? "
+                    f"WHERE group_name = ? AND sequence IN ({','.join('?' * len(chunk))})",
+                    [(member, attempt, now + ack_wait_ns, name, *chunk)],
+                )
         if claims:
             again = sum(1 for c in claims if c.attempt > 1)
-            await tx.execute(
+            await tx.executemany(
                 "UPDATE consumer_groups SET delivered = delivered + ?, "
                 "redelivered = redelivered + ? WHERE name = ?",
-                (len(claims), again, name),
+                [(len(claims), again, name)],
             )
         return claims, parked
 
     async def _park(self, tx: Tx, name: str, sequence: int, reason: str, now: int) -> None:
-        await tx.execute(_PARK, (reason, now, name, sequence))
-        await tx.execute(
-            "DELETE FROM consumer_pending WHERE group_name = ? AND sequence = ?", (name, sequence)
+        await tx.executemany(_PARK, [(reason, now, name, sequence)])
+        await tx.executemany(
+            "DELETE FROM consumer_pending WHERE group_name = ? AND sequence = ?", [(name, sequence)]
         )
 
     async def settle(
@@ -286,8 +297,7 @@ class ConsumerState:
         now = time.time_ns()
         held: dict[int, tuple[str, int]] = {}
         sequences = sorted({s.sequence for s in settlements})
-        for start in range(0, len(sequences), _CHUNK):
-            chunk = sequences[start : start + _CHUNK]
+        for chunk in _chunks(sequences):
             rows = await tx.fetch(
                 "SELECT sequence, member, attempt FROM consumer_pending WHERE group_name = ? "
                 f"AND member IS NOT NULL AND sequence IN ({','.join('?' * len(chunk))})",
@@ -299,10 +309,13 @@ class ConsumerState:
             ok = held.pop(s.sequence, None) == (s.member, s.attempt)
             applied.append(ok)
         done = [s for s, ok in zip(settlements, applied, strict=True) if ok]
-        acks = [(name, s.sequence) for s in done if s.kind is SettleKind.ACK]
-        await tx.executemany(
-            "DELETE FROM consumer_pending WHERE group_name = ? AND sequence = ?", acks
-        )
+        acks = [s.sequence for s in done if s.kind is SettleKind.ACK]
+        for chunk in _chunks(acks):
+            await tx.executemany(
+                "DELETE FROM consumer_pending WHERE group_name = ? "
+                f"AND sequence IN ({','.join('?' * len(chunk))})",
+                [(name, *chunk)],
+            )
         await tx.executemany(
             "UPDATE consumer_pending SET member = NULL, due_ns = ?, last_error = ? "
             "WHERE group_name = ? AND sequence = ?",
@@ -323,8 +336,8 @@ class ConsumerState:
                 )
                 await self._park(tx, name, s.sequence, reason, now)
         if acks:
-            await tx.execute(
-                "UPDATE consumer_groups SET acked = acked + ? WHERE name = ?", (len(acks), name)
+            await tx.executemany(
+                "UPDATE consumer_groups SET acked = acked + ? WHERE name = ?", [(len(acks), name)]
             )
         return applied
 
