@@ -49,11 +49,22 @@ _CLAIMABLE = """
     WHERE p.group_name = ? AND p.due_ns <= ? {ordered}
     ORDER BY p.sequence LIMIT ?
 """
+# No earlier event of the entity pending (in flight or not: a lookup on the
+# entity's index), and no event of the entity in flight (a replayed parked
+# event comes back behind the events that went on without it): the keys in
+# flight are read once per claim, not once per candidate. Written as one
+# correlated `OR`, SQLite searched the group's whole pending set for each
+# candidate: 440 claims/s at 10,000 pending over 500 entities.
 _ONE_PER_ENTITY = """
-    AND (p.entity_key IS NULL OR NOT EXISTS (
-        SELECT 1 FROM consumer_pending q
-        WHERE q.group_name = p.group_name AND q.entity_key = p.entity_key
-          AND (q.sequence < p.sequence OR (q.member IS NOT NULL AND q.due_ns > ?))))
+    AND (p.entity_key IS NULL OR (
+        NOT EXISTS (
+            SELECT 1 FROM consumer_pending q
+            WHERE q.group_name = p.group_name AND q.entity_key = p.entity_key
+              AND q.sequence < p.sequence)
+        AND p.entity_key NOT IN (
+            SELECT f.entity_key FROM consumer_pending f
+            WHERE f.group_name = ? AND f.member IS NOT NULL AND f.due_ns > ?
+              AND f.entity_key IS NOT NULL)))
 """
 _CHUNK = 500  # sequences per `IN (…)` list
 _PARK = (
@@ -235,7 +246,9 @@ class ConsumerState:
             return [], 0
         now = time.time_ns()
         sql = _CLAIMABLE.format(ordered=_ONE_PER_ENTITY if per_entity else "")
-        params: tuple[object, ...] = (name, now, now, total) if per_entity else (name, now, total)
+        params: tuple[object, ...] = (
+            (name, now, name, now, total) if per_entity else (name, now, total)
+        )
         claims: list[Claim] = []
         parked = 0
         rows = await tx.fetch(sql, params)

@@ -201,6 +201,20 @@ async def test_per_entity_hands_out_one_event_per_entity_in_order(db: Db) -> Non
     assert await claim(("m2", 10)) == []
 
 
+async def test_per_entity_a_replayed_event_waits_for_the_later_one_in_flight(db: Db) -> None:
+    await _group_with(db, ["user_a", "user_a", "user_b"])
+    claim = _claimer(db, per_entity=True)
+    assert await claim(("m1", 10)) == [("m1", 1, 1), ("m1", 3, 1)]
+    term = Settlement(SettleKind.TERM, "m1", 1, 1, reason="bad payload")
+    assert await db.state.settle("g", [term], max_deliveries=3) == [True]
+    assert await claim(("m2", 10)) == [("m2", 2, 1)]  # user_a's next event goes on
+    assert await db.state.replay_parked("g", [1]) == 1
+    # Event 1 is back, earlier than event 2, which is in flight: it waits for it.
+    assert await claim(("m1", 10)) == []
+    await db.state.settle("g", [Settlement(SettleKind.ACK, "m2", 2, 1)], max_deliveries=3)
+    assert await claim(("m1", 10)) == [("m1", 1, 1)]
+
+
 async def test_release_makes_a_members_events_deliverable_at_once(db: Db) -> None:
     await _group_with(db, ["user_a", "user_b"])
     claim = _claimer(db, per_entity=True)
