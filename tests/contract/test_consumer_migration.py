@@ -1,10 +1,16 @@
-"""The consumer-group tables arrive by migration, on a database the previous schema wrote."""
+"""Consumer-group migrations, each on a database the schema before it wrote.
+
+The tables arrive (SQLite 6, PostgreSQL 5); the indexes by due time and by
+member go (SQLite 7, PostgreSQL 6), with the pending events kept.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -15,6 +21,8 @@ from service.storage.sqlite import schema as sqlite_schema
 from tests.contract.conftest import fresh_schema
 from tests.history import event
 
+_SQLITE_TABLES = 6  # the migrations that add the consumer tables
+_POSTGRES_TABLES = 5
 _EVENT = event("user.created", "user_old", webhook_id="msg_old")
 _EVENT.sequence = 1
 _ROW = (1, "user.created", "user_old", "", 1_700_000_000_000_000_000, _EVENT.SerializeToString())
@@ -37,36 +45,108 @@ async def _group_sees_the_old_event(url: str) -> None:
         await store.close()
 
 
-async def test_sqlite_upgrade_from_the_previous_schema(tmp_path: Path) -> None:
+def _sqlite_at(path: Path, version: int) -> sqlite3.Connection:
+    """A SQLite file at schema `version`, holding the old event; the open connection."""
+    conn = sqlite3.connect(path)
+    for migration in sqlite_schema.MIGRATIONS[:version]:
+        for statement in migration.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+    conn.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", _ROW)
+    conn.execute(f"PRAGMA user_version = {version}")
+    return conn
+
+
+async def test_sqlite_upgrade_adds_the_consumer_tables(tmp_path: Path) -> None:
     path = tmp_path / "relay.db"
-    previous = sqlite_schema.SCHEMA_VERSION - 1
-    with sqlite3.connect(path) as conn:
-        for migration in sqlite_schema.MIGRATIONS[:previous]:
-            for statement in migration.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-        conn.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", _ROW)
-        conn.execute(f"PRAGMA user_version = {previous}")
+    with contextlib.closing(_sqlite_at(path, _SQLITE_TABLES - 1)) as conn:
+        conn.commit()
     await _group_sees_the_old_event(f"sqlite:///{path}")
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (sqlite_schema.SCHEMA_VERSION,)
 
 
+_PENDING = (
+    ("INSERT INTO consumer_groups VALUES ('old', {0}, 1, 1, 1, 0, 0)", (b"s",)),
+    ("INSERT INTO consumer_pending VALUES ('old', 1, 'user_old', 'm_gone', 1, 1, '')", ()),
+)
+"""A group whose one event is in flight with a member that is gone (written before 7/6),
+as statements with a `{0}` where each parameter's placeholder goes."""
+
+
+async def _in_flight_event_survives(url: str) -> None:
+    state = open_consumer_state(url)
+    try:
+        assert await state.pending_summary("old") == (1, 1)
+        (stats,) = await state.stats(["old"])
+        assert (stats.in_flight, stats.pending) == (1, 0)
+        assert await state.release("old", "m_gone") == 1
+        claims, _ = await state.claim(
+            "old", [("m", 5)], per_entity=True, ack_wait_ns=10**9, max_deliveries=5
+        )
+        assert [(c.sequence, c.attempt, c.data) for c in claims] == [(1, 2, _ROW[5])]
+    finally:
+        await state.close()
+
+
+async def test_sqlite_upgrade_drops_the_pending_indexes_and_keeps_the_events(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "relay.db"
+    with contextlib.closing(_sqlite_at(path, sqlite_schema.SCHEMA_VERSION - 1)) as conn:
+        for statement, params in _PENDING:
+            conn.execute(statement.format("?"), params)
+        conn.commit()
+    await (await open_store(f"sqlite:///{path}")).close()
+    await _in_flight_event_survives(f"sqlite:///{path}")
+    with sqlite3.connect(path) as conn:
+        indexes = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'consumer_pending' "
+            "AND sql IS NOT NULL"
+        ).fetchall()
+    assert indexes == [("consumer_pending_by_entity",)]
+
+
+async def _postgres_at(conn: psycopg.AsyncConnection[Any], version: int) -> None:
+    """The connection's schema at `version`, holding the old event."""
+    for migration in postgres_schema.MIGRATIONS[:version]:
+        await conn.execute(migration)
+    await conn.execute(
+        "CREATE TABLE relay_schema (singleton boolean PRIMARY KEY DEFAULT true"
+        " CHECK (singleton), version integer NOT NULL)"
+    )
+    await conn.execute("INSERT INTO relay_schema (version) VALUES (%s)", (version,))
+    await conn.execute("INSERT INTO events VALUES (%s, %s, ARRAY[%s], %s, %s, %s)", _ROW)
+    await conn.execute("UPDATE relay_meta SET value = 1 WHERE key = 'head'")
+
+
 @pytest.mark.postgres
-async def test_postgres_upgrade_from_the_previous_schema() -> None:
-    previous = postgres_schema.SCHEMA_VERSION - 1
+async def test_postgres_upgrade_adds_the_consumer_tables() -> None:
+    previous = _POSTGRES_TABLES - 1
     with fresh_schema() as url:
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-            for migration in postgres_schema.MIGRATIONS[:previous]:
-                await conn.execute(migration)
-            await conn.execute(
-                "CREATE TABLE relay_schema (singleton boolean PRIMARY KEY DEFAULT true"
-                " CHECK (singleton), version integer NOT NULL)"
-            )
-            await conn.execute("INSERT INTO relay_schema (version) VALUES (%s)", (previous,))
-            await conn.execute("INSERT INTO events VALUES (%s, %s, ARRAY[%s], %s, %s, %s)", _ROW)
-            await conn.execute("UPDATE relay_meta SET value = 1 WHERE key = 'head'")
+            await _postgres_at(conn, previous)
         await _group_sees_the_old_event(url)
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
             rows = await (await conn.execute("SELECT version FROM relay_schema")).fetchall()
         assert rows == [(postgres_schema.SCHEMA_VERSION,)]
+
+
+@pytest.mark.postgres
+async def test_postgres_upgrade_drops_the_pending_indexes_and_keeps_the_events() -> None:
+    previous = postgres_schema.SCHEMA_VERSION - 1
+    with fresh_schema() as url:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await _postgres_at(conn, previous)
+            for statement, params in _PENDING:
+                await conn.execute(statement.format("%s"), params)
+        await (await open_store(url)).close()
+        await _in_flight_event_survives(url)
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            rows = await (
+                await conn.execute(
+                    "SELECT indexname FROM pg_indexes WHERE tablename = 'consumer_pending' "
+                    "AND schemaname = current_schema() ORDER BY indexname"
+                )
+            ).fetchall()
+        assert rows == [("consumer_pending_by_entity",), ("consumer_pending_pkey",)]

@@ -158,6 +158,12 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (group_name, sequence)
     );
     """,
+    # 6: the consumer indexes by due time and by member go, as in the SQLite
+    # backend's migration 7.
+    """
+    DROP INDEX consumer_pending_by_due;
+    DROP INDEX consumer_pending_by_member;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
