@@ -239,7 +239,7 @@ class GroupDispatcher:
             if cursor >= head:
                 break
             try:
-                page = await self._store.read(cursor, _PAGE, self.config.matches)
+                page = await self._store.read(cursor, _PAGE, self.config.matches, with_data=False)
             except BeforeRetention as error:
                 _log.warning("consumer group %s: %s; skipping ahead", self.config.name, error)
                 page_events, last = [], error.oldest_retained - 1

@@ -246,12 +246,19 @@ class Store(Protocol):
         ...
 
     async def read(
-        self, after_sequence: int, limit: int, matches: RowFilter | None = None
+        self,
+        after_sequence: int,
+        limit: int,
+        matches: RowFilter | None = None,
+        *,
+        with_data: bool = True,
     ) -> ReadResult:
         """Reads up to `limit` matching events with a sequence above `after_sequence`.
 
         At most `limit` rows are examined, so a sparse filter returns few
-        events but still advances `last_examined`.
+        events but still advances `last_examined`. Without data, each event's
+        `data` is empty: what filters and consumer groups need, without
+        copying every serialized event.
 
         Raises:
             BeforeRetention: `after_sequence + 1` was trimmed away.

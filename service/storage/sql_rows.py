@@ -22,6 +22,7 @@ __all__ = [
     "entity_list_sql",
     "entity_to_row",
     "entity_upsert_sql",
+    "event_columns",
     "family_condition",
     "head_received_sql",
 ]
@@ -42,6 +43,11 @@ ENTITY_COLUMN_NAMES: tuple[str, ...] = (
 )
 ENTITY_COLUMNS = ", ".join(ENTITY_COLUMN_NAMES)
 EVENT_COLUMNS = "sequence, type, subject_ids, organization_id, receive_time_ns, data"
+
+
+def event_columns(with_data: bool, empty_data: str) -> str:
+    """`EVENT_COLUMNS`, or the same with `empty_data` (the backend's empty blob) for `data`."""
+    return EVENT_COLUMNS if with_data else EVENT_COLUMNS.replace("data", empty_data)
 
 
 def entity_from_row(row: tuple[Any, ...]) -> EntityRow:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -95,6 +96,21 @@ async def test_read_pages_and_filters(store: Store) -> None:
     assert [e.sequence for e in rest.events] == [7, 10]
     assert rest.last_examined == 10
     assert (await store.read(10, 100)).last_examined == 10
+
+
+async def test_a_read_without_data_has_every_fact_and_no_bytes(store: Store) -> None:
+    for i in range(5):
+        await store.append(event("user.created" if i % 2 else "organization.created", f"id_{i}"))
+
+    def users_only(e: StoredEvent) -> bool:
+        return e.type.startswith("user.")
+
+    full = await store.read(1, 3, users_only)
+    light = await store.read(1, 3, users_only, with_data=False)
+    assert light.last_examined == full.last_examined == 4
+    assert [dataclasses.replace(e, data=b"") for e in full.events] == light.events
+    assert [e.sequence for e in light.events] == [2, 4]
+    assert all(e.data for e in full.events)
 
 
 async def test_listeners_see_every_commit_in_order(store: Store) -> None:

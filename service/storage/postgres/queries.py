@@ -10,7 +10,7 @@ from typing import Any
 
 from service.storage.interface import BeforeRetention, HistoryPage, StoredEvent, StoreError
 from service.storage.postgres.connections import Connection
-from service.storage.sql_rows import EVENT_COLUMNS, family_condition
+from service.storage.sql_rows import EVENT_COLUMNS, event_columns, family_condition
 
 __all__ = [
     "event",
@@ -61,9 +61,12 @@ async def log_page(
         return await cursor.fetchall()
 
 
-async def log_rows(conn: Connection, after: int, upto: int, limit: int) -> list[StoredEvent]:
+async def log_rows(
+    conn: Connection, after: int, upto: int, limit: int, with_data: bool = True
+) -> list[StoredEvent]:
     """At most `limit` events of the log after `after` and at or below `upto`, in order."""
-    return [_stored(row) for row in await log_page(conn, EVENT_COLUMNS, after, upto, limit)]
+    columns = event_columns(with_data, "''::bytea")
+    return [_stored(row) for row in await log_page(conn, columns, after, upto, limit)]
 
 
 async def sequence_at_or_zero(conn: Connection, cutoff_ns: int) -> int:

@@ -239,13 +239,18 @@ class PostgresStore:
     # -- reads ----------------------------------------------------------------
 
     async def read(
-        self, after_sequence: int, limit: int, matches: RowFilter | None = None
+        self,
+        after_sequence: int,
+        limit: int,
+        matches: RowFilter | None = None,
+        *,
+        with_data: bool = True,
     ) -> ReadResult:
         """Reads the log after a sequence; see `service.storage.Store.read`."""
 
         async def query(conn: Connection) -> ReadResult:
             await require_retained(conn, after_sequence)
-            events = await log_rows(conn, after_sequence, MAX_SEQUENCE, limit)
+            events = await log_rows(conn, after_sequence, MAX_SEQUENCE, limit, with_data)
             if not events:
                 return ReadResult([], after_sequence)
             last = events[-1].sequence

@@ -31,6 +31,7 @@ from service.storage.sql_rows import (
     ENTITY_COLUMNS,
     EVENT_COLUMNS,
     entity_from_row,
+    event_columns,
     family_condition,
 )
 
@@ -81,10 +82,14 @@ def log_page(
 
 
 def read_page(
-    conn: sqlite3.Connection, after_sequence: int, limit: int, matches: RowFilter | None
+    conn: sqlite3.Connection,
+    after_sequence: int,
+    limit: int,
+    matches: RowFilter | None,
+    with_data: bool = True,
 ) -> ReadResult:
     """Up to `limit` events after a sequence, those `matches` accepts; see `Store.read`."""
-    rows = log_page(conn, EVENT_COLUMNS, after_sequence, limit)
+    rows = log_page(conn, event_columns(with_data, "X''"), after_sequence, limit)
     if not rows:
         return ReadResult([], after_sequence)
     events = [_stored(row) for row in rows]

@@ -163,12 +163,21 @@ class SqliteStore:
     # -- reads ----------------------------------------------------------------
 
     async def read(
-        self, after_sequence: int, limit: int, matches: RowFilter | None = None
+        self,
+        after_sequence: int,
+        limit: int,
+        matches: RowFilter | None = None,
+        *,
+        with_data: bool = True,
     ) -> ReadResult:
         """Reads the log after a sequence; see `service.storage.Store.read`."""
         return await self._read(
             functools.partial(
-                queries.read_page, after_sequence=after_sequence, limit=limit, matches=matches
+                queries.read_page,
+                after_sequence=after_sequence,
+                limit=limit,
+                matches=matches,
+                with_data=with_data,
             )
         )
 
