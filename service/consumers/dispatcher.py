@@ -5,13 +5,15 @@ work is batched and never races with itself:
 
 1. when a member has left: apply its queued settlements, then release its
    events (they can be delivered again at once);
-2. examine the log after the group's cursor and add the matching events to
-   its pending set (at most `MAX_PENDING` pending at a time);
-3. in one transaction (one commit per round): apply every settlement (ack,
-   nack, term) queued since the last round, then claim eligible events for
-   every member with room (`max_in_flight` minus what it holds, counting
-   what the settlements free); send each member its batch, and tell members
-   about the settlements that changed nothing.
+2. examine the log after the group's cursor for matching events (examining
+   pauses while `MAX_PENDING` are pending);
+3. in one transaction (one commit per round, which does not wait for the
+   disk: see `ConsumerDatabase.transaction`): add the matching events to
+   the pending set, apply every settlement (ack, nack, term) queued since
+   the last round, then claim eligible events for every member with room
+   (`max_in_flight` minus what it holds, counting what the settlements
+   free); send each member its batch, and tell members about the
+   settlements that changed nothing.
 
 The group's row (settings, cursor) is read again at most every
 `poll_interval_s` (sooner when another process moved the cursor).
@@ -40,6 +42,8 @@ from service.storage import (
     BeforeRetention,
     Claim,
     ConsumerState,
+    Fill,
+    PendingEvent,
     SettleKind,
     Settlement,
     Store,
@@ -166,8 +170,7 @@ class GroupDispatcher:
         due = self._cursor is None or time.monotonic() >= self._next_reload
         if due and not await self._reload():
             return
-        await self._examine()
-        await self._settle_and_claim()
+        await self._settle_and_claim(await self._examine())
         self._gauge()
 
     async def _reload(self) -> bool:
@@ -226,15 +229,22 @@ class GroupDispatcher:
                 if not member.leaving.done():
                     member.leaving.set_result(None)
 
-    async def _examine(self) -> None:
-        """Adds the matching events after the cursor to the pending set."""
+    async def _examine(self) -> Fill | None:
+        """The matching events after the cursor, to add to the pending set in this round.
+
+        The pending count is read only while catching up (more than a page
+        behind the head): live, a round examines a few events.
+        """
         cursor = self._cursor
         head = await self._store.head()
         if cursor is None or cursor >= head or not self.members:
-            return
-        pending, _ = await self._state.pending_summary(self.config.name)
-        if pending >= MAX_PENDING:
-            return
+            return None
+        start = cursor
+        if head - cursor > _PAGE:
+            pending, _ = await self._state.pending_summary(self.config.name)
+            if pending >= MAX_PENDING:
+                return None
+        events: list[PendingEvent] = []
         for _ in range(_PAGES_PER_ROUND):
             if cursor >= head:
                 break
@@ -242,20 +252,16 @@ class GroupDispatcher:
                 page = await self._store.read(cursor, _PAGE, self.config.matches, with_data=False)
             except BeforeRetention as error:
                 _log.warning("consumer group %s: %s; skipping ahead", self.config.name, error)
-                page_events, last = [], error.oldest_retained - 1
-            else:
-                page_events, last = page.events, page.last_examined
-            events = [(e.sequence, _entity_key(e.subject_ids)) for e in page_events]
-            if not await self._state.fill(self.config.name, cursor, last, events):
-                self._cursor = None  # another process moved it: read it again
-                self._wake.set()
-                return
-            cursor = self._cursor = last
+                cursor = error.oldest_retained - 1
+                continue
+            events += [(e.sequence, _entity_key(e.subject_ids)) for e in page.events]
+            cursor = page.last_examined
         if cursor < head:
             self._wake.set()
+        return Fill(start, cursor, events)
 
-    async def _settle_and_claim(self) -> None:
-        """Applies the queued settlements and claims for every member with room, in one commit."""
+    async def _settle_and_claim(self, fill: Fill | None) -> None:
+        """Fills, applies the queued settlements and claims for members with room: one commit."""
         queued, self._settlements = self._settlements, []
         config = self.config
         settling: dict[str, int] = defaultdict(int)  # what the settlements will free
@@ -268,20 +274,27 @@ class GroupDispatcher:
             if m.leaving is None
             and (room := m.capacity(config.max_in_flight, now) + settling[m.id]) > 0
         ]
-        if not queued and not wants:
+        if not queued and not wants and fill is None:
             return
         try:
-            applied, claims, parked = await self._state.settle_and_claim(
+            applied, claims, parked, filled = await self._state.settle_and_claim(
                 config.name,
                 [s for _, _, s in queued],
                 wants,
                 per_entity=config.per_entity,
                 ack_wait_ns=config.ack_wait_ns,
                 max_deliveries=config.max_deliveries,
+                fill=fill,
             )
         except StoreError:
             self._settlements[:0] = queued  # kept for the next round
             raise
+        if fill is not None:
+            if filled:
+                self._cursor = fill.new_cursor
+            else:
+                self._cursor = None  # another process moved it: read it again
+                self._wake.set()
         self._settled(queued, applied)
         self._deliver(claims, parked)
         if parked or (wants and len(claims) == sum(room for _, room in wants)):

@@ -22,7 +22,7 @@ from service.storage.consumer_records import (
     SettleKind,
     Settlement,
 )
-from service.storage.consumer_state import ConsumerState
+from service.storage.consumer_state import ConsumerState, Fill, PendingEvent
 from service.storage.factory import (
     DEFAULT_DATABASE_URL,
     open_consumer_state,
@@ -72,6 +72,8 @@ __all__ = [
     "BeforeRetention",
     "Claim",
     "ConsumerState",
+    "Fill",
+    "PendingEvent",
     "CommitListener",
     "EntityPage",
     "EntityQuery",

@@ -180,7 +180,7 @@ class ConsumerDatabase(Protocol):
     """A backend's transactions for consumer groups."""
 
     def transaction(
-        self, lock_group: str | None = None, read_only: bool = False
+        self, lock_group: str | None = None, read_only: bool = False, durable: bool = True
     ) -> AbstractAsyncContextManager[Tx]:
         """A transaction, committed when the block ends normally, rolled back otherwise.
 
@@ -190,6 +190,14 @@ class ConsumerDatabase(Protocol):
             lock_group: Serialize with every other transaction that locks this
                 group, in any process (PostgreSQL: the group's row `FOR
                 UPDATE`; SQLite's write transactions are serialized anyway).
+            durable: The commit waits for the disk. Delivery's transactions
+                (fill, claim, settle, release) pass False: their commit
+                survives a crash of the relay, and a power loss (or a crash
+                of PostgreSQL's server) can forget only the last of them,
+                which redelivers what they had settled or claimed, as at
+                least once allows. SQLite: `synchronous = NORMAL` (the
+                next durable commit of the file, an append's, writes them
+                to disk too); PostgreSQL: `synchronous_commit = off`.
 
         Raises:
             StoreUnavailable: The database failed or cannot be reached.

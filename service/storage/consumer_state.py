@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from service.storage.consumer_records import (
@@ -36,10 +37,27 @@ from service.storage.consumer_records import (
 )
 from service.storage.member_slots import MemberSlots
 
-__all__ = ["ConsumerState", "PendingEvent"]
+__all__ = ["ConsumerState", "Fill", "PendingEvent"]
 
 PendingEvent = tuple[int, str | None]
 """A matching event for `fill`: its sequence and its entity key (None: not ordered)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """Matching events to add to a group's pending set, moving its cursor.
+
+    Attributes:
+        expected_cursor: The cursor as the caller read it; nothing is added
+            if it has moved since.
+        new_cursor: The last sequence examined.
+        events: The matching events examined.
+    """
+
+    expected_cursor: int
+    new_cursor: int
+    events: Sequence[PendingEvent]
+
 
 _GROUP_COLUMNS = "name, settings, create_time_ns, cursor, delivered, redelivered, acked"
 
@@ -181,19 +199,22 @@ class ConsumerState:
         self, name: str, expected_cursor: int, new_cursor: int, events: Sequence[PendingEvent]
     ) -> bool:
         """Adds matching events and moves the cursor; False if the cursor moved (or no group)."""
-        async with self._db.transaction(lock_group=name) as tx:
-            moved = await tx.execute(
-                "UPDATE consumer_groups SET cursor = ? WHERE name = ? AND cursor = ?",
-                (new_cursor, name, expected_cursor),
-            )
-            if moved != 1:
-                return False
-            await tx.executemany(
-                "INSERT INTO consumer_pending (group_name, sequence, entity_key, member, attempt, "
-                "due_ns, last_error) VALUES (?, ?, ?, NULL, 0, 0, '') "
-                "ON CONFLICT DO NOTHING",
-                [(name, sequence, key) for sequence, key in events],
-            )
+        async with self._db.transaction(lock_group=name, durable=False) as tx:
+            return await self._fill_in(tx, name, Fill(expected_cursor, new_cursor, events))
+
+    async def _fill_in(self, tx: Tx, name: str, fill: Fill) -> bool:
+        moved = await tx.execute(
+            "UPDATE consumer_groups SET cursor = ? WHERE name = ? AND cursor = ?",
+            (fill.new_cursor, name, fill.expected_cursor),
+        )
+        if moved != 1:
+            return False
+        await tx.executemany(
+            "INSERT INTO consumer_pending (group_name, sequence, entity_key, member, attempt, "
+            "due_ns, last_error) VALUES (?, ?, ?, NULL, 0, 0, '') "
+            "ON CONFLICT DO NOTHING",
+            [(name, sequence, key) for sequence, key in fill.events],
+        )
         return True
 
     async def claim(
@@ -211,7 +232,7 @@ class ConsumerState:
             The claims in sequence order, and how many events were parked on
             the way (timed out at their last attempt, or trimmed).
         """
-        async with self._db.transaction(lock_group=name) as tx:
+        async with self._db.transaction(lock_group=name, durable=False) as tx:
             return await self._claim_in(tx, name, wants, per_entity, ack_wait_ns, max_deliveries)
 
     async def settle_and_claim(
@@ -223,14 +244,21 @@ class ConsumerState:
         per_entity: bool,
         ack_wait_ns: int,
         max_deliveries: int,
-    ) -> tuple[list[bool], list[Claim], int]:
-        """`settle`, then `claim`, in one transaction (one commit for a dispatch round)."""
-        async with self._db.transaction(lock_group=name) as tx:
+        fill: Fill | None = None,
+    ) -> tuple[list[bool], list[Claim], int, bool]:
+        """`fill` (when given), `settle`, then `claim`, in one transaction (a dispatch round).
+
+        Returns:
+            Whether each settlement applied, the claims, how many events were
+            parked, and whether the fill applied (True when there was none).
+        """
+        async with self._db.transaction(lock_group=name, durable=False) as tx:
+            filled = fill is None or await self._fill_in(tx, name, fill)
             applied = await self._settle_in(tx, name, settlements, max_deliveries)
             claims, parked = await self._claim_in(
                 tx, name, wants, per_entity, ack_wait_ns, max_deliveries
             )
-        return applied, claims, parked
+        return applied, claims, parked, filled
 
     async def _claim_in(
         self,
@@ -299,7 +327,7 @@ class ConsumerState:
 
         A nack of an event at its `max_deliveries` parks it with the nack's reason.
         """
-        async with self._db.transaction(lock_group=name) as tx:
+        async with self._db.transaction(lock_group=name, durable=False) as tx:
             return await self._settle_in(tx, name, settlements, max_deliveries)
 
     async def _settle_in(
@@ -356,7 +384,8 @@ class ConsumerState:
 
     async def release(self, name: str, member: str) -> int:
         """Makes a departed member's in-flight events deliverable again at once; how many."""
-        async with self._db.transaction(lock_group=name) as tx:  # rows locked in claims' order
+        # Rows are locked in claims' order.
+        async with self._db.transaction(lock_group=name, durable=False) as tx:
             return await tx.execute(
                 "UPDATE consumer_pending SET member = NULL, due_ns = 0 "
                 "WHERE group_name = ? AND member = ?",

@@ -13,6 +13,7 @@ import pytest
 
 from service.storage import (
     ConsumerState,
+    Fill,
     GroupExists,
     GroupRow,
     SettleKind,
@@ -213,6 +214,41 @@ async def test_per_entity_a_replayed_event_waits_for_the_later_one_in_flight(db:
     assert await claim(("m1", 10)) == []
     await db.state.settle("g", [Settlement(SettleKind.ACK, "m2", 2, 1)], max_deliveries=3)
     assert await claim(("m1", 10)) == [("m1", 1, 1)]
+
+
+async def test_one_round_fills_settles_and_claims_in_one_transaction(db: Db) -> None:
+    await _group_with(db, ["user_a"])
+    assert await _claimer(db)(("m1", 5)) == [("m1", 1, 1)]
+    await db.store.append(event("user.updated", "user_b", webhook_id="late"))
+    ack = Settlement(SettleKind.ACK, "m1", 1, 1)
+    applied, claims, parked, filled = await db.state.settle_and_claim(
+        "g",
+        [ack],
+        [("m1", 5)],
+        per_entity=False,
+        ack_wait_ns=ACK_WAIT_NS,
+        max_deliveries=3,
+        fill=Fill(1, 2, [(2, "user_b")]),
+    )
+    assert (applied, [(c.member, c.sequence) for c in claims], parked, filled) == (
+        [True],
+        [("m1", 2)],
+        0,
+        True,
+    )
+    # A stale fill (the cursor is 2 now) adds nothing; the round's settlement still applies.
+    ack = Settlement(SettleKind.ACK, "m1", 2, 1)
+    applied, claims, _, filled = await db.state.settle_and_claim(
+        "g",
+        [ack],
+        [("m1", 5)],
+        per_entity=False,
+        ack_wait_ns=ACK_WAIT_NS,
+        max_deliveries=3,
+        fill=Fill(1, 2, [(2, "user_b")]),
+    )
+    assert (applied, claims, filled) == ([True], [], False)
+    assert await db.state.pending_summary("g") == (0, None)
 
 
 async def test_release_makes_a_members_events_deliverable_at_once(db: Db) -> None:

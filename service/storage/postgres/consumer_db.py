@@ -64,7 +64,7 @@ class PostgresConsumerDatabase:
 
     @asynccontextmanager
     async def transaction(
-        self, lock_group: str | None = None, read_only: bool = False
+        self, lock_group: str | None = None, read_only: bool = False, durable: bool = True
     ) -> AsyncIterator[_PostgresTx]:
         """A READ COMMITTED transaction; with `lock_group`, the group's row is locked first."""
         async with self._lock:
@@ -75,6 +75,8 @@ class PostgresConsumerDatabase:
                     self._conn = await connect(self._url, self._kwargs)
                 conn = self._conn
                 async with conn.transaction():
+                    if not durable:
+                        await conn.execute("SET LOCAL synchronous_commit = off")
                     if lock_group is not None:
                         await conn.execute(
                             "SELECT 1 FROM consumer_groups WHERE name = %s FOR UPDATE",

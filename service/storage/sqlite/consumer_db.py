@@ -9,6 +9,7 @@ One transaction runs at a time; its statements run on that thread.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,13 +25,15 @@ __all__ = ["SqliteConsumerDatabase"]
 _T = TypeVar("_T")
 
 
-def _begin(conn: sqlite3.Connection) -> None:
+def _begin(conn: sqlite3.Connection, durable: bool = True) -> None:
     """`BEGIN IMMEDIATE`, after rolling back what a cancelled caller left open.
 
     A caller cancelled while its `BEGIN` ran on the thread never saw it
-    finish, so never rolled it back; nothing of it was committed.
+    finish, so never rolled it back; nothing of it was committed. The
+    commit fsyncs the WAL only when `durable` (see `ConsumerDatabase.transaction`).
     """
     rollback(conn)
+    conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
     conn.execute("BEGIN IMMEDIATE")
 
 
@@ -107,13 +110,15 @@ class SqliteConsumerDatabase:
 
     @asynccontextmanager
     async def transaction(
-        self, lock_group: str | None = None, read_only: bool = False
+        self, lock_group: str | None = None, read_only: bool = False, durable: bool = True
     ) -> AsyncIterator[_SqliteTx]:
         """A write transaction (`BEGIN IMMEDIATE`; SQLite serializes them all), or a read."""
         async with self._lock:
             if self._closed:
                 raise StoreUnavailable(f"the store {self._path} is closed")
-            tx = _SqliteTx(self, _begin_read if read_only else _begin)
+            tx = _SqliteTx(
+                self, _begin_read if read_only else functools.partial(_begin, durable=durable)
+            )
             try:
                 yield tx
             except BaseException:
