@@ -5,8 +5,9 @@ work is batched and never races with itself:
 
 1. when a member has left: apply its queued settlements, then release its
    events (they can be delivered again at once);
-2. examine the log after the group's cursor for matching events (examining
-   pauses while `MAX_PENDING` are pending);
+2. examine the log after the group's cursor for matching events (while
+   it is more than a page behind, examining pauses once `MAX_PENDING` are
+   pending);
 3. in one transaction (one commit per round, which does not wait for the
    disk: see `ConsumerDatabase.transaction`): add the matching events to
    the pending set, apply every settlement (ack, nack, term) queued since

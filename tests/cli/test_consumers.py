@@ -6,6 +6,8 @@ import asyncio
 import json
 
 from clerkrelay import RelayClient
+from clerkrelay.cli.consumers import rate_lines
+from clerkrelay.v1.consumer_service_pb2 import ConsumerGroup
 from tests.cli.conftest import clerk_relay
 from tests.processes import RelayProcess
 from tests.service.consumers.members import until
@@ -27,6 +29,15 @@ async def _term_first(target: str, group: str, reason: str) -> int:
         await msg.term(reason)
         await until(lambda: client.parked_events(group), bool)
         return msg.event.sequence
+
+
+def test_info_rates_come_from_two_readings() -> None:
+    before = ConsumerGroup(acked_count=10, delivered_count=12, redelivered_count=1)
+    after = ConsumerGroup(acked_count=40, delivered_count=50, redelivered_count=6)
+    assert rate_lines(before, after, 2.0) == [
+        "ack rate: 15.0/s over 2.0 s",
+        "delivery rate: 19.0/s (2.5/s redeliveries)",
+    ]
 
 
 def test_consumers_commands(relay: RelayProcess, env: dict[str, str]) -> None:
@@ -59,8 +70,11 @@ def test_consumers_commands(relay: RelayProcess, env: dict[str, str]) -> None:
         sequence, "user.created", 1, "bounced",
     )  # fmt: skip
 
-    info = clerk_relay("consumers", "info", "emails", env=env)
+    info = clerk_relay("consumers", "info", "emails", "--rate-window", "0.2", env=env)
     assert "parked: 1" in info.stdout
+    rates = info.stdout.splitlines()[-2:]
+    assert rates[0].startswith("ack rate: 0.0/s over ")  # nothing acked meanwhile
+    assert rates[1] == "delivery rate: 0.0/s (0.0/s redeliveries)"
     replayed = clerk_relay("consumers", "replay-parked", "emails", "--sequences", "999", env=env)
     assert replayed.stdout == "replayed 0 parked events\n"
     discarded = clerk_relay("consumers", "discard-parked", "emails", env=env)

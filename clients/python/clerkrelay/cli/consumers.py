@@ -1,7 +1,8 @@
 """`clerk-relay consumers …`: see and manage a running relay's consumer groups.
 
-`list` prints one line per group; `info NAME` a group's settings, figures
-and the members connected to the relay process that answered; `create NAME`
+`list` prints one line per group; `info NAME` a group's settings, figures,
+its ack and delivery rates (two readings `--rate-window` seconds apart) and
+the members connected to the relay process that answered; `create NAME`
 makes a group (`--event-types`, `--from-beginning`, `--ack-wait`,
 `--ordering per_entity`, …); `update NAME` replaces its settings; `parked
 NAME` prints its parked events, one JSON object a line; `replay-parked NAME`
@@ -13,7 +14,9 @@ auth is on.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import time
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -26,7 +29,7 @@ from clerkrelay.v1.consumer_service_pb2 import (
     ConsumerGroupSettings,
 )
 
-__all__ = ["add_parser", "group_lines", "run"]
+__all__ = ["add_parser", "group_lines", "rate_lines", "run"]
 
 _ORDERING_NAMES = {
     ConsumerGroupOrdering.CONSUMER_GROUP_ORDERING_NONE: "none",
@@ -44,11 +47,16 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     add_client_flags(actions.add_parser("list", help="every group, one line each"))
-    for action, text in (
-        ("info", "a group's settings, figures and members"),
-        ("delete", "delete a group with its in-flight and parked events"),
-    ):
-        _named(actions, action, text)
+    info = _named(actions, "info", "a group's settings, figures, rates and members")
+    info.add_argument(
+        "--rate-window",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="read the group twice this far apart for its ack and delivery rates "
+        "(default 1; 0: no rates)",
+    )
+    _named(actions, "delete", "delete a group with its in-flight and parked events")
     for action, text in (
         ("create", "create a group"),
         ("update", "replace a group's settings (its start is kept)"),
@@ -130,7 +138,16 @@ async def _act(client: RelayClient, args: argparse.Namespace) -> None:
                 f"{group.parked_count} parked, {group.acked_count} acked"
             )
     elif action == "info":
-        print("\n".join(group_lines(await client.consumer_group(args.name))))
+        if args.rate_window < 0:
+            raise CliError("--rate-window: give 0 or more seconds")
+        first, started = await client.consumer_group(args.name), time.monotonic()
+        if args.rate_window == 0:
+            print("\n".join(group_lines(first)))
+            return
+        await asyncio.sleep(args.rate_window)
+        group = await client.consumer_group(args.name)
+        seconds = time.monotonic() - started
+        print("\n".join(group_lines(group) + rate_lines(first, group, seconds)))
     elif action in ("create", "update"):
         settings = _settings(args)
         if action == "create":
@@ -183,6 +200,23 @@ def _settings(args: argparse.Namespace) -> ConsumerGroupSettings:
         )
     except ValueError as error:
         raise CliError(str(error)) from None
+
+
+def rate_lines(before: ConsumerGroup, after: ConsumerGroup, seconds: float) -> list[str]:
+    """The group's ack and delivery rates between two readings `seconds` apart.
+
+    From the stored counts, so every process's members count, wherever the
+    readings were answered.
+    """
+
+    def rate(earlier: int, later: int) -> str:
+        return f"{max(later - earlier, 0) / seconds:,.1f}/s"
+
+    return [
+        f"ack rate: {rate(before.acked_count, after.acked_count)} over {seconds:.1f} s",
+        f"delivery rate: {rate(before.delivered_count, after.delivered_count)} "
+        f"({rate(before.redelivered_count, after.redelivered_count)} redeliveries)",
+    ]
 
 
 def group_lines(group: ConsumerGroup) -> list[str]:
