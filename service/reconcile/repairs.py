@@ -1,10 +1,11 @@
 """A kind's repairs on their way to the log, and the listing positions that wait for them.
 
-The pass appends each repair as it finds it (`RepairQueue.append`): the
-store's group commit takes whatever is waiting into one transaction, so the
-pass does not wait for each. Repairs are gathered in batches of
-`append_batch`; after each page the pass adds the listing position that page
-reached (`page_done`). Entries are settled in order: a batch's appends are
+The pass queues each repair as it finds it (`RepairQueue.append`); every
+`append_batch` repairs, and at the end of each page, the batch goes to the
+store in one call (`Store.append_many`: one task per batch, not one per
+repair), whose group commit takes it into one transaction, so the pass
+does not wait for each. After each page the pass adds the listing position
+that page reached (`page_done`). Entries are settled in order: a batch's appends are
 awaited and counted into the kind's report, a position is saved in the
 pass's journal, only once every repair queued before it is durable. A
 resumed listing therefore never skips a repair.
@@ -32,7 +33,8 @@ from service.storage import AppendResult, Store
 
 __all__ = ["RepairQueue"]
 
-_Batch = list[tuple[Change, "asyncio.Task[AppendResult]"]]
+_Batch = tuple[list[Change], "asyncio.Task[list[AppendResult | BaseException]]"]
+"""A batch of repairs being appended: their changes, and the one task appending them."""
 
 
 class RepairQueue:
@@ -55,13 +57,15 @@ class RepairQueue:
         self._journal = journal
         self._batch_size = batch
         self._depth = depth
-        self._open: _Batch = []
+        self._changes: list[Change] = []
+        self._events: list[Event] = []
         self._queue: deque[_Batch | ListPosition] = deque()
 
     async def append(self, change: Change, event: Event) -> None:
         """Queues an append; settles the oldest entries when too many are in flight."""
-        self._open.append((change, asyncio.create_task(self._store.append(event))))
-        if len(self._open) >= self._batch_size:
+        self._changes.append(change)
+        self._events.append(event)
+        if len(self._events) >= self._batch_size:
             self._close_batch()
             await self._settle(self._depth)
 
@@ -81,9 +85,11 @@ class RepairQueue:
         await self._settle(0)
 
     def _close_batch(self) -> None:
-        if self._open:
-            self._queue.append(self._open)
-            self._open = []
+        """Hands the open batch to the store, as one task (`Store.append_many`)."""
+        if self._events:
+            task = asyncio.create_task(self._store.append_many(self._events))
+            self._queue.append((self._changes, task))
+            self._changes, self._events = [], []
 
     async def _settle(self, keep: int) -> None:
         while len(self._queue) > keep:
@@ -95,10 +101,11 @@ class RepairQueue:
 
     async def _count(self, batch: _Batch) -> None:
         """Waits for a batch's appends and counts them; raises the first failure."""
-        results = await asyncio.gather(*(task for _, task in batch), return_exceptions=True)
+        changes, task = batch
+        results = await task
         report = self._report
         failure: BaseException | None = None
-        for (change, _), result in zip(batch, results, strict=True):
+        for change, result in zip(changes, results, strict=True):
             if isinstance(result, BaseException):
                 failure = failure or result
                 continue

@@ -11,7 +11,7 @@ is theirs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from clerkrelay.v1.event_pb2 import Event
 from service.storage.interface import AppendResult, StoreUnavailable
@@ -55,6 +55,25 @@ class GroupCommit:
         self._queue.append((prepare(event), future))
         self._wake.set()
         return await future
+
+    async def append_many(self, events: Sequence[Event]) -> list[AppendResult | BaseException]:
+        """Queues events, in order, as one caller; returns once every one is answered.
+
+        Each event gets what `append` would give it, an exception returned
+        rather than raised, for a future each and no task: a reconciliation
+        appends its repairs by the hundred.
+
+        Raises:
+            StoreUnavailable: The store is closing (nothing was queued).
+        """
+        if self._closing:
+            raise StoreUnavailable("the store is shutting down")
+        loop = asyncio.get_running_loop()
+        prepared = [prepare(event) for event in events]
+        futures: list[asyncio.Future[AppendResult]] = [loop.create_future() for _ in prepared]
+        self._queue.extend(zip(prepared, futures, strict=True))
+        self._wake.set()
+        return list(await asyncio.gather(*futures, return_exceptions=True))
 
     async def _run(self) -> None:
         while True:

@@ -245,6 +245,17 @@ class Store(Protocol):
         """
         ...
 
+    async def append_many(self, events: Sequence[Event]) -> list[AppendResult | BaseException]:
+        """Stores events durably, in order, as `append` would one by one, with one await.
+
+        Returns each event's result, or the exception that `append` would
+        have raised for it (a `StoreUnavailable`).
+
+        Raises:
+            StoreUnavailable: The store is closing; nothing was stored.
+        """
+        ...
+
     async def read(
         self,
         after_sequence: int,

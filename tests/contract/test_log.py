@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from clerkrelay.v1.event_pb2 import Event
-from service.storage import BeforeRetention, Retention, Store, StoredEvent
+from service.storage import AppendResult, BeforeRetention, Retention, Store, StoredEvent
 from tests.contract.conftest import StoreFactory
 from tests.history import copy_event, event
 
@@ -79,6 +79,27 @@ async def test_concurrent_appends_of_one_id_store_it_once(store: Store) -> None:
     assert sum(not r.duplicate for r in results) == 1
     assert {r.sequence for r in results} == {1}
     assert len((await store.read(0, 100)).events) == 1
+
+
+async def test_append_many_answers_each_event_as_append_would(store: Store) -> None:
+    await store.append(event("user.created", "user_a", webhook_id="msg_a"))
+    results = await store.append_many(
+        [
+            event("user.created", "user_b", webhook_id="msg_b"),
+            event("user.created", "user_a", webhook_id="msg_a"),  # a duplicate
+            event("user.updated", "user_b", at=1_800_000_000_000, webhook_id="msg_b2"),
+        ]
+    )
+    assert [(r.sequence, r.duplicate) if isinstance(r, AppendResult) else r for r in results] == [
+        (2, False),
+        (1, True),
+        (3, False),
+    ]
+    assert await store.append_many([]) == []
+    page = await store.read(0, 10)
+    assert [e.sequence for e in page.events] == [1, 2, 3]
+    user_b, _ = await store.get_entity("user", "user_b")
+    assert user_b is not None and user_b.event_sequence == 3
 
 
 async def test_read_pages_and_filters(store: Store) -> None:

@@ -232,6 +232,10 @@ class PostgresStore:
         """Stores an event durably; see `service.storage.Store.append`."""
         return await self._writer.append(event)
 
+    async def append_many(self, events: Sequence[Event]) -> list[AppendResult | BaseException]:
+        """Stores events durably, in order; see `service.storage.Store.append_many`."""
+        return await self._writer.append_many(events)
+
     async def trim(self) -> int:
         """Applies the retention policy now; returns how many events were removed."""
         return await self._writer.trim()

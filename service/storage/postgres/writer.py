@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 
@@ -108,6 +108,10 @@ class PostgresWriter:
     async def append(self, event: Event) -> AppendResult:
         """Stores an event durably; see `service.storage.Store.append`."""
         return await self._appends.append(event)
+
+    async def append_many(self, events: Sequence[Event]) -> list[AppendResult | BaseException]:
+        """Stores events durably, in order; see `service.storage.Store.append_many`."""
+        return await self._appends.append_many(events)
 
     async def _commit_or_split(self, batch: list[Waiting]) -> None:
         """Commits a batch; if it fails, retries its events one by one.

@@ -128,6 +128,10 @@ class SqliteStore:
         """Stores an event durably; see `service.storage.Store.append`."""
         return await self._appends.append(event)
 
+    async def append_many(self, events: Sequence[Event]) -> list[AppendResult | BaseException]:
+        """Stores events durably, in order; see `service.storage.Store.append_many`."""
+        return await self._appends.append_many(events)
+
     async def _commit_or_split(self, batch: list[Waiting]) -> None:
         """Commits a batch; if it fails, retries its events one by one.
 
