@@ -35,7 +35,6 @@ __all__ = [
     "PassLock",
     "checkpoint_from_rows",
     "kind_rows",
-    "places",
     "pass_row",
 ]
 
@@ -55,11 +54,6 @@ PASS_COLUMNS = (
     "pass_id, trigger, allow_mass_delete, max_delete_share, status, started_at_ms, updated_at_ms"
 )
 KIND_PASS_COLUMNS = "pass_id, ordinal, kind, status, position, head_at_start, counts"
-
-
-def places(columns: str, mark: str) -> str:
-    """One parameter mark (`?`, `%s`) per column of `columns`, comma-separated."""
-    return ", ".join(mark for _ in columns.split(","))
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ __all__ = [
     "event_columns",
     "family_condition",
     "head_received_sql",
+    "places",
 ]
 
 ENTITY_COLUMN_NAMES: tuple[str, ...] = (
@@ -42,12 +43,18 @@ ENTITY_COLUMN_NAMES: tuple[str, ...] = (
     *FILTER_FIELDS,  # the lookup columns: one per list filter
 )
 ENTITY_COLUMNS = ", ".join(ENTITY_COLUMN_NAMES)
-EVENT_COLUMNS = "sequence, type, subject_ids, organization_id, receive_time_ns, data"
+_EVENT_FACT_COLUMNS = "sequence, type, subject_ids, organization_id, receive_time_ns"
+EVENT_COLUMNS = f"{_EVENT_FACT_COLUMNS}, data"
 
 
 def event_columns(with_data: bool, empty_data: str) -> str:
     """`EVENT_COLUMNS`, or the same with `empty_data` (the backend's empty blob) for `data`."""
-    return EVENT_COLUMNS if with_data else EVENT_COLUMNS.replace("data", empty_data)
+    return EVENT_COLUMNS if with_data else f"{_EVENT_FACT_COLUMNS}, {empty_data}"
+
+
+def places(columns: str, mark: str) -> str:
+    """One parameter mark (`?`, `%s`) per column of `columns`, comma-separated."""
+    return ", ".join(mark for _ in columns.split(","))
 
 
 def entity_from_row(row: tuple[Any, ...]) -> EntityRow:
@@ -90,7 +97,7 @@ def entity_upsert_sql(placeholder: str) -> str:
     """
     return (
         f"INSERT INTO entities ({ENTITY_COLUMNS}) "
-        f"VALUES ({', '.join([placeholder] * len(ENTITY_COLUMN_NAMES))}) "
+        f"VALUES ({places(ENTITY_COLUMNS, placeholder)}) "
         "ON CONFLICT (kind, id) DO UPDATE SET "
         + ", ".join(f"{name} = excluded.{name}" for name in ENTITY_COLUMN_NAMES[2:])
     )

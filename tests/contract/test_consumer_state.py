@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from service.storage import (
+    Claim,
     ConsumerState,
     Fill,
     GroupExists,
@@ -220,16 +221,20 @@ async def test_one_round_fills_settles_and_claims_in_one_transaction(db: Db) -> 
     await _group_with(db, ["user_a"])
     assert await _claimer(db)(("m1", 5)) == [("m1", 1, 1)]
     await db.store.append(event("user.updated", "user_b", webhook_id="late"))
-    ack = Settlement(SettleKind.ACK, "m1", 1, 1)
-    applied, claims, parked, filled = await db.state.settle_and_claim(
-        "g",
-        [ack],
-        [("m1", 5)],
-        per_entity=False,
-        ack_wait_ns=ACK_WAIT_NS,
-        max_deliveries=3,
-        fill=Fill(1, 2, [(2, "user_b")]),
-    )
+
+    async def round_acking(sequence: int) -> tuple[list[bool], list[Claim], int, bool]:
+        """m1 acks `sequence` and wants 5 more, in a round that adds event 2 after cursor 1."""
+        return await db.state.settle_and_claim(
+            "g",
+            [Settlement(SettleKind.ACK, "m1", sequence, 1)],
+            [("m1", 5)],
+            per_entity=False,
+            ack_wait_ns=ACK_WAIT_NS,
+            max_deliveries=3,
+            fill=Fill(1, 2, [(2, "user_b")]),
+        )
+
+    applied, claims, parked, filled = await round_acking(1)
     assert (applied, [(c.member, c.sequence) for c in claims], parked, filled) == (
         [True],
         [("m1", 2)],
@@ -237,16 +242,7 @@ async def test_one_round_fills_settles_and_claims_in_one_transaction(db: Db) -> 
         True,
     )
     # A stale fill (the cursor is 2 now) adds nothing; the round's settlement still applies.
-    ack = Settlement(SettleKind.ACK, "m1", 2, 1)
-    applied, claims, _, filled = await db.state.settle_and_claim(
-        "g",
-        [ack],
-        [("m1", 5)],
-        per_entity=False,
-        ack_wait_ns=ACK_WAIT_NS,
-        max_deliveries=3,
-        fill=Fill(1, 2, [(2, "user_b")]),
-    )
+    applied, claims, _, filled = await round_acking(2)
     assert (applied, claims, filled) == ([True], [], False)
     assert await db.state.pending_summary("g") == (0, None)
 

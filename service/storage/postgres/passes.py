@@ -30,9 +30,9 @@ from service.storage.passes import (
     checkpoint_from_rows,
     kind_rows,
     pass_row,
-    places,
 )
 from service.storage.postgres.connections import Connection, connect, one_line
+from service.storage.sql_rows import places
 
 __all__ = ["PASS_LOCK_KEY", "PostgresPassLock", "lock_passes", "save_pass", "unfinished_pass"]
 

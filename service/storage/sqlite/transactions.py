@@ -16,7 +16,6 @@ from service.storage.passes import (
     PassCheckpoint,
     kind_rows,
     pass_row,
-    places,
 )
 from service.storage.projection import BatchPlan, EntityRow, Pending, plan_batch
 from service.storage.sql_rows import (
@@ -26,6 +25,7 @@ from service.storage.sql_rows import (
     entity_to_row,
     entity_upsert_sql,
     head_received_sql,
+    places,
 )
 from service.storage.sqlite.connections import rollback
 
