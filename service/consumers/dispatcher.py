@@ -7,7 +7,8 @@ work is batched and never races with itself:
    events (they can be delivered again at once);
 2. examine the log after the group's cursor for matching events (while
    it is more than a page behind, examining pauses once `MAX_PENDING` are
-   pending);
+   pending). Live, the events committed since the cursor are those the
+   store reported to the dispatcher's listener, so nothing is read;
 3. in one transaction (one commit per round, which does not wait for the
    disk: see `ConsumerDatabase.transaction`): add the matching events to
    the pending set, apply every settlement (ack, nack, term) queued since
@@ -33,6 +34,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 
 from service.consumers.member import Member
 from service.consumers.metrics import ConsumerMetrics
@@ -48,6 +50,7 @@ from service.storage import (
     SettleKind,
     Settlement,
     Store,
+    StoredEvent,
     StoreError,
 )
 
@@ -94,7 +97,8 @@ class GroupDispatcher:
         self._next_reload = 0.0
         self._wake = asyncio.Event()
         self._closed = False
-        self._unlisten = store.add_listener(lambda _: self._wake.set())
+        self._committed: list[StoredEvent] = []  # reported by the store, newest last
+        self._unlisten = store.add_listener(self._on_commit)
         self._task = asyncio.create_task(self._run(), name=f"consumer-group-{config.name}")
 
     # -- members --------------------------------------------------------------
@@ -144,6 +148,14 @@ class GroupDispatcher:
             return
         settlement = Settlement(kind, member.id, sequence, attempt, delay_ns, reason)
         self._settlements.append((member, delivery, settlement))
+        self._wake.set()
+
+    def _on_commit(self, events: Sequence[StoredEvent]) -> None:
+        """The store committed `events`: kept (a page at most) for `_examine`, and a round soon."""
+        if len(self._committed) + len(events) <= _PAGE:
+            self._committed += events
+        else:  # far behind: the next rounds read the log
+            self._committed.clear()
         self._wake.set()
 
     # -- rounds ---------------------------------------------------------------
@@ -241,11 +253,17 @@ class GroupDispatcher:
         if cursor is None or cursor >= head or not self.members:
             return None
         start = cursor
+        events: list[PendingEvent] = []
+        committed = self._committed
+        if committed and committed[0].sequence == cursor + 1 and len(committed) == head - cursor:
+            self._committed = []  # every event after the cursor: nothing to read
+            matches = self.config.matches
+            events += [(e.sequence, _entity_key(e.subject_ids)) for e in committed if matches(e)]
+            return Fill(start, head, events)
         if head - cursor > _PAGE:
             pending, _ = await self._state.pending_summary(self.config.name)
             if pending >= MAX_PENDING:
                 return None
-        events: list[PendingEvent] = []
         for _ in range(_PAGES_PER_ROUND):
             if cursor >= head:
                 break
@@ -259,6 +277,7 @@ class GroupDispatcher:
             cursor = page.last_examined
         if cursor < head:
             self._wake.set()
+        self._committed = [e for e in self._committed if e.sequence > cursor]
         return Fill(start, cursor, events)
 
     async def _settle_and_claim(self, fill: Fill | None) -> None:

@@ -16,7 +16,15 @@ from typing import TypeVar
 
 from service.storage.interface import StoreError
 
-__all__ = ["CHECKPOINT_PAGES", "READ_MMAP_BYTES", "Connections", "connect", "guarded", "rollback"]
+__all__ = [
+    "CHECKPOINT_PAGES",
+    "READ_MMAP_BYTES",
+    "Connections",
+    "connect",
+    "guarded",
+    "rollback",
+    "write_lock",
+]
 
 _log = logging.getLogger("clerk_relay.store")
 _T = TypeVar("_T")
@@ -40,6 +48,26 @@ once, from the page cache, instead of `pread`ing it into SQLite's own cache
 first (a catch-up read of the log is about 1.5× faster)."""
 
 
+_write_locks: dict[str, threading.Lock] = {}
+_write_locks_guard = threading.Lock()
+
+
+def write_lock(path: Path) -> threading.Lock:
+    """The lock that this process's writers to `path` hold for each write transaction.
+
+    SQLite lets one connection write at a time. A second connection's `BEGIN
+    IMMEDIATE` finds the file locked, and its busy handler sleeps 1, 2, 5, 10,
+    15, 20… ms between tries: a consumer group's round that met an append's
+    commit waited up to tens of milliseconds, and an append behind a round the
+    same. Waiting on this lock instead, the next writer starts the moment the
+    previous one ends. Another process (a CLI opening the file) still meets the
+    busy handler.
+    """
+    key = str(path.resolve())
+    with _write_locks_guard:
+        return _write_locks.setdefault(key, threading.Lock())
+
+
 class Connections:
     """The store's connections to one file, made on first use and closed together.
 
@@ -53,6 +81,15 @@ class Connections:
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._write_conn: sqlite3.Connection | None = None
+        self._write_lock = write_lock(path)
+
+    def write(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """`work(write connection)`, a whole transaction, under the file's `write_lock`.
+
+        Call it on the writer's thread only.
+        """
+        with self._write_lock:
+            return work(self.writer())
 
     def writer(self) -> sqlite3.Connection:
         """The write connection; call it on the writer's thread only."""

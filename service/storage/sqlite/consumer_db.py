@@ -1,15 +1,15 @@
 """Consumer groups' transactions on SQLite: a connection and a thread of their own.
 
 The store's writer commits appends on its connection; this one commits the
-groups' transactions (`BEGIN IMMEDIATE`, so they queue behind an append for
-SQLite's write lock, with the same 30 s busy timeout) on a second thread.
-One transaction runs at a time; its statements run on that thread.
+groups' transactions (`BEGIN IMMEDIATE`) on a second thread. Both hold the
+file's `write_lock` for a whole write transaction, so a round waits for an
+append's commit (and an append for a round's) on that lock, not in SQLite's
+busy handler. One transaction runs at a time; its statements run on that thread.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,29 +18,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from service.storage.interface import StoreUnavailable
-from service.storage.sqlite.connections import connect, rollback
+from service.storage.sqlite.connections import connect, rollback, write_lock
 
 __all__ = ["SqliteConsumerDatabase"]
 
 _T = TypeVar("_T")
-
-
-def _begin(conn: sqlite3.Connection, durable: bool = True) -> None:
-    """`BEGIN IMMEDIATE`, after rolling back what a cancelled caller left open.
-
-    A caller cancelled while its `BEGIN` ran on the thread never saw it
-    finish, so never rolled it back; nothing of it was committed. The
-    commit fsyncs the WAL only when `durable` (see `ConsumerDatabase.transaction`).
-    """
-    rollback(conn)
-    conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
-    conn.execute("BEGIN IMMEDIATE")
-
-
-def _begin_read(conn: sqlite3.Connection) -> None:
-    """`BEGIN` (deferred: a read takes no write lock), after the same clean-up as `_begin`."""
-    rollback(conn)
-    conn.execute("BEGIN")
 
 
 class _SqliteTx:
@@ -68,7 +50,7 @@ class _SqliteTx:
             self._queued.append(lambda conn: conn.executemany(sql, rows))
 
     async def commit(self) -> None:
-        await self._run(lambda conn: conn.execute("COMMIT"))
+        await self._run(lambda conn: self._owner.end(conn, commit=True))
 
     async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         queued, self._queued = self._queued, []
@@ -93,6 +75,8 @@ class SqliteConsumerDatabase:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-consumers")
         self._conn: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
+        self._write_lock = write_lock(path)
+        self._writing = False  # holds `_write_lock`: touched on the thread only
         self._closed = False
 
     async def run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
@@ -108,6 +92,41 @@ class SqliteConsumerDatabase:
         except sqlite3.Error as error:
             raise StoreUnavailable(f"consumer groups in {self._path}: {error}") from error
 
+    def begin(self, conn: sqlite3.Connection, durable: bool) -> None:
+        """`BEGIN IMMEDIATE` under the file's write lock, after a clean-up.
+
+        It rolls back what a cancelled caller left open: a caller cancelled
+        while its `BEGIN` ran on the thread never saw it finish, so never
+        rolled it back; nothing of it was committed. The commit fsyncs the
+        WAL only when `durable` (see `ConsumerDatabase.transaction`).
+        """
+        rollback(conn)
+        if not self._writing:
+            self._write_lock.acquire()
+            self._writing = True
+        conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+        conn.execute("BEGIN IMMEDIATE")
+
+    @staticmethod
+    def begin_read(conn: sqlite3.Connection) -> None:
+        """`BEGIN` (deferred: a read takes no write lock), after the same clean-up as `begin`."""
+        rollback(conn)
+        conn.execute("BEGIN")
+
+    def end(self, conn: sqlite3.Connection, commit: bool) -> None:
+        """Commits (or rolls back) the transaction, then lets the file's other writers in.
+
+        A failed `COMMIT` is rolled back at once, so that it holds no lock.
+        """
+        try:
+            if commit:
+                conn.execute("COMMIT")
+        finally:
+            rollback(conn)
+            if self._writing:
+                self._writing = False
+                self._write_lock.release()
+
     @asynccontextmanager
     async def transaction(
         self, lock_group: str | None = None, read_only: bool = False, durable: bool = True
@@ -117,15 +136,19 @@ class SqliteConsumerDatabase:
             if self._closed:
                 raise StoreUnavailable(f"the store {self._path} is closed")
             tx = _SqliteTx(
-                self, _begin_read if read_only else functools.partial(_begin, durable=durable)
+                self,
+                self.begin_read if read_only else lambda conn: self.begin(conn, durable),
             )
             try:
                 yield tx
             except BaseException:
-                await asyncio.shield(self.run(rollback))
+                await asyncio.shield(self.run(lambda conn: self.end(conn, commit=False)))
                 raise
-            # Shielded: a caller cancelled now must not leave its work uncommitted.
-            await asyncio.shield(tx.commit())
+            try:  # shielded: a caller cancelled now must not leave its work uncommitted
+                await asyncio.shield(tx.commit())
+            except BaseException:  # a queued statement failed: nothing of it may hold the lock
+                await asyncio.shield(self.run(lambda conn: self.end(conn, commit=False)))
+                raise
 
     async def close(self) -> None:
         """Closes the connection and the thread."""

@@ -144,7 +144,8 @@ class SqliteStore:
         try:
             plan = await asyncio.get_running_loop().run_in_executor(
                 self._writer,
-                lambda: append_batch(self._connections.writer(), queued, self._head),
+                self._connections.write,
+                lambda conn: append_batch(conn, queued, self._head),
             )
         except Exception as error:
             if len(batch) > 1 and not isinstance(error, sqlite3.OperationalError):
@@ -249,7 +250,9 @@ class SqliteStore:
             raise StoreUnavailable(f"the store {self._path} is closed")
         try:
             await asyncio.get_running_loop().run_in_executor(
-                self._writer, lambda: save_pass(self._connections.writer(), checkpoint)
+                self._writer,
+                self._connections.write,
+                functools.partial(save_pass, checkpoint=checkpoint),
             )
         except sqlite3.Error as error:
             raise StoreUnavailable(f"could not save the pass's progress: {error}") from error
@@ -295,12 +298,13 @@ class SqliteStore:
         if self._retention.keeps_everything:
             return 0
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._writer, self._trim)
+            return await asyncio.get_running_loop().run_in_executor(
+                self._writer, self._connections.write, self._trim
+            )
         except sqlite3.Error as error:
             raise StoreUnavailable(f"could not trim the log: {error}") from error
 
-    def _trim(self) -> int:
-        conn = self._connections.writer()
+    def _trim(self, conn: sqlite3.Connection) -> int:
         retention = self._retention
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -356,7 +360,7 @@ class SqliteStore:
             raise StoreUnavailable(f"the store {self._path} is closed")
         try:
             await asyncio.get_running_loop().run_in_executor(
-                self._writer, lambda: probe_write(self._connections.writer())
+                self._writer, self._connections.write, probe_write
             )
         except sqlite3.Error as error:
             raise StoreUnavailable(f"could not write to {self._path}: {error}") from error
@@ -371,8 +375,10 @@ class SqliteStore:
             self._trim_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._trim_task
-        self._writer.shutdown(wait=True)
-        self._readers.shutdown(wait=True)
+        # Waited for off the event loop: a write still running may be waiting for the
+        # file's write lock, which a consumer group's transaction holds across its hops.
+        await asyncio.to_thread(self._writer.shutdown, wait=True)
+        await asyncio.to_thread(self._readers.shutdown, wait=True)
         self._connections.close()
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import pytest
 from google.protobuf.duration_pb2 import Duration
 
 from clerkrelay.v1.consumer_service_pb2 import (
@@ -147,6 +149,33 @@ async def test_parking_after_max_deliveries_then_replay_and_discard(
     assert discarded.discarded_count == 1
     info = await until(lambda: group(group_relay, "g"), lambda g: g.acked_count == 1)
     assert (info.parked_count, info.pending_count, info.in_flight_count) == (0, 0, 0)
+    await member.close()
+
+
+async def test_live_events_are_delivered_without_reading_the_log(
+    group_relay: GroupRelay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    member = TestMember(group_relay.channel, "live", settings(), "m")
+    await member.start()
+    first = await group_relay.append("user.created", "user_0")
+    assert (await member.next()).event.sequence == first[0]  # the group is at the head
+    read = group_relay.store.read
+    reads = 0
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await read(*args, **kwargs)
+
+    monkeypatch.setattr(group_relay.store, "read", counted)
+    delivered = []
+    for i in range(1, 11):
+        await group_relay.append("user.created", f"user_{i}")
+        delivery = await member.next()
+        delivered.append(delivery.event.sequence)
+        member.ack(delivery)
+    assert delivered == list(range(first[0] + 1, first[0] + 11))
+    assert reads == 0  # each came from the store's report of its commit
     await member.close()
 
 
