@@ -41,6 +41,7 @@ from service.storage import (
     PASS_RUNNING,
     KindCheckpoint,
     PassCheckpoint,
+    PassLock,
     Store,
 )
 
@@ -64,9 +65,17 @@ class PassJournal:
     Build it with `start` (a new pass) or `resume` (one found unfinished).
     """
 
-    def __init__(self, store: Store, checkpoint: PassCheckpoint, *, resumed: bool) -> None:
+    def __init__(
+        self,
+        store: Store,
+        checkpoint: PassCheckpoint,
+        *,
+        resumed: bool,
+        lock: PassLock | None = None,
+    ) -> None:
         self._store = store
         self._checkpoint = checkpoint
+        self._lock = lock
         self.resumed = resumed
         """The pass began in an earlier process."""
 
@@ -80,8 +89,14 @@ class PassJournal:
         trigger: str,
         allow_mass_delete: bool,
         max_delete_share: float,
+        lock: PassLock | None = None,
     ) -> PassJournal:
         """Saves a new pass, every kind pending; marks other running passes abandoned.
+
+        With `lock` (the pass lock the pass holds), every later save first
+        checks that the lock still holds, and fails if it does not: a pass
+        that lost it stops at its next page, leaving its checkpoint running
+        for whichever process holds the lock next.
 
         Raises:
             StoreError: The store failed.
@@ -100,12 +115,14 @@ class PassJournal:
             kinds=tuple(KindCheckpoint(kind) for kind in kinds),
         )
         await store.save_pass(checkpoint)
-        return cls(store, checkpoint, resumed=False)
+        return cls(store, checkpoint, resumed=False, lock=lock)
 
     @classmethod
-    def resume(cls, store: Store, checkpoint: PassCheckpoint) -> PassJournal:
-        """The journal of a pass found unfinished (`Store.unfinished_pass`)."""
-        return cls(store, checkpoint, resumed=True)
+    def resume(
+        cls, store: Store, checkpoint: PassCheckpoint, lock: PassLock | None = None
+    ) -> PassJournal:
+        """The journal of a pass found unfinished (`Store.unfinished_pass`); see `start`."""
+        return cls(store, checkpoint, resumed=True, lock=lock)
 
     @property
     def checkpoint(self) -> PassCheckpoint:
@@ -155,7 +172,7 @@ class PassJournal:
         self._checkpoint = dataclasses.replace(
             self._checkpoint, status=outcome, updated_at_ms=_now_ms()
         )
-        await self._store.save_pass(self._checkpoint)
+        await self._save()
 
     async def _save_kind(self, report: KindReport, status: str, position: str) -> None:
         counts = orjson.dumps({name: getattr(report, name) for name in _COUNTED}).decode()
@@ -168,4 +185,9 @@ class PassJournal:
         self._checkpoint = dataclasses.replace(
             self._checkpoint, kinds=kinds, updated_at_ms=_now_ms()
         )
+        await self._save()
+
+    async def _save(self) -> None:
+        if self._lock is not None:
+            await self._lock.check()
         await self._store.save_pass(self._checkpoint)

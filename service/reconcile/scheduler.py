@@ -141,6 +141,7 @@ class Reconciliation:
                     trigger=trigger,
                     allow_mass_delete=allow_mass_delete,
                     max_delete_share=self.settings.max_delete_share,
+                    lock=lock,
                 )
             except BaseException:
                 await lock.release()
@@ -182,7 +183,7 @@ class Reconciliation:
                 self.settings.pass_settings(allow_mass_delete=checkpoint.allow_mass_delete),
                 max_delete_share=checkpoint.max_delete_share,
             )
-            journal = PassJournal.resume(self._store, checkpoint)
+            journal = PassJournal.resume(self._store, checkpoint, lock)
             return self._launch(journal, lock, pass_settings, "resume")
 
     @contextlib.asynccontextmanager

@@ -148,6 +148,15 @@ def checkpoint_from_rows(row: Sequence[Any], kinds: Sequence[Sequence[Any]]) -> 
 class PassLock(Protocol):
     """The right to run a reconciliation pass on the database, until released."""
 
+    async def check(self) -> None:
+        """Returns while the right holds.
+
+        Raises:
+            StoreUnavailable: It was lost (PostgreSQL: the session that held
+                it ended), so another process may be running a pass.
+        """
+        ...
+
     async def release(self) -> None:
         """Gives the right up (idempotent)."""
         ...
@@ -176,6 +185,9 @@ class _LocalHold:
 
     def __init__(self, lock: LocalPassLock) -> None:
         self._lock = lock
+
+    async def check(self) -> None:
+        """Returns: only this process opens the file, and nothing in it takes the lock away."""
 
     async def release(self) -> None:
         """Gives the lock up (a second call does nothing)."""

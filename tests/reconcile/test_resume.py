@@ -7,8 +7,10 @@ with SIGKILL, is `test_resume_process.py`).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
+import psycopg
 import pytest
 
 from service.reconcile import ClerkApi, PassReport, PassSettings, run_pass
@@ -18,11 +20,14 @@ from service.reconcile.paging import ListPosition
 from service.storage import (
     KIND_DONE,
     KIND_LISTING,
+    KIND_PENDING,
     PASS_RUNNING,
     KindCheckpoint,
     PassCheckpoint,
     Store,
 )
+from service.storage.postgres.passes import PASS_LOCK_KEY
+from tests.contract.conftest import POSTGRES_URL
 from tests.history import event
 from tests.reconcile.backend_double import BackendDouble
 from tests.reconcile.conftest import settings
@@ -151,3 +156,53 @@ async def test_a_position_that_cannot_be_read_lists_the_kind_again(
     assert "starting_after" not in dict(double.exchanges[0].query)  # from the start
     kind = report.kinds["user"]
     assert (kind.complete, kind.resumed, kind.created) == (True, False, 12)
+
+
+_PASS_LOCKS = (
+    "FROM pg_locks WHERE locktype = 'advisory' AND classid = %s::oid AND granted",
+    (PASS_LOCK_KEY,),
+)
+
+
+async def _end_the_pass_lock_session() -> None:
+    """Ends the session holding the pass lock (as a server restart would), once it is gone."""
+    where, params = _PASS_LOCKS
+    async with await psycopg.AsyncConnection.connect(POSTGRES_URL, autocommit=True) as admin:
+        ended = await admin.execute(f"SELECT pg_terminate_backend(pid) {where}", params)
+        assert await ended.fetchall() == [(True,)]
+        for _ in range(100):
+            if not await (await admin.execute(f"SELECT 1 {where}", params)).fetchall():
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError("the session holding the pass lock did not end")
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # the lock SQLite's store holds cannot be lost
+async def test_a_pass_that_lost_its_lock_stops_at_its_next_save(
+    double: BackendDouble, api_url: str, mirror: Store
+) -> None:
+    double.add("user", 35)
+    await mirror.append(event("user.created", "user_gone", webhook_id="msg_gone"))
+    lock = await mirror.lock_passes()
+    assert lock is not None
+    journal = await PassJournal.start(
+        mirror,
+        "p1",
+        ["user"],
+        trigger="rpc",
+        allow_mass_delete=False,
+        max_delete_share=0.1,
+        lock=lock,
+    )
+    await _end_the_pass_lock_session()  # another process may take the lock from now on
+    async with ClerkApi(settings(api_url, page_size=PAGE)) as api:
+        report = await run_pass(
+            mirror, api, ["user"], "p1", PassSettings(clock_ms=lambda: NOW_MS), journal=journal
+        )
+    assert report.error is not None and "lost the reconciliation pass lock" in report.error
+    assert (report.kinds["user"].scanned, double.exchanges) == (0, [])  # nothing listed
+    assert len(await log(mirror)) == 1  # nothing appended, nothing deleted
+    saved = await mirror.unfinished_pass()  # left running, for the lock's next holder
+    assert saved is not None and saved.status == PASS_RUNNING
+    assert [k.status for k in saved.kinds] == [KIND_PENDING]
+    await lock.release()

@@ -85,6 +85,24 @@ class PostgresPassLock:
     def __init__(self, conn: Connection) -> None:
         self._conn: Connection | None = conn
 
+    async def check(self) -> None:
+        """Raises StoreUnavailable unless the session holding the lock still answers.
+
+        A session-level advisory lock lasts as long as its session: a session
+        that answers holds it still; one that does not (the server restarted,
+        an administrator ended it, the network dropped it) let it go, and
+        another process may have taken it since.
+        """
+        if self._conn is None:
+            raise StoreUnavailable("the reconciliation pass lock was released")
+        try:
+            await self._conn.execute("SELECT 1")
+        except psycopg.Error as error:
+            await self.release()
+            raise StoreUnavailable(
+                f"lost the reconciliation pass lock: its session ended ({one_line(error)})"
+            ) from error
+
     async def release(self) -> None:
         """Unlocks by closing the session (a second call does nothing)."""
         conn, self._conn = self._conn, None
