@@ -252,18 +252,17 @@ class GroupDispatcher:
         head = await self._store.head()
         if cursor is None or cursor >= head or not self.members:
             return None
-        start = cursor
-        events: list[PendingEvent] = []
         committed = self._committed
         if committed and committed[0].sequence == cursor + 1 and len(committed) == head - cursor:
             self._committed = []  # every event after the cursor: nothing to read
             matches = self.config.matches
-            events += [(e.sequence, _entity_key(e.subject_ids)) for e in committed if matches(e)]
-            return Fill(start, head, events)
+            return Fill(cursor, head, [_pending(e) for e in committed if matches(e)])
+        start = cursor
         if head - cursor > _PAGE:
             pending, _ = await self._state.pending_summary(self.config.name)
             if pending >= MAX_PENDING:
                 return None
+        events: list[PendingEvent] = []
         for _ in range(_PAGES_PER_ROUND):
             if cursor >= head:
                 break
@@ -273,7 +272,7 @@ class GroupDispatcher:
                 _log.warning("consumer group %s: %s; skipping ahead", self.config.name, error)
                 cursor = error.oldest_retained - 1
                 continue
-            events += [(e.sequence, _entity_key(e.subject_ids)) for e in page.events]
+            events += [_pending(e) for e in page.events]
             cursor = page.last_examined
         if cursor < head:
             self._wake.set()
@@ -370,6 +369,10 @@ class GroupDispatcher:
         self._gauge()
 
 
-def _entity_key(subject_ids: tuple[str, ...]) -> str | None:
-    """What per-entity ordering orders by: the event's first subject (None: not ordered)."""
-    return subject_ids[0] if subject_ids else None
+def _pending(event: StoredEvent) -> PendingEvent:
+    """A matching event as `fill` takes it: its sequence, and its first subject.
+
+    Per-entity ordering orders by the first subject (None: not ordered).
+    """
+    subjects = event.subject_ids
+    return event.sequence, subjects[0] if subjects else None

@@ -7,6 +7,7 @@ missing server is a failure.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import os
@@ -18,6 +19,7 @@ import psycopg
 import pytest
 
 from service.storage import Retention, Store, open_store
+from service.storage.postgres.passes import PASS_LOCK_KEY
 
 POSTGRES_URL = os.environ.get(
     "CLERK_RELAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -69,6 +71,29 @@ def fresh_schema() -> Iterator[str]:
         yield url
     finally:
         drop_schema(schema)
+
+
+_PASS_LOCKS = "FROM pg_locks WHERE locktype = 'advisory' AND classid = %s::oid AND granted"
+
+
+async def end_pass_lock_session() -> None:
+    """Ends the one session holding a reconciliation pass lock, as a server restart would.
+
+    Returns once the server has let the lock go (the backend exits after
+    `pg_terminate_backend` answers).
+    """
+    async with await psycopg.AsyncConnection.connect(POSTGRES_URL, autocommit=True) as admin:
+        ended = await admin.execute(
+            f"SELECT pg_terminate_backend(pid) {_PASS_LOCKS}", (PASS_LOCK_KEY,)
+        )
+        assert await ended.fetchall() == [(True,)]
+        for _ in range(100):
+            if not await (
+                await admin.execute(f"SELECT 1 {_PASS_LOCKS}", (PASS_LOCK_KEY,))
+            ).fetchall():
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError("the session holding the pass lock did not end")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

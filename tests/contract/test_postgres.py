@@ -23,9 +23,13 @@ from service.storage import (
     open_store,
 )
 from service.storage.postgres import PostgresStore
-from service.storage.postgres.passes import PASS_LOCK_KEY
 from service.storage.postgres.schema import MIGRATIONS, SCHEMA_VERSION
-from tests.contract.conftest import POSTGRES_URL, fresh_schema, require_postgres
+from tests.contract.conftest import (
+    POSTGRES_URL,
+    end_pass_lock_session,
+    fresh_schema,
+    require_postgres,
+)
 from tests.history import event
 
 pytestmark = pytest.mark.postgres
@@ -354,21 +358,8 @@ async def test_a_pass_lock_whose_session_ended_is_lost_and_free(
     held = await first.lock_passes()
     assert held is not None
     await held.check()  # held: it returns
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as admin:
-        ended = await (
-            await admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
-                "AND classid = %s::oid AND objid = hashtext(current_schema())::oid AND granted",
-                (PASS_LOCK_KEY,),
-            )
-        ).fetchall()
-    assert ended == [(True,)]
-    taken = None
-    for _ in range(100):  # the server lets the lock go once the backend has exited
-        taken = await second.lock_passes()
-        if taken is not None:
-            break
-        await asyncio.sleep(0.05)
+    await end_pass_lock_session()
+    taken = await second.lock_passes()
     assert taken is not None  # another process may now run a pass
     with pytest.raises(StoreUnavailable, match="lost the reconciliation pass lock"):
         await held.check()

@@ -7,10 +7,8 @@ with SIGKILL, is `test_resume_process.py`).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
-import psycopg
 import pytest
 
 from service.reconcile import ClerkApi, PassReport, PassSettings, run_pass
@@ -26,8 +24,7 @@ from service.storage import (
     PassCheckpoint,
     Store,
 )
-from service.storage.postgres.passes import PASS_LOCK_KEY
-from tests.contract.conftest import POSTGRES_URL
+from tests.contract.conftest import end_pass_lock_session
 from tests.history import event
 from tests.reconcile.backend_double import BackendDouble
 from tests.reconcile.conftest import settings
@@ -158,25 +155,6 @@ async def test_a_position_that_cannot_be_read_lists_the_kind_again(
     assert (kind.complete, kind.resumed, kind.created) == (True, False, 12)
 
 
-_PASS_LOCKS = (
-    "FROM pg_locks WHERE locktype = 'advisory' AND classid = %s::oid AND granted",
-    (PASS_LOCK_KEY,),
-)
-
-
-async def _end_the_pass_lock_session() -> None:
-    """Ends the session holding the pass lock (as a server restart would), once it is gone."""
-    where, params = _PASS_LOCKS
-    async with await psycopg.AsyncConnection.connect(POSTGRES_URL, autocommit=True) as admin:
-        ended = await admin.execute(f"SELECT pg_terminate_backend(pid) {where}", params)
-        assert await ended.fetchall() == [(True,)]
-        for _ in range(100):
-            if not await (await admin.execute(f"SELECT 1 {where}", params)).fetchall():
-                return
-            await asyncio.sleep(0.05)
-    raise AssertionError("the session holding the pass lock did not end")
-
-
 @pytest.mark.parametrize("backend", ["postgres"])  # the lock SQLite's store holds cannot be lost
 async def test_a_pass_that_lost_its_lock_stops_at_its_next_save(
     double: BackendDouble, api_url: str, mirror: Store
@@ -194,7 +172,7 @@ async def test_a_pass_that_lost_its_lock_stops_at_its_next_save(
         max_delete_share=0.1,
         lock=lock,
     )
-    await _end_the_pass_lock_session()  # another process may take the lock from now on
+    await end_pass_lock_session()  # another process may take the lock from now on
     async with ClerkApi(settings(api_url, page_size=PAGE)) as api:
         report = await run_pass(
             mirror, api, ["user"], "p1", PassSettings(clock_ms=lambda: NOW_MS), journal=journal
