@@ -79,6 +79,7 @@ from service.reconcile.synthetic import (
     deletable,
     deleted_event,
     snapshot,
+    with_mirror_links,
 )
 from service.storage import (
     KIND_DONE,
@@ -294,11 +295,13 @@ class _KindPass:
     async def _compare_page(self, items: Sequence[ApiObject]) -> None:
         """Compares a page's objects with the mirror's records (read at once), queuing repairs."""
         report = self._report
+        records = await self._store.get_entities(self._kind, [item["id"] for item in items])
         snaps: list[Snapshot] = []
         for item in items:
             report.scanned += 1
+            linked = with_mirror_links(self._kind, item, records.get(item["id"]))
             try:
-                snaps.append(snapshot(self._kind, item, self._pass_id, self._settings.clock_ms()))
+                snaps.append(snapshot(self._kind, linked, self._pass_id, self._settings.clock_ms()))
             except TooDeep:
                 report.unwritable += 1
                 _log.warning(
@@ -307,7 +310,6 @@ class _KindPass:
                     self._kind,
                     item["id"],
                 )
-        records = await self._store.get_entities(self._kind, [snap.id for snap in snaps])
         for snap in snaps:
             outcome = decide(snap, records.get(snap.id))
             if outcome is Outcome.UNCHANGED:

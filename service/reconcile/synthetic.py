@@ -38,7 +38,9 @@ organization domains add `affiliation_verification`/`ownership_verification`
 beside `verification` (untyped: kept in `raw_body` only); subscription items
 are `commerce_subscription_item`s, with `plan_period` for `interval`, a
 `CommercePlan` for the plan, and no `subscription_id`, so a snapshot of an
-item loses the link to its subscription that a webhook's state had.
+item would lose the link to its subscription that a webhook's state had: a
+snapshot takes such links from the mirror's record (`with_mirror_links`),
+into its `raw_body` and its typed state alike.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ __all__ = [
     "deletable",
     "deleted_event",
     "snapshot",
+    "with_mirror_links",
 ]
 
 RECONCILE_ID_PREFIX = "reconcile_"
@@ -92,6 +95,11 @@ _INT64_TYPES = frozenset(
 )
 
 ApiObject = dict[str, Any]
+
+_LINKS_THE_API_LACKS: Mapping[str, tuple[str, ...]] = {"subscription_item": ("subscription_id",)}
+"""Per kind, the links a webhook's object carries and the Backend API's lacks. A
+subscription item never moves to another subscription, so the mirror's link
+stays true."""
 
 
 class Change(enum.Enum):
@@ -188,6 +196,23 @@ def snapshot(kind: str, item: ApiObject, pass_id: str, listed_at_ms: int) -> Sna
     elif isinstance(item.get("updated_at"), int):
         updated_at = item["updated_at"]
     return Snapshot(entity_kind, item, event, state, updated_at, listed_at_ms)
+
+
+def with_mirror_links(kind: str, item: ApiObject, record: EntityRecord | None) -> ApiObject:
+    """`item` (of `kind`, a registry name) with the links the API lacks, from the mirror's record.
+
+    A link the item has (not null) is kept; so is an item whose kind lacks none.
+    """
+    names = _LINKS_THE_API_LACKS.get(kind, ())
+    if record is None or not names:
+        return item
+    state = KIND_BY_NAME[kind].state.FromString(record.state)
+    links = {
+        name: getattr(state, name)
+        for name in names
+        if item.get(name) is None and state.HasField(name)
+    }
+    return {**item, **links} if links else item
 
 
 def deleted_event(record: EntityRecord, pass_id: str, listed_at_ms: int) -> Event:

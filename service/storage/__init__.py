@@ -49,6 +49,7 @@ from service.storage.interface import (
     StoreUnavailable,
 )
 from service.storage.passes import (
+    ENDED_PASSES_KEPT,
     KIND_DONE,
     KIND_FAILED,
     KIND_LISTING,
@@ -61,6 +62,7 @@ from service.storage.passes import (
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
+    "ENDED_PASSES_KEPT",
     "KIND_DONE",
     "KIND_FAILED",
     "KIND_LISTING",

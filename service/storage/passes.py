@@ -5,7 +5,8 @@ every page it has compared and appended, and when it ends. The store keeps
 the newest checkpoint of each pass in two tables, `reconcile_passes` (one row
 per pass) and `reconcile_pass_kinds` (one row per kind it was asked for, in
 order), and gives back the newest pass still `running`: a pass whose process
-died before it could say it ended.
+died before it could say it ended. A pass that ends removes the ended passes
+beyond the newest `ENDED_PASSES_KEPT`, so the tables stay small.
 
 The store does not read the paging position or the counts: they are the
 reconciler's text (`position`, `counts`), kept as given.
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 __all__ = [
+    "ENDED_PASSES_KEPT",
     "KIND_DONE",
     "KIND_FAILED",
     "KIND_LISTING",
@@ -35,6 +37,7 @@ __all__ = [
     "PassLock",
     "checkpoint_from_rows",
     "kind_rows",
+    "old_passes_sql",
     "pass_row",
 ]
 
@@ -54,6 +57,22 @@ PASS_COLUMNS = (
     "pass_id, trigger, allow_mass_delete, max_delete_share, status, started_at_ms, updated_at_ms"
 )
 KIND_PASS_COLUMNS = "pass_id, ordinal, kind, status, position, head_at_start, counts"
+
+ENDED_PASSES_KEPT = 20
+"""How many ended passes the store keeps, the newest by start; nothing reads them
+but an operator looking into the database."""
+
+
+def old_passes_sql(no_limit: str) -> str:
+    """The query of the ids of the ended passes beyond the newest `ENDED_PASSES_KEPT`.
+
+    Args:
+        no_limit: The backend's `LIMIT` for every row (`-1` SQLite, `ALL` PostgreSQL).
+    """
+    return (
+        f"SELECT pass_id FROM reconcile_passes WHERE status != '{PASS_RUNNING}' "
+        f"ORDER BY started_at_ms DESC, pass_id DESC LIMIT {no_limit} OFFSET {ENDED_PASSES_KEPT}"
+    )
 
 
 @dataclass(frozen=True, slots=True)

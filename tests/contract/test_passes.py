@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import psycopg
 import pytest
 
 from service.storage import (
+    ENDED_PASSES_KEPT,
     KIND_DONE,
     KIND_LISTING,
     KIND_PENDING,
@@ -13,8 +20,9 @@ from service.storage import (
     KindCheckpoint,
     PassCheckpoint,
     Store,
+    open_store,
 )
-from tests.contract.conftest import StoreFactory
+from tests.contract.conftest import StoreFactory, fresh_schema
 from tests.history import event
 
 
@@ -73,6 +81,39 @@ async def test_the_newest_running_pass_is_the_unfinished_one(store: Store) -> No
     await store.save_pass(_checkpoint("ended", 3_000, status="failed"))
     found = await store.unfinished_pass()
     assert found is not None and (found.pass_id, found.kinds) == ("new", (KindCheckpoint("role"),))
+
+
+def _rows(url: str, query: str) -> list[tuple[Any, ...]]:
+    """The rows of a query on the database at `url`, read past the store."""
+    if url.startswith("sqlite:///"):
+        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
+            return conn.execute(query).fetchall()
+    with psycopg.connect(url) as conn:
+        return conn.execute(query).fetchall()
+
+
+async def test_an_ending_pass_keeps_only_the_newest_ended_passes(
+    backend: str, tmp_path: Path
+) -> None:
+    with contextlib.ExitStack() as stack:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path / 'relay.db'}"
+        else:
+            url = stack.enter_context(fresh_schema())
+        store = await open_store(url)
+        try:
+            await store.save_pass(_checkpoint("unfinished", 0))
+            for n in range(ENDED_PASSES_KEPT + 3):
+                await store.save_pass(_checkpoint(f"p{n:02d}", 1_000 + n))
+                await store.save_pass(_checkpoint(f"p{n:02d}", 1_000 + n, status="completed"))
+            found = await store.unfinished_pass()
+        finally:
+            await store.close()
+        passes = _rows(url, "SELECT pass_id FROM reconcile_passes ORDER BY pass_id")
+        kinds = _rows(url, "SELECT DISTINCT pass_id FROM reconcile_pass_kinds ORDER BY pass_id")
+    kept = [(f"p{n:02d}",) for n in range(3, ENDED_PASSES_KEPT + 3)] + [("unfinished",)]
+    assert (passes, kinds) == (kept, kept)
+    assert found is not None and found.pass_id == "unfinished"
 
 
 async def test_checkpoints_survive_reopening(store_factory: StoreFactory) -> None:

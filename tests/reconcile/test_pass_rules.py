@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import orjson
+
+from clerkrelay.kinds import ListFilters
 from clerkrelay.v1.users_pb2 import User
 from service.reconcile import PassSettings, key_hint, run_pass
-from service.storage import Store
+from service.storage import EntityQuery, Store
 from tests.history import event
 from tests.reconcile.backend_double import BackendDouble
 from tests.reconcile.conftest import FAST_RETRY
@@ -51,6 +54,31 @@ async def test_an_older_webhook_state_is_updated(
     assert User.FromString((await record(mirror, "user", user["id"])).state).first_name == (
         "Snapshot"
     )
+
+
+async def test_a_subscription_item_keeps_the_subscription_the_mirror_linked_it_to(
+    double: BackendDouble, api_url: str, mirror: Store
+) -> None:
+    (item,) = double.add("subscription_item")
+    assert "subscription_id" not in item  # the Backend API's item has no link to it
+    await mirror.append(
+        event(
+            "subscriptionItem.active",
+            item["id"],
+            at=item["updated_at"] - 1000,
+            subscription_id="csub_from_webhook",
+        )
+    )
+    report = await reconcile(api_url, mirror, kinds=("subscription_item",))
+    assert report.kinds["subscription_item"].updated == 1
+    (repair,) = await log(mirror, after=1)
+    assert repair.type == "subscriptionItem.updated"
+    assert repair.subscription_item_updated.subscription_id == "csub_from_webhook"
+    assert orjson.loads(repair.raw_body)["data"]["subscription_id"] == "csub_from_webhook"
+    linked = EntityQuery("subscription_item", ListFilters(subscription_id="csub_from_webhook"))
+    assert [r.id for r in (await mirror.list_entities(linked)).records] == [item["id"]]
+    again = await reconcile(api_url, mirror, kinds=("subscription_item",), pass_id="p2")
+    assert (again.kinds["subscription_item"].unchanged, await mirror.head()) == (1, 2)
 
 
 async def test_a_newer_tombstone_is_not_resurrected(

@@ -29,6 +29,7 @@ from service.storage.passes import (
     PassLock,
     checkpoint_from_rows,
     kind_rows,
+    old_passes_sql,
     pass_row,
 )
 from service.storage.postgres.connections import Connection, connect, one_line
@@ -46,6 +47,7 @@ _UPSERT_PASS = (
     "ON CONFLICT (pass_id) DO UPDATE SET "
     + ", ".join(f"{name} = EXCLUDED.{name}" for name in PASS_COLUMNS.split(", ")[1:])
 )
+_OLD_PASSES = old_passes_sql("ALL")
 _INSERT_KIND = (
     f"INSERT INTO reconcile_pass_kinds ({KIND_PASS_COLUMNS}) "
     f"VALUES ({places(KIND_PASS_COLUMNS, '%s')})"
@@ -53,7 +55,11 @@ _INSERT_KIND = (
 
 
 async def save_pass(conn: Connection, checkpoint: PassCheckpoint) -> None:
-    """Replaces a pass's checkpoint, in one transaction on the writer's connection."""
+    """Replaces a pass's checkpoint, in one transaction on the writer's connection.
+
+    The checkpoint of a pass's end also removes the passes that ended before
+    the newest `ENDED_PASSES_KEPT` (their kinds go with them: `ON DELETE CASCADE`).
+    """
     async with conn.transaction():
         await conn.execute(_UPSERT_PASS, pass_row(checkpoint))
         await conn.execute(
@@ -61,6 +67,8 @@ async def save_pass(conn: Connection, checkpoint: PassCheckpoint) -> None:
         )
         async with conn.cursor() as cursor:
             await cursor.executemany(_INSERT_KIND, kind_rows(checkpoint))
+        if not checkpoint.running:
+            await conn.execute(f"DELETE FROM reconcile_passes WHERE pass_id IN ({_OLD_PASSES})")
 
 
 async def unfinished_pass(conn: Connection) -> PassCheckpoint | None:

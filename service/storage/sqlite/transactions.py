@@ -15,6 +15,7 @@ from service.storage.passes import (
     PASS_COLUMNS,
     PassCheckpoint,
     kind_rows,
+    old_passes_sql,
     pass_row,
 )
 from service.storage.projection import BatchPlan, EntityRow, Pending, plan_batch
@@ -43,6 +44,7 @@ _UPSERT_ENTITY = entity_upsert_sql("?")
 _HEAD_RECEIVED = head_received_sql("?")
 _PASS_PLACES = places(PASS_COLUMNS, "?")
 _KIND_PASS_PLACES = places(KIND_PASS_COLUMNS, "?")
+_OLD_PASSES = old_passes_sql("-1")
 
 
 def append_batch(conn: sqlite3.Connection, batch: list[Pending], head: int) -> BatchPlan:
@@ -135,7 +137,11 @@ def probe_write(conn: sqlite3.Connection) -> None:
 
 
 def save_pass(conn: sqlite3.Connection, checkpoint: PassCheckpoint) -> None:
-    """Replaces a reconciliation pass's checkpoint, in one transaction."""
+    """Replaces a reconciliation pass's checkpoint, in one transaction.
+
+    The checkpoint of a pass's end also removes the passes that ended before
+    the newest `ENDED_PASSES_KEPT` (`service.storage.passes`).
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(
@@ -147,6 +153,9 @@ def save_pass(conn: sqlite3.Connection, checkpoint: PassCheckpoint) -> None:
             f"INSERT INTO reconcile_pass_kinds ({KIND_PASS_COLUMNS}) VALUES ({_KIND_PASS_PLACES})",
             kind_rows(checkpoint),
         )
+        if not checkpoint.running:
+            conn.execute(f"DELETE FROM reconcile_pass_kinds WHERE pass_id IN ({_OLD_PASSES})")
+            conn.execute(f"DELETE FROM reconcile_passes WHERE pass_id IN ({_OLD_PASSES})")
         conn.execute("COMMIT")
     except BaseException:
         rollback(conn)
