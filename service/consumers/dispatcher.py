@@ -18,13 +18,16 @@ work is batched and never races with itself:
    settlements that changed nothing.
 
 The group's row (settings, cursor) is read again at most every
-`poll_interval_s` (sooner when another process moved the cursor).
+`poll_interval_s` (sooner when another process moved the cursor). The
+members are recorded in the store when they join and every
+`MEMBER_REFRESH_S` after, so that every process lists them.
 
 A round runs when woken (a commit to the log, in any process; a settlement;
-a member joining or leaving) and at least every `poll_interval_s`, which is
-when deliveries past their ack deadline, delayed nacks and the work of other
-processes become visible. A member that is slow holds its own deliveries
-only: the others keep receiving what it does not take.
+a member joining or leaving; another process announcing events it made
+deliverable again) and at least every `poll_interval_s`, which is when
+deliveries past their ack deadline and delayed nacks become visible. A
+member that is slow holds its own deliveries only: the others keep
+receiving what it does not take.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from service.consumers.settings import MAX_DELAY_NS, GroupConfig
 from service.consumers.wire import delivery_batch, parse_delivery_id, rejected
 from service.errors import NotFound
 from service.storage import (
+    MEMBER_REFRESH_S,
     BeforeRetention,
     Claim,
     ConsumerState,
@@ -95,6 +99,7 @@ class GroupDispatcher:
         self._settlements: list[_Queued] = []
         self._cursor: int | None = None  # the group's cursor as last read or moved here
         self._next_reload = 0.0
+        self._next_seen = 0.0  # when to record the members again
         self._wake = asyncio.Event()
         self._closed = False
         self._committed: list[StoredEvent] = []  # reported by the store, newest last
@@ -104,7 +109,7 @@ class GroupDispatcher:
     # -- members --------------------------------------------------------------
 
     def add(self, member: Member) -> None:
-        """A member joins."""
+        """A member joins (recorded in the store by the caller)."""
         self.members[member.id] = member
         self._wake.set()
 
@@ -183,6 +188,10 @@ class GroupDispatcher:
         due = self._cursor is None or time.monotonic() >= self._next_reload
         if due and not await self._reload():
             return
+        if time.monotonic() >= self._next_seen:
+            staying = [m.row() for m in self.members.values() if m.leaving is None]
+            await self._state.members_seen(self.config.name, staying)
+            self._next_seen = time.monotonic() + MEMBER_REFRESH_S
         await self._settle_and_claim(await self._examine())
         self._gauge()
 

@@ -2,7 +2,8 @@
 
 It owns one `GroupDispatcher` per group that has members connected here,
 made when the first joins and closed when the last leaves, and answers the
-management calls from the stored state (`service.storage.ConsumerState`).
+management calls from the stored state (`service.storage.ConsumerState`),
+which lists the members of every process.
 """
 
 from __future__ import annotations
@@ -119,8 +120,7 @@ class ConsumerEngine:
     async def describe(self, names: Sequence[str] | None = None) -> list[ConsumerGroup]:
         """The named groups (every group when None), with their figures."""
         head = await self._store.head()
-        found = await self._state.stats(names)
-        return [group_message(s, head, self._members(s.group.name)) for s in found]
+        return [group_message(s, head) for s in await self._state.stats(names)]
 
     async def describe_one(self, name: str) -> ConsumerGroup:
         """One group with its figures.
@@ -133,10 +133,6 @@ class ConsumerEngine:
         if not found:
             raise _not_found(name)
         return found[0]
-
-    def _members(self, name: str) -> list[Member]:
-        dispatcher = self._dispatchers.get(name)
-        return [] if dispatcher is None else list(dispatcher.members.values())
 
     async def _row(self, name: str) -> GroupRow:
         check_name(name)
@@ -195,8 +191,10 @@ class ConsumerEngine:
                 f"consumer group {name!r} exists with other settings; change them with "
                 "UpdateConsumerGroup (`clerk-relay consumers update`), or join without settings"
             )
+        await self._state.members_seen(name, [member.row()])  # listed from now on
         dispatcher = self._dispatchers.get(name)
         if dispatcher is None:
+            self._state.watch(self._announced)
             config = GroupConfig.parse(name, row.settings)
             dispatcher = GroupDispatcher(
                 config, self._store, self._state, self._poll_s, self._metrics
@@ -204,6 +202,12 @@ class ConsumerEngine:
             self._dispatchers[name] = dispatcher
         dispatcher.add(member)
         return dispatcher, await self.describe_one(name)
+
+    def _announced(self, name: str) -> None:
+        """Another process made events of group `name` deliverable again: a round now."""
+        dispatcher = self._dispatchers.get(name)
+        if dispatcher is not None:
+            dispatcher.wake()
 
     async def leave(self, dispatcher: GroupDispatcher, member: Member) -> None:
         """Removes a member, releasing its events; the last one closes the dispatcher."""

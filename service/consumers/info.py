@@ -1,8 +1,6 @@
-"""`ConsumerGroup` messages: a group's stored figures, its log lag and this process's members."""
+"""`ConsumerGroup` messages: a group's stored figures, its log lag and its members."""
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -11,7 +9,6 @@ from clerkrelay.v1.consumer_service_pb2 import (
     ConsumerGroupMember,
     ConsumerGroupSettings,
 )
-from service.consumers.member import Member
 from service.storage import GroupStats
 
 __all__ = ["group_message"]
@@ -23,7 +20,7 @@ def _timestamp(time_ns: int) -> Timestamp:
     return stamp
 
 
-def group_message(stats: GroupStats, head: int, members: Iterable[Member]) -> ConsumerGroup:
+def group_message(stats: GroupStats, head: int) -> ConsumerGroup:
     """The `ConsumerGroup` of a group's figures, against the log's head."""
     row = stats.group
     return ConsumerGroup(
@@ -41,13 +38,12 @@ def group_message(stats: GroupStats, head: int, members: Iterable[Member]) -> Co
         acked_count=row.acked,
         members=[
             ConsumerGroupMember(
-                member_id=m.id,
+                member_id=m.member_id,
                 member_name=m.name,
                 address=m.address,
-                in_flight=len(m.in_flight),
+                in_flight=m.in_flight,
                 join_time=_timestamp(m.join_time_ns),
             )
-            for m in members
-            if m.leaving is None
+            for m in stats.members
         ],
     )

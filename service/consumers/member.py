@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from service.errors import ServiceError
+from service.storage import MemberRow
 
 __all__ = ["Member", "Outgoing"]
 
@@ -44,6 +45,10 @@ class Member:
         for sequence in expired:
             del self.in_flight[sequence]
         return max(0, max_in_flight - len(self.in_flight))
+
+    def row(self) -> MemberRow:
+        """The member as the store records it."""
+        return MemberRow(self.id, self.name, self.address, self.join_time_ns)
 
     def holds(self, sequence: int, attempt: int) -> bool:
         """Whether it holds this attempt of this event."""

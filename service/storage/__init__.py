@@ -14,10 +14,12 @@ servers, the servicers, the gateway or the CLI.
 """
 
 from service.storage.consumer_records import (
+    MEMBER_REFRESH_S,
     Claim,
     GroupExists,
     GroupRow,
     GroupStats,
+    MemberRow,
     ParkedRow,
     SettleKind,
     Settlement,
@@ -69,6 +71,7 @@ __all__ = [
     "KIND_PENDING",
     "MAX_ENTITY_IDS",
     "MAX_SEQUENCE",
+    "MEMBER_REFRESH_S",
     "PASS_RUNNING",
     "AppendResult",
     "BeforeRetention",
@@ -83,6 +86,7 @@ __all__ = [
     "GroupExists",
     "GroupRow",
     "GroupStats",
+    "MemberRow",
     "ParkedRow",
     "HistoryPage",
     "KindCheckpoint",

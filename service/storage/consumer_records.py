@@ -1,14 +1,19 @@
 """Consumer groups' stored state, as values, and the transaction seam each backend provides.
 
-A group's durable state is four things (tables `consumer_groups`,
-`consumer_pending`, `consumer_parked` in both backends):
+A group's durable state is three things (tables `consumer_groups`,
+`consumer_pending`, `consumer_parked` in both backends), and a fourth table
+says who is connected to it (`consumer_members`):
 
 - the group: its settings (a serialized `ConsumerGroupSettings`), its cursor
   (the highest sequence of the log it has examined) and its counters;
 - its pending events: examined, matching, not yet acked or parked. A pending
   event is *waiting* (no member; `due_ns` is when it may be delivered, 0 for
   at once) or *in flight* (a member holds it; `due_ns` is its ack deadline);
-- its parked events, with their last error.
+- its parked events, with their last error;
+- its members, each recorded by the process it is connected to when it
+  joins, again every `MEMBER_REFRESH_S` while it stays, and removed when it
+  leaves; a member not seen for `MEMBER_EXPIRY_NS` (its process died) is
+  no longer listed.
 
 The group's position is derived, never stored: one below its lowest pending
 sequence, or its cursor when nothing is pending. So an ack only deletes a row.
@@ -21,22 +26,31 @@ SQLite on a writer thread of its own, PostgreSQL on a connection of its own.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 __all__ = [
+    "MEMBER_EXPIRY_NS",
+    "MEMBER_REFRESH_S",
     "Claim",
     "ConsumerDatabase",
     "GroupExists",
     "GroupRow",
     "GroupStats",
+    "MemberRow",
     "ParkedRow",
     "SettleKind",
     "Settlement",
     "Tx",
 ]
+
+
+MEMBER_REFRESH_S = 5.0
+"""How often a process records again that its members of a group are connected."""
+MEMBER_EXPIRY_NS = 3 * int(MEMBER_REFRESH_S * 1e9)
+"""A member its process has not recorded for this long is gone (the process died)."""
 
 
 class GroupExists(Exception):
@@ -68,6 +82,25 @@ class GroupRow:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberRow:
+    """A member of a group, connected to some process.
+
+    Attributes:
+        member_id: Made by its process when it joined, unique.
+        name: The member's own label.
+        address: Its peer address, as its process sees it.
+        join_time_ns: When it joined.
+        in_flight: Events it holds (0 when recording it).
+    """
+
+    member_id: str
+    name: str
+    address: str
+    join_time_ns: int
+    in_flight: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class GroupStats:
     """A group's figures, read in one transaction.
 
@@ -77,6 +110,7 @@ class GroupStats:
         pending: Events waiting to be delivered.
         in_flight: Events held by a member.
         parked: Events parked.
+        members: Its members connected to any process, by join time.
     """
 
     group: GroupRow
@@ -84,6 +118,7 @@ class GroupStats:
     pending: int
     in_flight: int
     parked: int
+    members: tuple[MemberRow, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +210,14 @@ class Tx(Protocol):
         """
         ...
 
+    async def announce(self, group: str) -> None:
+        """Tells the other processes, once this commits, that the group has events to hand out.
+
+        PostgreSQL: a `NOTIFY` heard by their `ConsumerDatabase.watch`.
+        SQLite: nothing (one process opens the file).
+        """
+        ...
+
 
 class ConsumerDatabase(Protocol):
     """A backend's transactions for consumer groups."""
@@ -204,6 +247,14 @@ class ConsumerDatabase(Protocol):
         """
         ...
 
+    def watch(self, wake: Callable[[str], None]) -> None:
+        """Calls `wake(group)` when another process announces a group (see `Tx.announce`).
+
+        Called on the event loop; the first call starts listening, later
+        calls replace `wake`. SQLite: never calls it.
+        """
+        ...
+
     async def close(self) -> None:
-        """Releases the connection."""
+        """Releases the connection (and stops watching)."""
         ...

@@ -14,22 +14,27 @@ The rules it keeps (see `service.storage.consumer_records` for the tables):
 - `settle` applies a batch of acks, nacks and terms in one transaction, under
   the group's lock (so no claim re-takes an event meanwhile); each applies
   only to the member and attempt that hold the event now, and only once.
+- A transaction that makes events deliverable to members of other processes
+  (a nack, an ack or a term that lets an entity's next event go, a release, a
+  replay) announces the group to them (`Tx.announce`).
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from service.storage.consumer_records import (
+    MEMBER_EXPIRY_NS,
     Claim,
     ConsumerDatabase,
     GroupExists,
     GroupRow,
     GroupStats,
+    MemberRow,
     ParkedRow,
     SettleKind,
     Settlement,
@@ -84,6 +89,14 @@ _ONE_PER_ENTITY = """
             WHERE f.group_name = ? AND f.member IS NOT NULL AND f.due_ns > ?
               AND f.entity_key IS NOT NULL)))
 """
+_MEMBERS = """
+    SELECT m.member_id, m.member_name, m.address, m.join_time_ns,
+        (SELECT count(*) FROM consumer_pending p
+         WHERE p.group_name = m.group_name AND p.member = m.member_id)
+    FROM consumer_members m
+    WHERE m.group_name = ? AND m.seen_ns >= ?
+    ORDER BY m.join_time_ns, m.member_id
+"""
 _CHUNK = 500  # sequences per `IN (…)` list
 _PARK = (
     "INSERT INTO consumer_parked (group_name, sequence, entity_key, attempts, reason, "
@@ -95,6 +108,18 @@ _PARK = (
 def _chunks(sequences: Sequence[int]) -> list[Sequence[int]]:
     """Sequences in lists of at most `_CHUNK`, for `IN (…)`: one statement each, not one a row."""
     return [sequences[start : start + _CHUNK] for start in range(0, len(sequences), _CHUNK)]
+
+
+def _frees(settlements: Sequence[Settlement], applied: Sequence[bool], per_entity: bool) -> bool:
+    """Whether applying these settlements lets another member take an event.
+
+    A nack puts its event back; under per-entity ordering, an ack or a term
+    also lets its entity's next event go.
+    """
+    return any(
+        ok and (per_entity or s.kind is SettleKind.NACK)
+        for s, ok in zip(settlements, applied, strict=True)
+    )
 
 
 def _group(row: tuple[Any, ...]) -> GroupRow:
@@ -173,7 +198,20 @@ class ConsumerState:
                     "SELECT count(*) FROM consumer_parked WHERE group_name = ?", (group.name,)
                 )
                 position = group.cursor if lowest is None else int(lowest) - 1
-                found.append(GroupStats(group, position, int(waiting), int(held), int(parked)))
+                members = await tx.fetch(_MEMBERS, (group.name, time.time_ns() - MEMBER_EXPIRY_NS))
+                found.append(
+                    GroupStats(
+                        group,
+                        position,
+                        int(waiting),
+                        int(held),
+                        int(parked),
+                        tuple(
+                            MemberRow(str(i), str(n), str(a), int(t), int(f))
+                            for i, n, a, t, f in members
+                        ),
+                    )
+                )
             return found
 
     async def delete_group(self, name: str) -> bool:
@@ -181,8 +219,30 @@ class ConsumerState:
         async with self._db.transaction() as tx:
             await tx.executemany("DELETE FROM consumer_pending WHERE group_name = ?", [(name,)])
             await tx.executemany("DELETE FROM consumer_parked WHERE group_name = ?", [(name,)])
+            await tx.executemany("DELETE FROM consumer_members WHERE group_name = ?", [(name,)])
             deleted = await tx.execute("DELETE FROM consumer_groups WHERE name = ?", (name,))
         return deleted == 1
+
+    # -- members --------------------------------------------------------------
+
+    async def members_seen(self, name: str, members: Sequence[MemberRow]) -> None:
+        """Records that `members` are connected to this process now; forgets expired ones."""
+        now = time.time_ns()
+        async with self._db.transaction(durable=False) as tx:
+            await tx.executemany(
+                "INSERT INTO consumer_members (group_name, member_id, member_name, address, "
+                "join_time_ns, seen_ns) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (group_name, member_id) DO UPDATE SET seen_ns = excluded.seen_ns",
+                [(name, m.member_id, m.name, m.address, m.join_time_ns, now) for m in members],
+            )
+            await tx.executemany(
+                "DELETE FROM consumer_members WHERE group_name = ? AND seen_ns < ?",
+                [(name, now - MEMBER_EXPIRY_NS)],
+            )
+
+    def watch(self, wake: Callable[[str], None]) -> None:
+        """Calls `wake(group)` when another process announces a group; see `ConsumerDatabase`."""
+        self._db.watch(wake)
 
     # -- delivery -------------------------------------------------------------
 
@@ -258,6 +318,8 @@ class ConsumerState:
             claims, parked = await self._claim_in(
                 tx, name, wants, per_entity, ack_wait_ns, max_deliveries
             )
+            if _frees(settlements, applied, per_entity):
+                await tx.announce(name)
         return applied, claims, parked, filled
 
     async def _claim_in(
@@ -328,7 +390,10 @@ class ConsumerState:
         A nack of an event at its `max_deliveries` parks it with the nack's reason.
         """
         async with self._db.transaction(lock_group=name, durable=False) as tx:
-            return await self._settle_in(tx, name, settlements, max_deliveries)
+            applied = await self._settle_in(tx, name, settlements, max_deliveries)
+            if _frees(settlements, applied, per_entity=True):
+                await tx.announce(name)
+            return applied
 
     async def _settle_in(
         self, tx: Tx, name: str, settlements: Sequence[Settlement], max_deliveries: int
@@ -383,14 +448,24 @@ class ConsumerState:
         return applied
 
     async def release(self, name: str, member: str) -> int:
-        """Makes a departed member's in-flight events deliverable again at once; how many."""
+        """Makes a departed member's in-flight events deliverable again at once; how many.
+
+        The member is no longer listed.
+        """
         # Rows are locked in claims' order.
         async with self._db.transaction(lock_group=name, durable=False) as tx:
-            return await tx.execute(
+            released = await tx.execute(
                 "UPDATE consumer_pending SET member = NULL, due_ns = 0 "
                 "WHERE group_name = ? AND member = ?",
                 (name, member),
             )
+            await tx.executemany(
+                "DELETE FROM consumer_members WHERE group_name = ? AND member_id = ?",
+                [(name, member)],
+            )
+            if released:
+                await tx.announce(name)
+            return released
 
     # -- parked ---------------------------------------------------------------
 
@@ -437,6 +512,8 @@ class ConsumerState:
                 "DELETE FROM consumer_parked WHERE group_name = ? AND sequence = ?",
                 [(name, s) for s in ordered],
             )
+            if replay and ordered:
+                await tx.announce(name)
         return len(ordered)
 
     async def close(self) -> None:

@@ -11,9 +11,11 @@ import asyncio
 import contextlib
 import itertools
 import os
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -71,6 +73,17 @@ def fresh_schema() -> Iterator[str]:
         yield url
     finally:
         drop_schema(schema)
+
+
+def query_rows(url: str, statement: str) -> list[tuple[Any, ...]]:
+    """Runs a statement on the database at `url` past the store, committed; its rows."""
+    if url.startswith("sqlite:///"):
+        opened = sqlite3.connect(url.removeprefix("sqlite:///"))
+        with contextlib.closing(opened) as conn, conn:
+            return conn.execute(statement).fetchall()
+    with psycopg.connect(url, autocommit=True) as pg:
+        found = pg.execute(statement)
+        return found.fetchall() if found.description is not None else []
 
 
 _PASS_LOCKS = "FROM pg_locks WHERE locktype = 'advisory' AND classid = %s::oid AND granted"

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
 
 from service.storage import (
@@ -22,7 +19,7 @@ from service.storage import (
     Store,
     open_store,
 )
-from tests.contract.conftest import StoreFactory, fresh_schema
+from tests.contract.conftest import StoreFactory, fresh_schema, query_rows
 from tests.history import event
 
 
@@ -83,15 +80,6 @@ async def test_the_newest_running_pass_is_the_unfinished_one(store: Store) -> No
     assert found is not None and (found.pass_id, found.kinds) == ("new", (KindCheckpoint("role"),))
 
 
-def _rows(url: str, query: str) -> list[tuple[Any, ...]]:
-    """The rows of a query on the database at `url`, read past the store."""
-    if url.startswith("sqlite:///"):
-        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
-            return conn.execute(query).fetchall()
-    with psycopg.connect(url) as conn:
-        return conn.execute(query).fetchall()
-
-
 async def test_an_ending_pass_keeps_only_the_newest_ended_passes(
     backend: str, tmp_path: Path
 ) -> None:
@@ -109,8 +97,10 @@ async def test_an_ending_pass_keeps_only_the_newest_ended_passes(
             found = await store.unfinished_pass()
         finally:
             await store.close()
-        passes = _rows(url, "SELECT pass_id FROM reconcile_passes ORDER BY pass_id")
-        kinds = _rows(url, "SELECT DISTINCT pass_id FROM reconcile_pass_kinds ORDER BY pass_id")
+        passes = query_rows(url, "SELECT pass_id FROM reconcile_passes ORDER BY pass_id")
+        kinds = query_rows(
+            url, "SELECT DISTINCT pass_id FROM reconcile_pass_kinds ORDER BY pass_id"
+        )
     kept = [(f"p{n:02d}",) for n in range(3, ENDED_PASSES_KEPT + 3)] + [("unfinished",)]
     assert (passes, kinds) == (kept, kept)
     assert found is not None and found.pass_id == "unfinished"

@@ -47,11 +47,11 @@ ReadEvents = Callable[
 """Runs a query in one read-only snapshot; raises `StoreError` when it cannot."""
 
 
-def channel_name(schema: str) -> str:
-    """The LISTEN/NOTIFY channel of the relay whose tables live in `schema`."""
-    channel = f"clerk_relay.{schema}"
+def channel_name(schema: str, topic: str = "clerk_relay") -> str:
+    """The LISTEN/NOTIFY channel of `topic` for the relay whose tables live in `schema`."""
+    channel = f"{topic}.{schema}"
     if len(channel.encode()) > _CHANNEL_MAX_BYTES:
-        channel = f"clerk_relay.{hashlib.sha256(schema.encode()).hexdigest()[:40]}"
+        channel = f"{topic}.{hashlib.sha256(schema.encode()).hexdigest()[:40]}"
     return channel
 
 

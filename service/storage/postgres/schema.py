@@ -164,6 +164,18 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX consumer_pending_by_due;
     DROP INDEX consumer_pending_by_member;
     """,
+    # 7: the members of consumer groups, as in the SQLite backend's migration 8.
+    """
+    CREATE TABLE consumer_members (
+        group_name text NOT NULL,
+        member_id text NOT NULL,
+        member_name text NOT NULL,
+        address text NOT NULL,
+        join_time_ns bigint NOT NULL,
+        seen_ns bigint NOT NULL,
+        PRIMARY KEY (group_name, member_id)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

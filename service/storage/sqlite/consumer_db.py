@@ -49,6 +49,9 @@ class _SqliteTx:
         if rows:
             self._queued.append(lambda conn: conn.executemany(sql, rows))
 
+    async def announce(self, group: str) -> None:
+        """Nothing: one process opens the file, and its dispatchers wake themselves."""
+
     async def commit(self) -> None:
         await self._run(lambda conn: self._owner.end(conn, commit=True))
 
@@ -149,6 +152,9 @@ class SqliteConsumerDatabase:
             except BaseException:  # a queued statement failed: nothing of it may hold the lock
                 await asyncio.shield(self.run(lambda conn: self.end(conn, commit=False)))
                 raise
+
+    def watch(self, wake: Callable[[str], None]) -> None:
+        """Nothing to watch: no other process announces groups on this file."""
 
     async def close(self) -> None:
         """Closes the connection and the thread."""

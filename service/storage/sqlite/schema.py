@@ -198,6 +198,20 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX consumer_pending_by_due;
     DROP INDEX consumer_pending_by_member;
     """,
+    # 8: the members of consumer groups, as each process connected to them
+    # last said (`ConsumerState.members_seen`), so that a group's figures
+    # list every process's members.
+    """
+    CREATE TABLE consumer_members (
+        group_name TEXT NOT NULL,
+        member_id TEXT NOT NULL,
+        member_name TEXT NOT NULL,
+        address TEXT NOT NULL,
+        join_time_ns INTEGER NOT NULL,
+        seen_ns INTEGER NOT NULL,
+        PRIMARY KEY (group_name, member_id)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -219,7 +219,10 @@ class ConsumerGroup(_message.Message):
 
     @_builtins.property
     def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConsumerGroupMember]:
-        """Members connected to the relay process that answered."""
+        """Members connected to any relay process sharing the database, by join
+        time. A process records its members every 5 s; one whose process died is
+        listed no more 15 s after its last record.
+        """
 
     def __init__(
         self,

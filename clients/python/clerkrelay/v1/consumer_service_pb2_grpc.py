@@ -154,8 +154,8 @@ class ConsumerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetConsumerGroup(self, request, context):
-        """Returns a group's settings, position, lag, counters and the members
-        connected to the answering process.
+        """Returns a group's settings, position, lag, counters and its members,
+        connected to any relay process that shares the database.
 
         Errors: NOT_FOUND for an unknown group.
         """

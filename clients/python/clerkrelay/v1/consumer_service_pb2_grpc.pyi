@@ -72,8 +72,8 @@ class ConsumerServiceStub:
     of range.
     """
     GetConsumerGroup: _grpc.UnaryUnaryMultiCallable[_consumer_service_pb2.GetConsumerGroupRequest, _consumer_service_pb2.GetConsumerGroupResponse]
-    """Returns a group's settings, position, lag, counters and the members
-    connected to the answering process.
+    """Returns a group's settings, position, lag, counters and its members,
+    connected to any relay process that shares the database.
 
     Errors: NOT_FOUND for an unknown group.
     """
@@ -171,8 +171,8 @@ class ConsumerServiceAsyncStub(ConsumerServiceStub):
     of range.
     """
     GetConsumerGroup: _aio.UnaryUnaryMultiCallable[_consumer_service_pb2.GetConsumerGroupRequest, _consumer_service_pb2.GetConsumerGroupResponse]  # type: ignore[assignment]
-    """Returns a group's settings, position, lag, counters and the members
-    connected to the answering process.
+    """Returns a group's settings, position, lag, counters and its members,
+    connected to any relay process that shares the database.
 
     Errors: NOT_FOUND for an unknown group.
     """
@@ -285,8 +285,8 @@ class ConsumerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _consumer_service_pb2.GetConsumerGroupRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_consumer_service_pb2.GetConsumerGroupResponse, _abc.Awaitable[_consumer_service_pb2.GetConsumerGroupResponse]]:
-        """Returns a group's settings, position, lag, counters and the members
-        connected to the answering process.
+        """Returns a group's settings, position, lag, counters and its members,
+        connected to any relay process that shares the database.
 
         Errors: NOT_FOUND for an unknown group.
         """

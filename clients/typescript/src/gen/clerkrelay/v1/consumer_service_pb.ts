@@ -250,7 +250,9 @@ export type ConsumerGroup = Message<"clerkrelay.v1.ConsumerGroup"> & {
   ackedCount: bigint;
 
   /**
-   * Members connected to the relay process that answered.
+   * Members connected to any relay process sharing the database, by join
+   * time. A process records its members every 5 s; one whose process died is
+   * listed no more 15 s after its last record.
    *
    * @generated from field: repeated clerkrelay.v1.ConsumerGroupMember members = 13;
    */
@@ -1110,8 +1112,8 @@ export const ConsumerService: GenService<{
     output: typeof UpdateConsumerGroupResponseSchema;
   },
   /**
-   * Returns a group's settings, position, lag, counters and the members
-   * connected to the answering process.
+   * Returns a group's settings, position, lag, counters and its members,
+   * connected to any relay process that shares the database.
    *
    * Errors: NOT_FOUND for an unknown group.
    *

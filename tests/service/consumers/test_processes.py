@@ -1,0 +1,110 @@
+"""Members of one group connected to different processes: listed by each, woken by each other.
+
+Two relays over one PostgreSQL database stand for two `grpc` processes (their
+dispatch poll set to 30 s, so that only an announcement can wake them in
+time); the member records themselves are kept alike on both stores.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pytest
+
+from clerkrelay.v1.consumer_service_pb2 import (
+    ConsumerGroupOrdering,
+    ConsumerGroupSettings,
+    ReplayParkedEventsRequest,
+)
+from service.storage import MEMBER_REFRESH_S, GroupRow, MemberRow, open_consumer_state
+from tests.contract.conftest import query_rows
+from tests.service.consumers.conftest import GroupRelay, MakeGroupRelay
+from tests.service.consumers.members import TestMember, until
+from tests.service.consumers.test_delivery import group, settings
+
+_SLOW_POLL_S = 30.0
+"""A dispatch poll far longer than any wait below: a round in time was woken."""
+
+on_postgres = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+
+
+async def test_a_member_its_process_stopped_recording_is_no_longer_listed(
+    group_relay: GroupRelay,
+) -> None:
+    state = open_consumer_state(group_relay.url)
+    try:
+        settings_bytes = ConsumerGroupSettings().SerializeToString()
+        await state.create_group(GroupRow("emails", settings_bytes, 1, 0))
+        await state.members_seen("emails", [MemberRow("id-1", "m1", "ipv4:10.0.0.1:5000", 7)])
+        (stats,) = await state.stats(["emails"])
+        assert stats.members == (MemberRow("id-1", "m1", "ipv4:10.0.0.1:5000", 7, 0),)
+        expired = int((3 * MEMBER_REFRESH_S + 1) * 1e9)
+        query_rows(group_relay.url, f"UPDATE consumer_members SET seen_ns = seen_ns - {expired}")
+        (stats,) = await state.stats(["emails"])
+        assert stats.members == ()
+        await state.members_seen("emails", [])  # any process's record forgets it
+        assert query_rows(group_relay.url, "SELECT member_id FROM consumer_members") == []
+    finally:
+        await state.close()
+
+
+@on_postgres
+async def test_each_process_lists_the_members_of_every_process(
+    make_group_relay: MakeGroupRelay,
+) -> None:
+    first, second = await make_group_relay(), await make_group_relay()
+    m1 = TestMember(first.channel, "emails", settings(max_in_flight=1), "m1")
+    await m1.start()
+    m2 = TestMember(second.channel, "emails", settings(max_in_flight=1), "m2")
+    await m2.start()
+    await first.append("user.created", "user_1")
+    await first.append("user.created", "user_2")
+    await m1.next()
+    await m2.next()
+    for relay in (first, second):
+        info = await until(partial(group, relay, "emails"), lambda g: g.in_flight_count == 2)
+        assert [(m.member_name, m.in_flight) for m in info.members] == [("m1", 1), ("m2", 1)]
+        assert all(m.address.startswith("ipv4:127.0.0.1:") for m in info.members)
+    await m2.close()
+    info = await until(lambda: group(first, "emails"), lambda g: len(g.members) == 1)
+    assert [m.member_name for m in info.members] == ["m1"]
+    await m1.close()
+
+
+@on_postgres
+async def test_events_a_leaving_member_releases_go_at_once_to_a_member_of_another_process(
+    make_group_relay: MakeGroupRelay,
+) -> None:
+    first = await make_group_relay(consumer_poll_interval_s=_SLOW_POLL_S)
+    second = await make_group_relay(consumer_poll_interval_s=_SLOW_POLL_S)
+    ordered = settings(ordering=ConsumerGroupOrdering.CONSUMER_GROUP_ORDERING_PER_ENTITY)
+    leaving = TestMember(first.channel, "emails", ordered, "leaving")
+    await leaving.start()
+    sequences = await first.append("user.updated", "user_1", count=2)
+    held = await leaving.next()
+    assert held.event.sequence == sequences[0]
+    staying = TestMember(second.channel, "emails", ordered, "staying")
+    await staying.start()
+    assert await staying.nothing_for(0.3)  # user_1's first event is in flight
+    await leaving.close()
+    delivered = await staying.next(timeout_s=5.0)
+    assert (delivered.event.sequence, delivered.attempt) == (sequences[0], 2)
+    await staying.close()
+
+
+@on_postgres
+async def test_parked_events_replayed_through_another_process_go_out_at_once(
+    make_group_relay: MakeGroupRelay,
+) -> None:
+    first = await make_group_relay(consumer_poll_interval_s=_SLOW_POLL_S)
+    second = await make_group_relay(consumer_poll_interval_s=_SLOW_POLL_S)
+    member = TestMember(second.channel, "emails", settings(), "m")
+    await member.start()
+    (sequence,) = await second.append("user.created", "user_1")
+    member.term(await member.next(), "bad address")
+    await until(lambda: group(first, "emails"), lambda g: g.parked_count == 1)
+    replayed = await first.stub.ReplayParkedEvents(ReplayParkedEventsRequest(name="emails"))
+    assert replayed.replayed_count == 1
+    again = await member.next(timeout_s=5.0)
+    assert (again.event.sequence, again.attempt) == (sequence, 1)
+    await member.close()
