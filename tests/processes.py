@@ -31,12 +31,23 @@ SOURCE_PATH = os.pathsep.join([str(ROOT), str(ROOT / "clients" / "python")])
 """The `PYTHONPATH` a child process needs to import the project and its client package."""
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port on 127.0.0.1 that nothing listens on now and no earlier call returned.
+
+    The kernel may offer the same free port to two calls in a row (a relay
+    once got it for both its HTTP and its gRPC listener), so a port is handed
+    out once per test process.
+    """
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 @dataclass

@@ -222,3 +222,14 @@ async def test_projection_does_not_depend_on_arrival_order(
         assert await shuffled.head() == len(HISTORY)
     finally:
         await shuffled.close()
+
+
+async def test_a_batch_of_many_entities_sees_every_current_row(store: Store) -> None:
+    """A batch reads the rows of all its entities (in chunks), so none is taken for new."""
+    ids = [f"user_{n:04d}" for n in range(600)]
+    await store.append_many([event("user.created", i, at=T0 + 2, first_name="New") for i in ids])
+    older = [event("user.updated", i, at=T0 + 1, first_name="Old") for i in ids]
+    results = await store.append_many(older)
+    assert [r.stale for r in results if not isinstance(r, BaseException)] == [True] * 600
+    page = await store.list_entities(EntityQuery("user", limit=1000))
+    assert {User.FromString(r.state).first_name for r in page.records} == {"New"}

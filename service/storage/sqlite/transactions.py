@@ -8,6 +8,7 @@ rolled back (unless SQLite already did) and its error raised.
 from __future__ import annotations
 
 import sqlite3
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from service.storage.passes import (
@@ -40,6 +41,7 @@ with only a few free pages, which a batch would not fit in, is not taken for
 writable."""
 
 
+_IDS_PER_READ = 500
 _UPSERT_ENTITY = entity_upsert_sql("?")
 _HEAD_RECEIVED = head_received_sql("?")
 _PASS_PLACES = places(PASS_COLUMNS, "?")
@@ -110,14 +112,20 @@ def append_batch(conn: sqlite3.Connection, batch: list[Pending], head: int) -> B
 def _load_entities(
     conn: sqlite3.Connection, keys: Iterable[tuple[str, str]]
 ) -> Mapping[tuple[str, str], EntityRow]:
-    rows: dict[tuple[str, str], EntityRow] = {}
+    """The rows of those entities the mirror holds: one statement per kind and 500 ids."""
+    ids_by_kind: dict[str, list[str]] = defaultdict(list)
     for kind, entity_id in keys:
-        found = conn.execute(
-            f"SELECT {ENTITY_COLUMNS} FROM entities WHERE kind = ? AND id = ?",
-            (kind, entity_id),
-        ).fetchone()
-        if found is not None:
-            rows[(kind, entity_id)] = entity_from_row(found)
+        ids_by_kind[kind].append(entity_id)
+    rows: dict[tuple[str, str], EntityRow] = {}
+    for kind, ids in ids_by_kind.items():
+        for start in range(0, len(ids), _IDS_PER_READ):
+            chunk = ids[start : start + _IDS_PER_READ]
+            found = conn.execute(
+                f"SELECT {ENTITY_COLUMNS} FROM entities WHERE kind = ? AND id IN "
+                f"({','.join('?' * len(chunk))})",
+                [kind, *chunk],
+            ).fetchall()
+            rows.update({(kind, row[1]): entity_from_row(row) for row in found})
     return rows
 
 
