@@ -226,14 +226,21 @@ class ConsumerState:
     # -- members --------------------------------------------------------------
 
     async def members_seen(self, name: str, members: Sequence[MemberRow]) -> None:
-        """Records that `members` are connected to this process now; forgets expired ones."""
+        """Records that `members` are connected to this process now; forgets expired ones.
+
+        Nothing is recorded for a group that no longer exists (deleted meanwhile).
+        """
         now = time.time_ns()
         async with self._db.transaction(durable=False) as tx:
             await tx.executemany(
                 "INSERT INTO consumer_members (group_name, member_id, member_name, address, "
-                "join_time_ns, seen_ns) VALUES (?, ?, ?, ?, ?, ?) "
+                "join_time_ns, seen_ns) SELECT ?, ?, ?, ?, ?, ? "
+                "WHERE EXISTS (SELECT 1 FROM consumer_groups WHERE name = ?) "
                 "ON CONFLICT (group_name, member_id) DO UPDATE SET seen_ns = excluded.seen_ns",
-                [(name, m.member_id, m.name, m.address, m.join_time_ns, now) for m in members],
+                [
+                    (name, m.member_id, m.name, m.address, m.join_time_ns, now, name)
+                    for m in members
+                ],
             )
             await tx.executemany(
                 "DELETE FROM consumer_members WHERE group_name = ? AND seen_ns < ?",

@@ -48,6 +48,18 @@ async def test_a_member_its_process_stopped_recording_is_no_longer_listed(
         await state.close()
 
 
+async def test_no_member_is_recorded_for_a_deleted_group(group_relay: GroupRelay) -> None:
+    state = open_consumer_state(group_relay.url)
+    try:
+        settings_bytes = ConsumerGroupSettings().SerializeToString()
+        await state.create_group(GroupRow("emails", settings_bytes, 1, 0))
+        assert await state.delete_group("emails")
+        await state.members_seen("emails", [MemberRow("id-1", "m1", "ipv4:10.0.0.1:5000", 7)])
+        assert query_rows(group_relay.url, "SELECT member_id FROM consumer_members") == []
+    finally:
+        await state.close()
+
+
 @on_postgres
 async def test_each_process_lists_the_members_of_every_process(
     make_group_relay: MakeGroupRelay,
