@@ -7,6 +7,7 @@ time); the member records themselves are kept alike on both stores.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from functools import partial
 
 import pytest
@@ -16,7 +17,8 @@ from clerkrelay.v1.consumer_service_pb2 import (
     ConsumerGroupSettings,
     ReplayParkedEventsRequest,
 )
-from service.storage import MEMBER_REFRESH_S, GroupRow, MemberRow, open_consumer_state
+from service.storage import ConsumerState, GroupRow, MemberRow, open_consumer_state
+from service.storage.consumer_records import MEMBER_EXPIRY_NS
 from tests.contract.conftest import query_rows
 from tests.service.consumers.conftest import GroupRelay, MakeGroupRelay
 from tests.service.consumers.members import TestMember, until
@@ -28,36 +30,49 @@ _SLOW_POLL_S = 30.0
 on_postgres = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 
 
+_MEMBER = MemberRow("id-1", "m1", "ipv4:10.0.0.1:5000", 7)
+
+
+@pytest.fixture
+async def state(group_relay: GroupRelay) -> AsyncIterator[ConsumerState]:
+    """The groups' state of the relay's database, holding a group `emails`."""
+    opened = open_consumer_state(group_relay.url)
+    try:
+        settings_bytes = ConsumerGroupSettings().SerializeToString()
+        await opened.create_group(GroupRow("emails", settings_bytes, 1, 0))
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def _slow_relays(make: MakeGroupRelay) -> tuple[GroupRelay, GroupRelay]:
+    """Two relays over one database, whose rounds only an announcement wakes in time."""
+    return (
+        await make(consumer_poll_interval_s=_SLOW_POLL_S),
+        await make(consumer_poll_interval_s=_SLOW_POLL_S),
+    )
+
+
 async def test_a_member_its_process_stopped_recording_is_no_longer_listed(
-    group_relay: GroupRelay,
+    group_relay: GroupRelay, state: ConsumerState
 ) -> None:
-    state = open_consumer_state(group_relay.url)
-    try:
-        settings_bytes = ConsumerGroupSettings().SerializeToString()
-        await state.create_group(GroupRow("emails", settings_bytes, 1, 0))
-        await state.members_seen("emails", [MemberRow("id-1", "m1", "ipv4:10.0.0.1:5000", 7)])
-        (stats,) = await state.stats(["emails"])
-        assert stats.members == (MemberRow("id-1", "m1", "ipv4:10.0.0.1:5000", 7, 0),)
-        expired = int((3 * MEMBER_REFRESH_S + 1) * 1e9)
-        query_rows(group_relay.url, f"UPDATE consumer_members SET seen_ns = seen_ns - {expired}")
-        (stats,) = await state.stats(["emails"])
-        assert stats.members == ()
-        await state.members_seen("emails", [])  # any process's record forgets it
-        assert query_rows(group_relay.url, "SELECT member_id FROM consumer_members") == []
-    finally:
-        await state.close()
+    await state.members_seen("emails", [_MEMBER])
+    (stats,) = await state.stats(["emails"])
+    assert stats.members == (MemberRow("id-1", "m1", "ipv4:10.0.0.1:5000", 7, 0),)
+    expired = MEMBER_EXPIRY_NS + 1_000_000_000
+    query_rows(group_relay.url, f"UPDATE consumer_members SET seen_ns = seen_ns - {expired}")
+    (stats,) = await state.stats(["emails"])
+    assert stats.members == ()
+    await state.members_seen("emails", [])  # any process's record forgets it
+    assert query_rows(group_relay.url, "SELECT member_id FROM consumer_members") == []
 
 
-async def test_no_member_is_recorded_for_a_deleted_group(group_relay: GroupRelay) -> None:
-    state = open_consumer_state(group_relay.url)
-    try:
-        settings_bytes = ConsumerGroupSettings().SerializeToString()
-        await state.create_group(GroupRow("emails", settings_bytes, 1, 0))
-        assert await state.delete_group("emails")
-        await state.members_seen("emails", [MemberRow("id-1", "m1", "ipv4:10.0.0.1:5000", 7)])
-        assert query_rows(group_relay.url, "SELECT member_id FROM consumer_members") == []
-    finally:
-        await state.close()
+async def test_no_member_is_recorded_for_a_deleted_group(
+    group_relay: GroupRelay, state: ConsumerState
+) -> None:
+    assert await state.delete_group("emails")
+    await state.members_seen("emails", [_MEMBER])
+    assert query_rows(group_relay.url, "SELECT member_id FROM consumer_members") == []
 
 
 @on_postgres
@@ -87,8 +102,7 @@ async def test_each_process_lists_the_members_of_every_process(
 async def test_events_a_leaving_member_releases_go_at_once_to_a_member_of_another_process(
     make_group_relay: MakeGroupRelay,
 ) -> None:
-    first = await make_group_relay(consumer_poll_interval_s=_SLOW_POLL_S)
-    second = await make_group_relay(consumer_poll_interval_s=_SLOW_POLL_S)
+    first, second = await _slow_relays(make_group_relay)
     ordered = settings(ordering=ConsumerGroupOrdering.CONSUMER_GROUP_ORDERING_PER_ENTITY)
     leaving = TestMember(first.channel, "emails", ordered, "leaving")
     await leaving.start()
@@ -108,8 +122,7 @@ async def test_events_a_leaving_member_releases_go_at_once_to_a_member_of_anothe
 async def test_parked_events_replayed_through_another_process_go_out_at_once(
     make_group_relay: MakeGroupRelay,
 ) -> None:
-    first = await make_group_relay(consumer_poll_interval_s=_SLOW_POLL_S)
-    second = await make_group_relay(consumer_poll_interval_s=_SLOW_POLL_S)
+    first, second = await _slow_relays(make_group_relay)
     member = TestMember(second.channel, "emails", settings(), "m")
     await member.start()
     (sequence,) = await second.append("user.created", "user_1")
