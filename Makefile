@@ -41,8 +41,11 @@ $(TS)/node_modules/.installed: $(TS)/package.json $(TS)/package-lock.json
 run: setup
 	$(BIN)/clerk-relay serve --dev
 
+# Test files run on TEST_WORKERS processes (pytest-xdist), each file's tests on one of them.
+TEST_WORKERS ?= 2
+
 test: setup $(TS)/node_modules/.installed debian-packages
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --numprocesses $(TEST_WORKERS) --dist loadfile
 
 debian-packages:
 	@dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1 || { \

@@ -4,7 +4,9 @@ A real SQLite store, a real `clerk-relay serve`, a throwaway PostgreSQL cluster
 of the suite's own for tests that stop the database (see `tests.pg_cluster`),
 and the session-wide check that the machine's PostgreSQL was left alone: its
 postmaster start time is read when the session starts and again when it ends,
-and a change fails the session (see `tests.machine_postgres`).
+and a change fails the session (see `tests.machine_postgres`). The run ends by
+printing and saving the chaos suite's summary of every scenario it ran (see
+`tests.chaos.report`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from service.storage.sqlite import SqliteStore
+from tests.chaos.report import from_report, render, summary_path
+from tests.chaos.scenario import ScenarioSummary
 from tests.contract.conftest import POSTGRES_URL
 from tests.machine_postgres import Observation, Verdict, judge, observe
 from tests.pg_cluster import Cluster, unavailable
@@ -23,6 +27,8 @@ from tests.processes import RelayProcess, running, serve
 
 _MACHINE_AT_START = pytest.StashKey[Observation]()
 _MACHINE_VERDICT = pytest.StashKey[Verdict]()
+_chaos_summaries: list[ScenarioSummary] = []
+"""The chaos scenarios' summaries that this run's test reports carried."""
 
 
 @pytest.fixture
@@ -81,10 +87,22 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Keeps the chaos scenario summaries that a test's report carries."""
+    _chaos_summaries.extend(from_report(report))
+
+
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
-    """Says what the check of the machine's PostgreSQL found; a failure in its own red section."""
+    """Prints and saves the chaos summary; says what the check of the machine's PostgreSQL found."""
+    if _chaos_summaries:
+        text = render(_chaos_summaries)
+        path = summary_path()
+        path.write_text(text)
+        terminalreporter.section("chaos summary")
+        terminalreporter.write(text)
+        terminalreporter.write_line(f"(saved to {path})")
     verdict = config.stash.get(_MACHINE_VERDICT, None)
     if verdict is None:
         return

@@ -31,23 +31,41 @@ SOURCE_PATH = os.pathsep.join([str(ROOT), str(ROOT / "clients" / "python")])
 """The `PYTHONPATH` a child process needs to import the project and its client package."""
 
 
-_handed_out: set[int] = set()
+HANDED_OUT_PORTS = range(20000, 32000)
+"""The ports `free_port` hands out: below the kernel's ephemeral range (32768 up here)."""
+
+
+def _port_range() -> range:
+    """This test process's share of `HANDED_OUT_PORTS`: one block per pytest-xdist worker.
+
+    The kernel's own picks for port 0 (servers in the test process) and for
+    outgoing connections come from its ephemeral range, so they never take a
+    port handed out here, and no two workers share one.
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    size = len(HANDED_OUT_PORTS) // workers
+    return HANDED_OUT_PORTS[worker * size : (worker + 1) * size]
+
+
+_ports = iter(_port_range())
 
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on now and no earlier call returned.
 
-    The kernel may offer the same free port to two calls in a row (a relay
-    once got it for both its HTTP and its gRPC listener), so a port is handed
-    out once per test process.
+    Ports are handed out in turn from this process's own range (a relay once
+    got the same kernel-picked port for its HTTP and its gRPC listener), and
+    one that something holds is passed over.
     """
-    while True:
+    for port in _ports:
         with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port: int = sock.getsockname()[1]
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("this test process has handed out every port of its range")
 
 
 @dataclass

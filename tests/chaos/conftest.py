@@ -3,23 +3,23 @@
 Each test gets a seed (`CHAOS_SEED` fixes it). PostgreSQL tests that leave the
 server running get a fresh schema on the machine's server; tests that stop it
 get a fresh database on the suite's own throwaway cluster (`tests.pg_cluster`),
-never the machine's. The run ends by printing and saving the summary of every
-scenario.
+never the machine's. Each scenario's summary rides on its test's report, so
+the run's end (`tests.conftest`) prints and saves them all, whichever worker
+ran the test.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.chaos.report import render, summary_path
+from tests.chaos.report import SUMMARY_PROPERTY
 from tests.chaos.scale import chaos_seed
 from tests.chaos.scenario import ScenarioSummary
 from tests.contract.conftest import fresh_schema
 from tests.pg_cluster import Cluster
-
-_SUMMARIES = pytest.StashKey[list[ScenarioSummary]]()
 
 
 @pytest.fixture
@@ -30,9 +30,12 @@ def seed() -> int:
 
 @pytest.fixture
 def record_summary(request: pytest.FixtureRequest) -> Callable[[ScenarioSummary], None]:
-    """Adds a scenario's summary to the run's report."""
-    summaries = request.config.stash.setdefault(_SUMMARIES, [])
-    return summaries.append
+    """Adds a scenario's summary to the run's report (through the test's own report)."""
+
+    def record(summary: ScenarioSummary) -> None:
+        request.node.user_properties.append((SUMMARY_PROPERTY, dataclasses.asdict(summary)))
+
+    return record
 
 
 @pytest.fixture
@@ -50,18 +53,3 @@ def outage_postgres_url(throwaway_postgres: Cluster) -> Iterator[str]:
     """
     with throwaway_postgres.fresh_database() as url:
         yield url
-
-
-def pytest_terminal_summary(
-    terminalreporter: pytest.TerminalReporter, config: pytest.Config
-) -> None:
-    """Prints the chaos summary and saves it (see `tests.chaos.report`)."""
-    summaries = config.stash.get(_SUMMARIES, [])
-    if not summaries:
-        return
-    text = render(summaries)
-    path = summary_path()
-    path.write_text(text)
-    terminalreporter.section("chaos summary")
-    terminalreporter.write(text)
-    terminalreporter.write_line(f"(saved to {path})")

@@ -13,9 +13,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from tests.chaos.scenario import ScenarioSummary
 
-__all__ = ["render", "summary_path"]
+__all__ = ["SUMMARY_PROPERTY", "from_report", "render", "summary_path"]
+
+SUMMARY_PROPERTY = "chaos_summary"
+"""The name of the user property that carries a scenario's summary on its test's report."""
 
 _COLUMNS = (
     ("scenario", "scenario"),
@@ -40,6 +45,22 @@ def summary_path() -> Path:
     if configured:
         return Path(configured)
     return Path(tempfile.gettempdir()) / "clerk-relay-chaos-summary.md"
+
+
+def from_report(report: pytest.TestReport) -> list[ScenarioSummary]:
+    """The scenario summaries a test's call recorded (none for other phases and tests).
+
+    They travel as plain dicts, which pytest-xdist carries from a worker to the
+    process that prints the run's end.
+    """
+    if report.when != "call":
+        return []
+    carried = [fields for name, fields in report.user_properties if name == SUMMARY_PROPERTY]
+    return [
+        ScenarioSummary(**{**fields, "notes": tuple(fields["notes"])})
+        for fields in carried
+        if isinstance(fields, dict)
+    ]
 
 
 def _cell(summary: ScenarioSummary, attribute: str) -> str:
