@@ -41,7 +41,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.reconcile.double_objects import id_prefix, new_object, random_id
+from tests.reconcile.double_objects import clerk_id, id_prefix, new_object
 
 __all__ = ["DOUBLE_PATHS", "BackendDouble", "Exchange", "Faults"]
 
@@ -185,7 +185,7 @@ class BackendDouble:
         with self._lock:
             for _ in range(count):
                 self._clock_ms += 1
-                object_id = random_id(id_prefix(kind), self._ids)
+                object_id = clerk_id(id_prefix(kind), self._clock_ms, self._ids)
                 item = new_object(kind, object_id, self._clock_ms, fields)
                 self._collections[kind].put(item)
                 made.append(item)

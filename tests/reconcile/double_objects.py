@@ -27,16 +27,29 @@ from typing import Any
 
 from tests.examples import example
 
-__all__ = ["TEMPLATES", "id_prefix", "new_object", "random_id"]
+__all__ = ["TEMPLATES", "clerk_id", "id_prefix", "new_object"]
 
 ApiObject = dict[str, Any]
 
-_ID_ALPHABET = string.ascii_letters + string.digits
+_BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
+_KSUID_EPOCH_S = 1_400_000_000
 
 
-def random_id(prefix: str, rng: random.Random) -> str:
-    """A Clerk-looking id: `prefix_` and 27 base-62 characters."""
-    return f"{prefix}_" + "".join(rng.choices(_ID_ALPHABET, k=27))
+def clerk_id(prefix: str, created_at_ms: int, rng: random.Random) -> str:
+    """A Clerk-shaped id: `prefix_` and a KSUID, 27 base-62 characters.
+
+    A KSUID is 4 bytes of seconds since its epoch (2014-05-13) then 16 random
+    bytes, so Clerk's ids sort by creation time to the second (`user_29w…` of
+    2022 before `user_2g7…` of 2024 in the webhook examples) and are random
+    within it.
+    """
+    seconds = max(created_at_ms // 1000 - _KSUID_EPOCH_S, 0)
+    number = seconds << 128 | rng.getrandbits(128)
+    digits = []
+    for _ in range(27):
+        number, digit = divmod(number, 62)
+        digits.append(_BASE62[digit])
+    return f"{prefix}_" + "".join(reversed(digits))
 
 
 def _data(event_type: str) -> ApiObject:
