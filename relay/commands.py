@@ -25,7 +25,7 @@ from clerkrelay.cli.client_flags import run_async
 from clerkrelay.cli.dev_secret import dev_secret_file, keep_dev_secret, new_secret
 from clerkrelay.cli.settings import GRPC_TARGET, HTTP_ADDR, Target, resolve
 from gateway.settings import GatewaySettings
-from relay import runner, settings
+from relay import collector, runner, settings
 from service.auth import Role, load_tokens
 from service.reconcile.settings import ReconcileSettings
 from service.server import RelayServer
@@ -53,6 +53,7 @@ _SECRET_HELP = (
 
 def _run(main: Coroutine[Any, Any, None]) -> None:
     """Runs a server; a store that cannot be opened or fails is one line and exit 1."""
+    collector.tune()
     try:
         run_async(main)
     except StoreError as error:
