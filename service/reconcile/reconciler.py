@@ -85,7 +85,6 @@ from service.storage import (
     KIND_DONE,
     KIND_FAILED,
     KIND_LISTING,
-    EntityQuery,
     EntityRecord,
     Store,
     StoreError,
@@ -329,20 +328,19 @@ class _KindPass:
         candidates: list[str] = []
         after = ""
         while True:
-            query = EntityQuery(self._kind, after_id=after, limit=_LIVE_PAGE)
-            records = (await self._store.list_entities(query)).records
-            for record in records:
+            page = await self._store.live_sequences(self._kind, after, _LIVE_PAGE)
+            for entity_id, event_sequence in page:
                 live += 1
-                if record.id in listed:
+                if entity_id in listed:
                     continue
                 report.missing += 1
-                if record.event_sequence > report.head_at_start:
+                if event_sequence > report.head_at_start:
                     report.spared += 1
                 else:
-                    candidates.append(record.id)
-            if len(records) < _LIVE_PAGE:
+                    candidates.append(entity_id)
+            if len(page) < _LIVE_PAGE:
                 break
-            after = records[-1].id
+            after = page[-1][0]
         if not candidates:
             return
         kind = KIND_BY_NAME[self._kind]

@@ -332,6 +332,15 @@ class Store(Protocol):
         """
         ...
 
+    async def live_sequences(self, kind: str, after_id: str, limit: int) -> list[tuple[str, int]]:
+        """The id and `event_sequence` of live (not deleted) entities of `kind`, in id order.
+
+        At most `limit` of them, after `after_id` (empty: from the first). A
+        reconciliation walks them to find what a listing missed, without
+        reading every entity's state.
+        """
+        ...
+
     async def save_pass(self, checkpoint: PassCheckpoint) -> None:
         """Stores a reconciliation pass's checkpoint durably, replacing its previous one.
 

@@ -25,6 +25,7 @@ __all__ = [
     "event_columns",
     "family_condition",
     "head_received_sql",
+    "live_sequences_sql",
     "places",
 ]
 
@@ -137,6 +138,14 @@ def entity_list_sql(query: EntityQuery, placeholder: str) -> tuple[str, list[obj
         f"ORDER BY id LIMIT {placeholder}"
     )
     return statement, params
+
+
+def live_sequences_sql(placeholder: str) -> str:
+    """The statement of `Store.live_sequences`: kind, after id and limit are its parameters."""
+    return (
+        f"SELECT id, event_sequence FROM entities WHERE kind = {placeholder} AND NOT deleted "
+        f"AND id > {placeholder} ORDER BY id LIMIT {placeholder}"
+    )
 
 
 def family_condition(

@@ -14,6 +14,7 @@ from service.storage import (
     KIND_PENDING,
     MAX_ENTITY_IDS,
     PASS_RUNNING,
+    EntityQuery,
     KindCheckpoint,
     PassCheckpoint,
     Store,
@@ -140,6 +141,27 @@ async def test_get_entities_reads_those_held_tombstones_included(store: Store) -
     single, _ = await store.get_entity("user", "user_a")
     assert found["user_a"] == single
     assert await store.get_entities("user", []) == {}
+
+
+async def test_live_sequences_page_live_entities_of_a_kind_in_id_order(store: Store) -> None:
+    for entity_id in ("user_d", "user_a", "user_c", "user_b", "user_e"):
+        await store.append(event("user.created", entity_id))
+    await store.append(event("user.deleted", "user_c", at=2_000_000_000_000))
+    await store.append(event("user.updated", "user_a", at=2_000_000_000_001))
+    await store.append(event("organization.created", "user_f"))  # another kind, same id shape
+
+    first = await store.live_sequences("user", "", 2)
+    rest = await store.live_sequences("user", first[-1][0], 2)
+    last = await store.live_sequences("user", rest[-1][0], 2)
+
+    assert (first, rest, last) == (
+        [("user_a", 7), ("user_b", 4)],
+        [("user_d", 1), ("user_e", 5)],
+        [],
+    )
+    records = (await store.list_entities(EntityQuery("user"))).records
+    assert [(r.id, r.event_sequence) for r in records] == [*first, *rest]
+    assert await store.live_sequences("organization", "", 10) == [("user_f", 8)]
 
 
 async def test_get_entities_refuses_more_than_a_page_of_ids(store: Store) -> None:

@@ -98,10 +98,16 @@ from service.storage.postgres.queries import (
 from service.storage.postgres.readers import Readers, reader_pool
 from service.storage.postgres.schema import migrate
 from service.storage.postgres.writer import PostgresWriter
-from service.storage.sql_rows import ENTITY_COLUMNS, entity_from_row, entity_list_sql
+from service.storage.sql_rows import (
+    ENTITY_COLUMNS,
+    entity_from_row,
+    entity_list_sql,
+    live_sequences_sql,
+)
 
 __all__ = ["PostgresStore"]
 
+_LIVE_SEQUENCES = live_sequences_sql("%s")
 _PING_WAIT_S = 2.0  # a readiness probe must answer promptly, even with the server down
 
 
@@ -337,6 +343,15 @@ class PostgresStore:
             rows = await cursor.fetchall()
             head = await meta(conn, "head")
             return EntityPage([entity_from_row(row).record() for row in rows], head)
+
+        return await self._readers.read(run)
+
+    async def live_sequences(self, kind: str, after_id: str, limit: int) -> list[tuple[str, int]]:
+        """Ids and event sequences of live entities; see `Store.live_sequences`."""
+
+        async def run(conn: Connection) -> list[tuple[str, int]]:
+            cursor = await conn.execute(_LIVE_SEQUENCES, (kind, after_id, limit))
+            return [(entity_id, sequence) for entity_id, sequence in await cursor.fetchall()]
 
         return await self._readers.read(run)
 

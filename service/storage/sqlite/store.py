@@ -57,7 +57,7 @@ from service.storage.interface import (
 from service.storage.notifier import Notifier
 from service.storage.passes import LocalPassLock, PassCheckpoint, PassLock
 from service.storage.retention_loop import trim_periodically
-from service.storage.sql_rows import entity_list_sql
+from service.storage.sql_rows import entity_list_sql, live_sequences_sql
 from service.storage.sqlite import queries
 from service.storage.sqlite.connections import Connections, connect, guarded, rollback
 from service.storage.sqlite.schema import migrate
@@ -68,6 +68,7 @@ __all__ = ["SqliteStore"]
 
 _log = logging.getLogger("clerk_relay.store")
 _T = TypeVar("_T")
+_LIVE_SEQUENCES = live_sequences_sql("?")
 
 
 class SqliteStore:
@@ -233,6 +234,14 @@ class SqliteStore:
         """Records of one kind in id order, filtered and paged."""
         sql, params = entity_list_sql(query, "?")
         return await self._read(functools.partial(queries.entity_page, sql=sql, params=params))
+
+    async def live_sequences(self, kind: str, after_id: str, limit: int) -> list[tuple[str, int]]:
+        """Ids and event sequences of live entities; see `Store.live_sequences`."""
+        params = (kind, after_id, limit)
+        rows: list[tuple[str, int]] = await self._read(
+            lambda conn: conn.execute(_LIVE_SEQUENCES, params).fetchall()
+        )
+        return rows
 
     async def get_entities(self, kind: str, ids: Sequence[str]) -> dict[str, EntityRecord]:
         """The records of those of `ids` the mirror holds, by id (one read)."""
