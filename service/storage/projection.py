@@ -186,7 +186,8 @@ def plan_batch(
             continue
         head += 1
         seen[event.id] = head
-        received_ns = event.receive_time.ToNanoseconds()
+        received = event.receive_time  # not ToNanoseconds: its checks cost a tenth of the plan
+        received_ns = received.seconds * 1_000_000_000 + received.nanos
         if received_ns < head_received_ns:
             event.receive_time.FromNanoseconds(head_received_ns)
             received_ns = head_received_ns
