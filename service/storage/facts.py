@@ -2,6 +2,8 @@
 
 Computed once per event when it is appended, from its typed payload, and
 stored beside it so that filters and the projection never parse events again.
+Its dataclasses are not frozen, for the cost of constructing them (see
+`service.storage.projection`); nothing changes them once made.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ __all__ = ["EntityChange", "EventFacts", "facts_of"]
 _NO_LINKS = ListFilters()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see the module's docstring
 class EntityChange:
     """How one event changes one entity.
 
@@ -45,7 +47,7 @@ class EntityChange:
     timestamp: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see the module's docstring
 class EventFacts:
     """What the log stores beside an event for filtering, and its projection change."""
 
