@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from functools import partial
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,7 @@ from clerkrelay.v1.consumer_service_pb2 import (
     ConsumerGroupSettings,
     ReplayParkedEventsRequest,
 )
-from service.storage import ConsumerState, GroupRow, MemberRow, open_consumer_state
+from service.storage import ConsumerState, GroupRow, MemberRow, open_consumer_state, open_store
 from service.storage.consumer_records import MEMBER_EXPIRY_NS
 from tests.contract.conftest import query_rows
 from tests.service.consumers.conftest import GroupRelay, MakeGroupRelay
@@ -65,6 +66,27 @@ async def test_a_member_its_process_stopped_recording_is_no_longer_listed(
     assert stats.members == ()
     await state.members_seen("emails", [])  # any process's record forgets it
     assert query_rows(group_relay.url, "SELECT member_id FROM consumer_members") == []
+
+
+async def test_a_sqlite_store_opened_again_lists_no_member_of_the_process_before(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'relay.db'}"
+    store, state = await open_store(url), open_consumer_state(url)
+    await state.create_group(GroupRow("emails", ConsumerGroupSettings().SerializeToString(), 1, 0))
+    await state.members_seen("emails", [_MEMBER])
+    (stats,) = await state.stats(["emails"])
+    assert stats.members == (MemberRow("id-1", "m1", "ipv4:10.0.0.1:5000", 7, 0),)
+    await state.close()
+    await store.close()  # the process ends; within 15 s, its member would still be listed
+
+    store, state = await open_store(url), open_consumer_state(url)
+    try:
+        (stats,) = await state.stats(["emails"])
+        assert (stats.group.name, stats.members) == ("emails", ())
+    finally:
+        await state.close()
+        await store.close()
 
 
 async def test_no_member_is_recorded_for_a_deleted_group(
