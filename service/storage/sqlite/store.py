@@ -115,7 +115,8 @@ class SqliteStore:
             try:
                 migrate(conn, str(file))
                 # One process opens the file: a member recorded before is of a process gone.
-                conn.execute("DELETE FROM consumer_members")
+                if conn.execute("SELECT 1 FROM consumer_members LIMIT 1").fetchone():
+                    conn.execute("DELETE FROM consumer_members")
                 meta = dict(conn.execute("SELECT key, value FROM relay_meta").fetchall())
                 trimmed = (meta["trimmed_through"], meta["trimmed_time_ns"])
                 return queries.head_in(conn), trimmed
