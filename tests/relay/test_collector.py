@@ -28,6 +28,7 @@ def test_tune_freezes_start_up_and_raises_only_the_young_threshold() -> None:
         check=True,
     )
     (before_threshold, before_frozen), (after_threshold, after_frozen) = json.loads(done.stdout)
-    assert (before_threshold, before_frozen) == ([700, 10, 10], 0)
-    assert after_threshold == [YOUNG_THRESHOLD, 10, 10]
+    assert before_frozen == 0
+    assert after_threshold == [YOUNG_THRESHOLD, *before_threshold[1:]]
+    assert before_threshold[0] < YOUNG_THRESHOLD  # CPython 3.11's default is 700
     assert after_frozen > 1_000  # the modules imported so far, at least
