@@ -27,12 +27,15 @@ from typing import Any
 
 from tests.examples import example
 
-__all__ = ["TEMPLATES", "clerk_id", "id_prefix", "new_object"]
+__all__ = ["KSUID_DIGITS", "KSUID_EPOCH_S", "TEMPLATES", "clerk_id", "id_prefix", "new_object"]
 
 ApiObject = dict[str, Any]
 
-_BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
-_KSUID_EPOCH_S = 1_400_000_000
+KSUID_DIGITS = string.digits + string.ascii_uppercase + string.ascii_lowercase
+"""A KSUID's base-62 digits, in the order of their values."""
+
+KSUID_EPOCH_S = 1_400_000_000
+"""The Unix second a KSUID's time counts from (2014-05-13)."""
 
 
 def clerk_id(prefix: str, created_at_ms: int, rng: random.Random) -> str:
@@ -43,12 +46,12 @@ def clerk_id(prefix: str, created_at_ms: int, rng: random.Random) -> str:
     2022 before `user_2g7…` of 2024 in the webhook examples) and are random
     within it.
     """
-    seconds = max(created_at_ms // 1000 - _KSUID_EPOCH_S, 0)
+    seconds = max(created_at_ms // 1000 - KSUID_EPOCH_S, 0)
     number = seconds << 128 | rng.getrandbits(128)
     digits = []
     for _ in range(27):
         number, digit = divmod(number, 62)
-        digits.append(_BASE62[digit])
+        digits.append(KSUID_DIGITS[digit])
     return f"{prefix}_" + "".join(reversed(digits))
 
 

@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import json
 import random
-import string
 
 from tests.examples import EXAMPLES
-from tests.reconcile.double_objects import clerk_id
-
-_BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
-_KSUID_EPOCH_S = 1_400_000_000
+from tests.reconcile.double_objects import KSUID_DIGITS, KSUID_EPOCH_S, clerk_id
 
 
 def _created_second(object_id: str) -> int:
     """The Unix second a KSUID-shaped id was made in (its top 32 bits, from the KSUID epoch)."""
     number = 0
     for digit in object_id.rsplit("_", 1)[1]:
-        number = number * 62 + _BASE62.index(digit)
-    return (number >> 128) + _KSUID_EPOCH_S
+        number = number * 62 + KSUID_DIGITS.index(digit)
+    return (number >> 128) + KSUID_EPOCH_S
 
 
 def test_clerks_example_id_holds_its_creation_second() -> None:

@@ -8,6 +8,7 @@ one snapshot wraps its statements in `BEGIN`…`COMMIT`.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from service.storage.interface import (
@@ -27,6 +28,7 @@ from service.storage.passes import (
     PassCheckpoint,
     checkpoint_from_rows,
 )
+from service.storage.projection import EntityRow
 from service.storage.sql_rows import (
     ENTITY_COLUMNS,
     EVENT_COLUMNS,
@@ -39,6 +41,7 @@ __all__ = [
     "entities",
     "entity",
     "entity_page",
+    "entity_rows",
     "event",
     "history_page",
     "head_in",
@@ -218,14 +221,19 @@ def entity(conn: sqlite3.Connection, kind: str, entity_id: str) -> tuple[EntityR
     return (None if found is None else entity_from_row(found).record()), head
 
 
-def entities(conn: sqlite3.Connection, kind: str, ids: list[str]) -> dict[str, EntityRecord]:
-    """The records of those of `ids` the mirror holds, by id; see `Store.get_entities`."""
-    rows = conn.execute(
+def entity_rows(conn: sqlite3.Connection, kind: str, ids: Sequence[str]) -> list[EntityRow]:
+    """The rows of those of `ids` (at most `MAX_ENTITY_IDS`) the mirror holds, in one statement."""
+    found = conn.execute(
         f"SELECT {ENTITY_COLUMNS} FROM entities WHERE kind = ? AND id IN "
         f"({','.join('?' * len(ids))})",
         [kind, *ids],
     ).fetchall()
-    return {record.id: record for record in (entity_from_row(row).record() for row in rows)}
+    return [entity_from_row(row) for row in found]
+
+
+def entities(conn: sqlite3.Connection, kind: str, ids: list[str]) -> dict[str, EntityRecord]:
+    """The records of those of `ids` the mirror holds, by id; see `Store.get_entities`."""
+    return {row.id: row.record() for row in entity_rows(conn, kind, ids)}
 
 
 def unfinished_pass(conn: sqlite3.Connection) -> PassCheckpoint | None:

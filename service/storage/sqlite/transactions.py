@@ -11,6 +11,7 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
+from service.storage.interface import MAX_ENTITY_IDS
 from service.storage.passes import (
     KIND_PASS_COLUMNS,
     PASS_COLUMNS,
@@ -21,15 +22,14 @@ from service.storage.passes import (
 )
 from service.storage.projection import BatchPlan, EntityRow, Pending, plan_batch
 from service.storage.sql_rows import (
-    ENTITY_COLUMNS,
     EVENT_COLUMNS,
-    entity_from_row,
     entity_to_row,
     entity_upsert_sql,
     head_received_sql,
     places,
 )
 from service.storage.sqlite.connections import rollback
+from service.storage.sqlite.queries import entity_rows
 
 __all__ = ["PROBE_BYTES", "append_batch", "probe_write", "save_pass"]
 
@@ -41,7 +41,6 @@ with only a few free pages, which a batch would not fit in, is not taken for
 writable."""
 
 
-_IDS_PER_READ = 500
 _UPSERT_ENTITY = entity_upsert_sql("?")
 _HEAD_RECEIVED = head_received_sql("?")
 _PASS_PLACES = places(PASS_COLUMNS, "?")
@@ -112,20 +111,15 @@ def append_batch(conn: sqlite3.Connection, batch: list[Pending], head: int) -> B
 def _load_entities(
     conn: sqlite3.Connection, keys: Iterable[tuple[str, str]]
 ) -> Mapping[tuple[str, str], EntityRow]:
-    """The rows of those entities the mirror holds: one statement per kind and 500 ids."""
+    """The rows of those entities the mirror holds: one statement per kind and page of ids."""
     ids_by_kind: dict[str, list[str]] = defaultdict(list)
     for kind, entity_id in keys:
         ids_by_kind[kind].append(entity_id)
     rows: dict[tuple[str, str], EntityRow] = {}
     for kind, ids in ids_by_kind.items():
-        for start in range(0, len(ids), _IDS_PER_READ):
-            chunk = ids[start : start + _IDS_PER_READ]
-            found = conn.execute(
-                f"SELECT {ENTITY_COLUMNS} FROM entities WHERE kind = ? AND id IN "
-                f"({','.join('?' * len(chunk))})",
-                [kind, *chunk],
-            ).fetchall()
-            rows.update({(kind, row[1]): entity_from_row(row) for row in found})
+        for start in range(0, len(ids), MAX_ENTITY_IDS):
+            found = entity_rows(conn, kind, ids[start : start + MAX_ENTITY_IDS])
+            rows.update({(kind, row.id): row for row in found})
     return rows
 
 

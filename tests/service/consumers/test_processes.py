@@ -32,6 +32,7 @@ on_postgres = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 
 
 _MEMBER = MemberRow("id-1", "m1", "ipv4:10.0.0.1:5000", 7)
+_EMAILS = GroupRow("emails", ConsumerGroupSettings().SerializeToString(), 1, 0)
 
 
 @pytest.fixture
@@ -39,8 +40,7 @@ async def state(group_relay: GroupRelay) -> AsyncIterator[ConsumerState]:
     """The groups' state of the relay's database, holding a group `emails`."""
     opened = open_consumer_state(group_relay.url)
     try:
-        settings_bytes = ConsumerGroupSettings().SerializeToString()
-        await opened.create_group(GroupRow("emails", settings_bytes, 1, 0))
+        await opened.create_group(_EMAILS)
         yield opened
     finally:
         await opened.close()
@@ -73,7 +73,7 @@ async def test_a_sqlite_store_opened_again_lists_no_member_of_the_process_before
 ) -> None:
     url = f"sqlite:///{tmp_path / 'relay.db'}"
     store, state = await open_store(url), open_consumer_state(url)
-    await state.create_group(GroupRow("emails", ConsumerGroupSettings().SerializeToString(), 1, 0))
+    await state.create_group(_EMAILS)
     await state.members_seen("emails", [_MEMBER])
     (stats,) = await state.stats(["emails"])
     assert stats.members == (MemberRow("id-1", "m1", "ipv4:10.0.0.1:5000", 7, 0),)
