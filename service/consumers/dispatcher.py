@@ -201,7 +201,10 @@ class GroupDispatcher:
         if row is None:
             self._end_all(NotFound(f"consumer group {self.config.name!r} was deleted"))
             return False
+        ordered = self.config.per_entity
         self.config = GroupConfig.parse(self.config.name, row.settings)
+        if self.config.per_entity and not ordered:  # updated: turns this process did not keep
+            await self._state.renew_turns(self.config.name)
         self._cursor = row.cursor
         self._next_reload = time.monotonic() + self._poll_s
         head = await self._store.head()
@@ -223,7 +226,10 @@ class GroupDispatcher:
             settlements = [s for _, _, s in queued]
             try:
                 applied = await self._state.settle(
-                    self.config.name, settlements, self.config.max_deliveries
+                    self.config.name,
+                    settlements,
+                    self.config.max_deliveries,
+                    per_entity=self.config.per_entity,
                 )
             except StoreError:
                 self._settlements[:0] = queued  # kept for the next round

@@ -105,7 +105,8 @@ class ConsumerEngine:
         stored = normalized(settings)
         stored.after_sequence = ConsumerGroupSettings.FromString(row.settings).after_sequence
         serialized = stored.SerializeToString(deterministic=True)
-        if not await self._state.update_settings(name, serialized):
+        per_entity = GroupConfig.parse(name, serialized).per_entity
+        if not await self._state.update_settings(name, serialized, per_entity=per_entity):
             raise _not_found(name)
 
     async def delete(self, name: str) -> None:

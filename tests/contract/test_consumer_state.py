@@ -61,14 +61,20 @@ async def db(backend: str, tmp_path: Path) -> AsyncIterator[Db]:
             drop_schema(schema)
 
 
-async def _group_with(db: Db, entity_ids: list[str], name: str = "g") -> None:
-    """A group from the beginning, filled with one `user.updated` event per id, in order."""
+async def _group_with(
+    db: Db, entity_ids: list[str], name: str = "g", *, per_entity: bool = True
+) -> None:
+    """A group from the beginning, filled with one `user.updated` event per id, in order.
+
+    `per_entity=False` fills it as a process does for a group without per-entity
+    ordering (no turns kept).
+    """
     await db.state.create_group(GroupRow(name, b"settings", time.time_ns(), 0))
     for i, entity in enumerate(entity_ids):
         await db.store.append(event("user.updated", entity, webhook_id=f"{name}_{i}"))
     page = await db.store.read(0, 1000)
     fill = [(e.sequence, e.subject_ids[0]) for e in page.events]
-    assert await db.state.fill(name, 0, page.last_examined, fill)
+    assert await db.state.fill(name, 0, page.last_examined, fill, per_entity=per_entity)
 
 
 Claimer = Callable[..., Awaitable[list[tuple[str, int, int]]]]
@@ -96,8 +102,8 @@ async def test_create_get_and_duplicate(db: Db) -> None:
     assert await db.state.get_group("nope") is None
     (stats,) = await db.state.stats()
     assert (stats.position, stats.pending, stats.in_flight, stats.parked) == (7, 0, 0, 0)
-    assert await db.state.update_settings("g", b"new")
-    assert not await db.state.update_settings("nope", b"new")
+    assert await db.state.update_settings("g", b"new", per_entity=False)
+    assert not await db.state.update_settings("nope", b"new", per_entity=False)
     assert await db.state.delete_group("g")
     assert not await db.state.delete_group("g")
     assert await db.state.stats() == []
@@ -289,7 +295,7 @@ async def test_a_caller_cancelled_mid_transaction_leaves_nothing_open(db: Db) ->
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        assert await db.state.update_settings("g", f"s{yields}".encode())
+        assert await db.state.update_settings("g", f"s{yields}".encode(), per_entity=False)
     assert (await db.state.get_group("g")) == GroupRow("g", b"s39", 1, 0)
 
 
@@ -306,3 +312,42 @@ async def test_two_processes_creating_one_group_at_once(db: Db) -> None:
     assert sorted(type(o).__name__ for o in outcomes) == ["GroupExists", "NoneType"]
     row = await db.state.get_group("g")
     assert row is not None and row.settings in (b"first", b"second")
+
+
+async def test_a_group_updated_to_per_entity_ordering_hands_each_entity_out_in_turn(
+    db: Db,
+) -> None:
+    await _group_with(db, ["user_a", "user_a", "user_b"], per_entity=False)
+    assert await db.state.update_settings("g", b"ordered", per_entity=True)
+    claim = _claimer(db, per_entity=True)
+    assert await claim(("m1", 10)) == [("m1", 1, 1), ("m1", 3, 1)]
+    ack = Settlement(SettleKind.ACK, "m1", 1, 1)
+    assert await db.state.settle("g", [ack], max_deliveries=3) == [True]
+    assert await claim(("m1", 10)) == [("m1", 2, 1)]
+
+
+async def test_renewed_turns_count_what_was_handed_out_under_other_settings(db: Db) -> None:
+    # A process that read the group before its update to per-entity ordering
+    # filled and handed out events without keeping turns, then renews them.
+    await _group_with(db, ["user_a", "user_a", "user_b"], per_entity=False)
+    assert await _claimer(db)(("m1", 1)) == [("m1", 1, 1)]
+    await db.state.renew_turns("g")
+    claim = _claimer(db, per_entity=True)
+    assert await claim(("m2", 10)) == [("m2", 3, 1)]  # user_a's first is still in flight
+    ack = Settlement(SettleKind.ACK, "m1", 1, 1)
+    assert await db.state.settle("g", [ack], max_deliveries=3) == [True]
+    assert await claim(("m2", 10)) == [("m2", 2, 1)]
+
+
+async def test_per_entity_claims_go_on_past_a_deep_backlog_of_few_entities(db: Db) -> None:
+    # 200 events of two entities, then one of a third: each round hands out
+    # each entity's next event, whatever waits behind them.
+    await _group_with(db, ["user_a", "user_b"] * 100 + ["user_c"])
+    claim = _claimer(db, per_entity=True)
+    held = [1, 2, 201]
+    assert await claim(("m1", 100)) == [("m1", s, 1) for s in held]
+    for sequence in range(3, 201, 2):
+        acks = [Settlement(SettleKind.ACK, "m1", s, 1) for s in held]
+        assert await db.state.settle("g", acks, max_deliveries=3) == [True] * len(held)
+        held = [sequence, sequence + 1]
+        assert await claim(("m1", 100)) == [("m1", s, 1) for s in held]

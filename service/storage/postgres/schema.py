@@ -176,6 +176,21 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (group_name, member_id)
     );
     """,
+    # 8: the pending events' `turn` and its index, as in the SQLite backend's
+    # migration 9.
+    """
+    ALTER TABLE consumer_pending ADD COLUMN turn integer;
+    UPDATE consumer_pending SET turn = CASE
+        WHEN member IS NOT NULL THEN 2
+        WHEN entity_key IS NULL OR NOT EXISTS (
+            SELECT 1 FROM consumer_pending q
+            WHERE q.group_name = consumer_pending.group_name
+              AND q.entity_key = consumer_pending.entity_key
+              AND q.sequence < consumer_pending.sequence) THEN 1
+        END;
+    CREATE INDEX consumer_pending_turns ON consumer_pending (group_name, turn, sequence)
+        WHERE turn IS NOT NULL;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -212,6 +212,23 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (group_name, member_id)
     ) WITHOUT ROWID;
     """,
+    # 9: per-entity claims examine only the pending events whose `turn` is
+    # set (`service.storage.consumer_state`), by an index of their own: each
+    # entity's earliest pending event (1) and the events members hold (2).
+    # The pending events written before get theirs here.
+    """
+    ALTER TABLE consumer_pending ADD COLUMN turn INTEGER;
+    UPDATE consumer_pending SET turn = CASE
+        WHEN member IS NOT NULL THEN 2
+        WHEN entity_key IS NULL OR NOT EXISTS (
+            SELECT 1 FROM consumer_pending q
+            WHERE q.group_name = consumer_pending.group_name
+              AND q.entity_key = consumer_pending.entity_key
+              AND q.sequence < consumer_pending.sequence) THEN 1
+        END;
+    CREATE INDEX consumer_pending_turns ON consumer_pending (group_name, turn, sequence)
+        WHERE turn IS NOT NULL;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,0 +1,36 @@
+"""How SQLite runs a per-entity claim: by the turns' index, never by the whole pending set.
+
+Asked for the events whose turn is set directly, SQLite's planner walks the
+group's pending set by its primary key (it has no statistics, and the primary
+key holds every column), and a round then costs in proportion to the backlog.
+The claim selects them through subqueries that only the turns' index answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from pathlib import Path
+
+from service.storage import open_store
+from service.storage.consumer_state import claim_sql
+
+
+async def test_a_per_entity_claim_reads_the_turns_index_and_looks_events_up_by_key(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "relay.db"
+    await (await open_store(f"sqlite:///{path}")).close()
+    sql = claim_sql(per_entity=True)
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        plan = conn.execute(f"EXPLAIN QUERY PLAN {sql}", [0] * sql.count("?")).fetchall()
+    searches = sorted(detail for *_, detail in plan if detail.startswith(("SEARCH", "SCAN")))
+    assert searches == [
+        "SEARCH e USING INTEGER PRIMARY KEY (rowid=?) LEFT-JOIN",
+        "SEARCH f USING PRIMARY KEY (group_name=? AND sequence=?)",
+        "SEARCH h USING COVERING INDEX consumer_pending_turns (group_name=? AND turn=?)",
+        "SEARCH p USING PRIMARY KEY (group_name=? AND sequence=?)",
+        "SEARCH q USING COVERING INDEX consumer_pending_by_entity "
+        "(group_name=? AND entity_key=? AND sequence<?)",
+        "SEARCH t USING COVERING INDEX consumer_pending_turns (group_name=? AND turn>?)",
+    ]
