@@ -82,7 +82,7 @@ _GROUP_COLUMNS = "name, settings, create_time_ns, cursor, delivered, redelivered
 _CLAIMABLE = """
     SELECT p.sequence, p.attempt, p.member, p.last_error, e.data, p.entity_key
     FROM consumer_pending p LEFT JOIN events e ON e.sequence = p.sequence
-    WHERE p.group_name = ? AND p.due_ns <= ? {ordered}
+    WHERE p.group_name = ? AND p.due_ns <= ?
     ORDER BY p.sequence LIMIT ?
 """
 TURN_NEXT = 1
@@ -95,13 +95,20 @@ TURN_HANDED = 2
 # entity's index), and no event of the entity in flight (a replayed parked
 # event comes back behind the events that went on without it). Every event in
 # flight has been handed, so the keys in flight are read from the handed
-# events, once per claim. Both sets are selected as `IN (…)` of a subquery
-# that the index of `turn` answers alone (it holds every column the subquery
-# reads): asked for `p.turn IS NOT NULL` directly, SQLite walks the group's
-# whole pending set by its primary key instead.
-_ONE_PER_ENTITY = f"""
-    AND p.sequence IN (
-        SELECT t.sequence FROM consumer_pending t WHERE t.group_name = ? AND t.turn >= {TURN_NEXT})
+# events, once per claim. Both sets are read first, from the index of `turn`
+# alone (`MATERIALIZED`): asked for the events whose turn is set directly,
+# SQLite walks the group's whole pending set by its primary key, and so does
+# PostgreSQL before the table has statistics.
+_PER_ENTITY_CLAIMABLE = f"""
+    WITH turns AS MATERIALIZED (
+        SELECT t.sequence FROM consumer_pending t
+        WHERE t.group_name = ? AND t.turn >= {TURN_NEXT}),
+    handed AS MATERIALIZED (
+        SELECT h.sequence FROM consumer_pending h
+        WHERE h.group_name = ? AND h.turn = {TURN_HANDED})
+    SELECT p.sequence, p.attempt, p.member, p.last_error, e.data, p.entity_key
+    FROM consumer_pending p LEFT JOIN events e ON e.sequence = p.sequence
+    WHERE p.group_name = ? AND p.due_ns <= ? AND p.sequence IN (SELECT sequence FROM turns)
     AND (p.entity_key IS NULL OR (
         NOT EXISTS (
             SELECT 1 FROM consumer_pending q
@@ -109,10 +116,9 @@ _ONE_PER_ENTITY = f"""
               AND q.sequence < p.sequence)
         AND p.entity_key NOT IN (
             SELECT f.entity_key FROM consumer_pending f
-            WHERE f.group_name = ? AND f.member IS NOT NULL AND f.due_ns > ?
-              AND f.entity_key IS NOT NULL AND f.sequence IN (
-                SELECT h.sequence FROM consumer_pending h
-                WHERE h.group_name = ? AND h.turn = {TURN_HANDED}))))
+            WHERE f.group_name = ? AND f.sequence IN (SELECT sequence FROM handed)
+              AND f.member IS NOT NULL AND f.due_ns > ? AND f.entity_key IS NOT NULL)))
+    ORDER BY p.sequence LIMIT ?
 """
 # Every pending event's turn, from scratch (the SQLite migration 9 did the same).
 _RENEW_TURNS = f"""
@@ -169,10 +175,10 @@ def _frees(settlements: Sequence[Settlement], applied: Sequence[bool], per_entit
 def claim_sql(per_entity: bool) -> str:
     """The claim's query: the eligible events, lowest sequence first, with their data.
 
-    Parameters: group, now, then with `per_entity` group, group, now, group;
-    then the limit.
+    Parameters: group, now, limit; with `per_entity` group, group, group, now,
+    group, now, limit.
     """
-    return _CLAIMABLE.format(ordered=_ONE_PER_ENTITY if per_entity else "")
+    return _PER_ENTITY_CLAIMABLE if per_entity else _CLAIMABLE
 
 
 async def _next_turns(tx: Tx, name: str, keys: Sequence[str | None]) -> None:
@@ -437,7 +443,7 @@ class ConsumerState:
         now = time.time_ns()
         sql = claim_sql(per_entity)
         params: tuple[object, ...] = (
-            (name, now, name, name, now, name, total) if per_entity else (name, now, total)
+            (name, name, name, now, name, now, total) if per_entity else (name, now, total)
         )
         claims: list[Claim] = []
         parked: list[str | None] = []  # the entity of each event parked
