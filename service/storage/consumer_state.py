@@ -53,9 +53,19 @@ from service.storage.consumer_records import (
     Settlement,
     Tx,
 )
+from service.storage.consumer_sql import (
+    GROUP_COLUMNS,
+    MEMBERS,
+    NEXT_TURN,
+    PARK,
+    RENEW_TURNS,
+    TURN_HANDED,
+    TURN_NEXT,
+    claim_sql,
+)
 from service.storage.member_slots import MemberSlots
 
-__all__ = ["TURN_HANDED", "TURN_NEXT", "ConsumerState", "Fill", "PendingEvent", "claim_sql"]
+__all__ = ["ConsumerState", "Fill", "PendingEvent"]
 
 PendingEvent = tuple[int, str | None]
 """A matching event for `fill`: its sequence and its entity key (None: not ordered)."""
@@ -77,82 +87,7 @@ class Fill:
     events: Sequence[PendingEvent]
 
 
-_GROUP_COLUMNS = "name, settings, create_time_ns, cursor, delivered, redelivered, acked"
-
-_CLAIMABLE = """
-    SELECT p.sequence, p.attempt, p.member, p.last_error, e.data, p.entity_key
-    FROM consumer_pending p LEFT JOIN events e ON e.sequence = p.sequence
-    WHERE p.group_name = ? AND p.due_ns <= ?
-    ORDER BY p.sequence LIMIT ?
-"""
-TURN_NEXT = 1
-"""`turn` of a pending event that is its entity's earliest (or has no entity)."""
-TURN_HANDED = 2
-"""`turn` of a pending event a member has held (or holds)."""
-
-# Among the events whose turn is set only (see the module's docstring): no
-# earlier event of the entity pending (in flight or not: a lookup on the
-# entity's index), and no event of the entity in flight (a replayed parked
-# event comes back behind the events that went on without it). Every event in
-# flight has been handed, so the keys in flight are read from the handed
-# events, once per claim. Both sets are read first, from the index of `turn`
-# alone (`MATERIALIZED`): asked for the events whose turn is set directly,
-# SQLite walks the group's whole pending set by its primary key, and so does
-# PostgreSQL before the table has statistics.
-_PER_ENTITY_CLAIMABLE = f"""
-    WITH turns AS MATERIALIZED (
-        SELECT t.sequence FROM consumer_pending t
-        WHERE t.group_name = ? AND t.turn >= {TURN_NEXT}),
-    handed AS MATERIALIZED (
-        SELECT h.sequence FROM consumer_pending h
-        WHERE h.group_name = ? AND h.turn = {TURN_HANDED})
-    SELECT p.sequence, p.attempt, p.member, p.last_error, e.data, p.entity_key
-    FROM consumer_pending p LEFT JOIN events e ON e.sequence = p.sequence
-    WHERE p.group_name = ? AND p.due_ns <= ? AND p.sequence IN (SELECT sequence FROM turns)
-    AND (p.entity_key IS NULL OR (
-        NOT EXISTS (
-            SELECT 1 FROM consumer_pending q
-            WHERE q.group_name = p.group_name AND q.entity_key = p.entity_key
-              AND q.sequence < p.sequence)
-        AND p.entity_key NOT IN (
-            SELECT f.entity_key FROM consumer_pending f
-            WHERE f.group_name = ? AND f.sequence IN (SELECT sequence FROM handed)
-              AND f.member IS NOT NULL AND f.due_ns > ? AND f.entity_key IS NOT NULL)))
-    ORDER BY p.sequence LIMIT ?
-"""
-# Every pending event's turn, from scratch (the SQLite migration 9 did the same).
-_RENEW_TURNS = f"""
-    UPDATE consumer_pending SET turn = CASE
-        WHEN member IS NOT NULL THEN {TURN_HANDED}
-        WHEN entity_key IS NULL OR NOT EXISTS (
-            SELECT 1 FROM consumer_pending q
-            WHERE q.group_name = consumer_pending.group_name
-              AND q.entity_key = consumer_pending.entity_key
-              AND q.sequence < consumer_pending.sequence) THEN {TURN_NEXT}
-        END
-    WHERE group_name = ?
-"""
-# Sets the turn of an entity's earliest pending event, once an event of it has gone.
-_NEXT_TURN = f"""
-    UPDATE consumer_pending SET turn = {TURN_NEXT}
-    WHERE group_name = ? AND turn IS NULL AND sequence = (
-        SELECT min(q.sequence) FROM consumer_pending q
-        WHERE q.group_name = ? AND q.entity_key = ?)
-"""
-_MEMBERS = """
-    SELECT m.member_id, m.member_name, m.address, m.join_time_ns,
-        (SELECT count(*) FROM consumer_pending p
-         WHERE p.group_name = m.group_name AND p.member = m.member_id)
-    FROM consumer_members m
-    WHERE m.group_name = ? AND m.seen_ns >= ?
-    ORDER BY m.join_time_ns, m.member_id
-"""
 _CHUNK = 500  # sequences per `IN (…)` list
-_PARK = (
-    "INSERT INTO consumer_parked (group_name, sequence, entity_key, attempts, reason, "
-    "park_time_ns) SELECT group_name, sequence, entity_key, attempt, ?, ? "
-    "FROM consumer_pending WHERE group_name = ? AND sequence = ?"
-)
 
 
 def _chunks(sequences: Sequence[int]) -> list[Sequence[int]]:
@@ -172,19 +107,10 @@ def _frees(settlements: Sequence[Settlement], applied: Sequence[bool], per_entit
     )
 
 
-def claim_sql(per_entity: bool) -> str:
-    """The claim's query: the eligible events, lowest sequence first, with their data.
-
-    Parameters: group, now, limit; with `per_entity` group, group, group, now,
-    group, now, limit.
-    """
-    return _PER_ENTITY_CLAIMABLE if per_entity else _CLAIMABLE
-
-
 async def _next_turns(tx: Tx, name: str, keys: Sequence[str | None]) -> None:
     """Sets the turn of the earliest pending event of each entity an event of which has gone."""
     distinct = {key for key in keys if key is not None}
-    await tx.executemany(_NEXT_TURN, [(name, name, key) for key in sorted(distinct)])
+    await tx.executemany(NEXT_TURN, [(name, name, key) for key in sorted(distinct)])
 
 
 def _group(row: tuple[Any, ...]) -> GroupRow:
@@ -220,7 +146,7 @@ class ConsumerState:
         """
         async with self._db.transaction() as tx:
             created = await tx.execute(  # two processes creating it at once: one wins
-                f"INSERT INTO consumer_groups ({_GROUP_COLUMNS}) VALUES (?, ?, ?, ?, 0, 0, 0) "
+                f"INSERT INTO consumer_groups ({GROUP_COLUMNS}) VALUES (?, ?, ?, ?, 0, 0, 0) "
                 "ON CONFLICT DO NOTHING",
                 (group.name, group.settings, group.create_time_ns, group.cursor),
             )
@@ -238,7 +164,7 @@ class ConsumerState:
                 "UPDATE consumer_groups SET settings = ? WHERE name = ?", (settings, name)
             )
             if per_entity:
-                await tx.executemany(_RENEW_TURNS, [(name,)])
+                await tx.executemany(RENEW_TURNS, [(name,)])
         return changed == 1
 
     async def renew_turns(self, name: str) -> None:
@@ -249,7 +175,7 @@ class ConsumerState:
         when it finds the group ordering per entity again.
         """
         async with self._db.transaction(lock_group=name, durable=False) as tx:
-            await tx.executemany(_RENEW_TURNS, [(name,)])
+            await tx.executemany(RENEW_TURNS, [(name,)])
 
     async def get_group(self, name: str) -> GroupRow | None:
         """A group's row, or None."""
@@ -257,14 +183,14 @@ class ConsumerState:
             return await self._get(tx, name)
 
     async def _get(self, tx: Tx, name: str) -> GroupRow | None:
-        sql = f"SELECT {_GROUP_COLUMNS} FROM consumer_groups WHERE name = ?"
+        sql = f"SELECT {GROUP_COLUMNS} FROM consumer_groups WHERE name = ?"
         rows = await tx.fetch(sql, (name,))
         return _group(rows[0]) if rows else None
 
     async def stats(self, names: Sequence[str] | None = None) -> list[GroupStats]:
         """Figures of the named groups (those that exist), or of every group, in name order."""
         async with self._db.transaction(read_only=True) as tx:
-            rows = await tx.fetch(f"SELECT {_GROUP_COLUMNS} FROM consumer_groups ORDER BY name")
+            rows = await tx.fetch(f"SELECT {GROUP_COLUMNS} FROM consumer_groups ORDER BY name")
             groups = [_group(row) for row in rows]
             if names is not None:
                 groups = [group for group in groups if group.name in names]
@@ -279,7 +205,7 @@ class ConsumerState:
                     "SELECT count(*) FROM consumer_parked WHERE group_name = ?", (group.name,)
                 )
                 position = group.cursor if lowest is None else int(lowest) - 1
-                members = await tx.fetch(_MEMBERS, (group.name, time.time_ns() - MEMBER_EXPIRY_NS))
+                members = await tx.fetch(MEMBERS, (group.name, time.time_ns() - MEMBER_EXPIRY_NS))
                 found.append(
                     GroupStats(
                         group,
@@ -487,7 +413,7 @@ class ConsumerState:
 
     async def _park(self, tx: Tx, name: str, sequence: int, reason: str, now: int) -> None:
         """Moves a pending event to the parked set (the caller marks its entity's next)."""
-        await tx.executemany(_PARK, [(reason, now, name, sequence)])
+        await tx.executemany(PARK, [(reason, now, name, sequence)])
         await tx.executemany(
             "DELETE FROM consumer_pending WHERE group_name = ? AND sequence = ?", [(name, sequence)]
         )

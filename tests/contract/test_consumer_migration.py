@@ -23,7 +23,7 @@ from service.storage import (
     open_consumer_state,
     open_store,
 )
-from service.storage.consumer_state import TURN_HANDED, TURN_NEXT
+from service.storage.consumer_sql import TURN_HANDED, TURN_NEXT
 from service.storage.postgres import schema as postgres_schema
 from service.storage.sqlite import schema as sqlite_schema
 from tests.contract.conftest import fresh_schema

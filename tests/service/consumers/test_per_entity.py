@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 
-from clerkrelay.v1.consumer_service_pb2 import ConsumerGroupOrdering
+from clerkrelay.v1.consumer_service_pb2 import ConsumerGroupOrdering, UpdateConsumerGroupRequest
 from tests.service.consumers.conftest import GroupRelay
 from tests.service.consumers.members import TestMember, until
 from tests.service.consumers.test_delivery import group, settings
@@ -76,3 +76,25 @@ async def test_per_entity_order_and_exclusivity_while_members_come_and_go(
     assert info.in_flight_count == 0
     for member in (members["m1"], members["m2"], late):
         await member.close()
+
+
+async def test_a_group_updated_to_per_entity_ordering_holds_back_what_it_handed_out_before(
+    group_relay: GroupRelay,
+) -> None:
+    # Handed out under `none`, the events carry no turns; the update sets them
+    # from the pending events, so the next member gets each user's first only.
+    for user in ("user_a", "user_a", "user_b", "user_a"):
+        await group_relay.append("user.updated", user)
+    first = TestMember(group_relay.channel, "switch", settings(max_in_flight=10))
+    await first.start()
+    assert sorted([(await first.next()).event.sequence for _ in range(4)]) == [1, 2, 3, 4]
+    await group_relay.stub.UpdateConsumerGroup(
+        UpdateConsumerGroupRequest(name="switch", settings=settings(ordering=PER_ENTITY))
+    )
+    await first.close()  # leaves all four unsettled
+    second = TestMember(group_relay.channel, "switch")
+    await second.start()
+    delivered = sorted([(await second.next()).event.sequence for _ in range(2)])
+    assert delivered == [1, 3]  # user_a's first and user_b's
+    assert await second.nothing_for(0.5)
+    await second.close()

@@ -14,7 +14,7 @@ import sqlite3
 from pathlib import Path
 
 from service.storage import open_store
-from service.storage.consumer_state import claim_sql
+from service.storage.consumer_sql import claim_sql
 
 
 async def test_a_per_entity_claim_reads_the_turns_index_and_looks_events_up_by_key(
