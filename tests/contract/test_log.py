@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -129,7 +128,7 @@ async def test_a_read_without_data_has_every_fact_and_no_bytes(store: Store) -> 
     full = await store.read(1, 3, users_only)
     light = await store.read(1, 3, users_only, with_data=False)
     assert light.last_examined == full.last_examined == 4
-    assert [dataclasses.replace(e, data=b"") for e in full.events] == light.events
+    assert [e._replace(data=b"") for e in full.events] == light.events
     assert [e.sequence for e in light.events] == [2, 4]
     assert all(e.data for e in full.events)
 
