@@ -22,8 +22,7 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
@@ -48,9 +47,8 @@ class InvalidEnvelope(ValueError):
     """The body is JSON but not a Clerk event envelope (no object, no type)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Conversion:
-    """An event and what of the body the contract could not type.
+class Conversion(NamedTuple):
+    """An event and what of the body the contract could not type (a named tuple: one a webhook).
 
     Attributes:
         event: The typed event; `sequence` is 0 until the store assigns one.

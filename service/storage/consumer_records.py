@@ -29,7 +29,7 @@ import enum
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 __all__ = [
     "MEMBER_EXPIRY_NS",
@@ -121,9 +121,8 @@ class GroupStats:
     members: tuple[MemberRow, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """One event handed to a member by `ConsumerState.claim`.
+class Claim(NamedTuple):
+    """One event handed to a member by `ConsumerState.claim` (a named tuple: one per delivery).
 
     Attributes:
         member: The member it is for.
@@ -149,9 +148,8 @@ class SettleKind(enum.Enum):
     TERM = "term"
 
 
-@dataclass(frozen=True, slots=True)
-class Settlement:
-    """A member's answer about one delivery.
+class Settlement(NamedTuple):
+    """A member's answer about one delivery (a named tuple: one per settlement).
 
     Attributes:
         kind: Ack, nack or term.

@@ -168,9 +168,8 @@ class SerializedPage:
     last_examined: int
 
 
-@dataclass(frozen=True, slots=True)
-class EntityRecord:
-    """The projection's row for one entity.
+class EntityRecord(NamedTuple):
+    """The projection's row for one entity (a named tuple, like `StoredEvent`).
 
     Attributes:
         kind: The entity kind (`user`, `organization_membership`, …).
