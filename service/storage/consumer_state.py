@@ -412,7 +412,7 @@ class ConsumerState:
         return claims, len(parked)
 
     async def _park(self, tx: Tx, name: str, sequence: int, reason: str, now: int) -> None:
-        """Moves a pending event to the parked set (the caller marks its entity's next)."""
+        """Moves a pending event to the parked set (the caller sets its entity's next turn)."""
         await tx.executemany(PARK, [(reason, now, name, sequence)])
         await tx.executemany(
             "DELETE FROM consumer_pending WHERE group_name = ? AND sequence = ?", [(name, sequence)]
@@ -433,7 +433,7 @@ class ConsumerState:
         """
         async with self._db.transaction(lock_group=name, durable=False) as tx:
             applied = await self._settle_in(tx, name, settlements, max_deliveries, per_entity)
-            if _frees(settlements, applied, per_entity=True):
+            if _frees(settlements, applied, per_entity):
                 await tx.announce(name)
             return applied
 
