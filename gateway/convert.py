@@ -48,7 +48,7 @@ class InvalidEnvelope(ValueError):
 
 
 class Conversion(NamedTuple):
-    """An event and what of the body the contract could not type (a named tuple: one a webhook).
+    """An event and what of the body the contract could not type (a named tuple: one per webhook).
 
     Attributes:
         event: The typed event; `sequence` is 0 until the store assigns one.

@@ -48,59 +48,52 @@ class _Answers:
     """The outcomes of one `append_many` call: a slot per event, and one future for them all.
 
     A future per event awaited with `asyncio.gather` schedules a callback per
-    event on the loop: 2.7 µs per event against 0.5 for the slots (500 events,
+    event on the loop: 2.8 µs per event against 0.7 for the slots (500 events,
     timed in-process), for a reconciliation that appends its repairs by the
     hundred.
     """
 
-    __slots__ = ("future", "_left", "_outcomes")
+    __slots__ = ("future", "_left", "outcomes")
 
     def __init__(self, count: int) -> None:
         self.future: asyncio.Future[list[AppendResult | BaseException]]
         self.future = asyncio.get_running_loop().create_future()
-        self._outcomes: list[AppendResult | BaseException] = [
-            StoreUnavailable("not answered")
-        ] * count
+        self.outcomes: list[AppendResult | BaseException | None] = [None] * count  # None: not yet
         self._left = count
         if not count:
             self.future.set_result([])
 
     def slots(self) -> list[_Slot]:
         """One slot per event, in order."""
-        return [_Slot(self, index) for index in range(len(self._outcomes))]
+        return [_Slot(self, index) for index in range(len(self.outcomes))]
 
     def settle(self, index: int, outcome: AppendResult | BaseException) -> None:
         """Records one event's outcome; the future is answered with the last."""
-        self._outcomes[index] = outcome
+        if self.outcomes[index] is not None:
+            raise asyncio.InvalidStateError("this event was already answered")
+        self.outcomes[index] = outcome
         self._left -= 1
         if not self._left and not self.future.done():  # done: its caller was cancelled
-            self.future.set_result(self._outcomes)
+            self.future.set_result([o for o in self.outcomes if o is not None])
 
 
 class _Slot:
     """One event's `Answer` within an `append_many` call."""
 
-    __slots__ = ("_answers", "_done", "_index")
+    __slots__ = ("_answers", "_index")
 
     def __init__(self, answers: _Answers, index: int) -> None:
         self._answers = answers
         self._index = index
-        self._done = False
 
     def done(self) -> bool:
-        return self._done
+        return self._answers.outcomes[self._index] is not None
 
     def set_result(self, result: AppendResult, /) -> None:
-        self._settle(result)
+        self._answers.settle(self._index, result)
 
     def set_exception(self, exception: BaseException, /) -> None:
-        self._settle(exception)
-
-    def _settle(self, outcome: AppendResult | BaseException) -> None:
-        if self._done:
-            raise asyncio.InvalidStateError("this event was already answered")
-        self._done = True
-        self._answers.settle(self._index, outcome)
+        self._answers.settle(self._index, exception)
 
 
 class GroupCommit:
