@@ -29,6 +29,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
@@ -53,6 +54,9 @@ from tests.processes import (
     relay_env,
     running,
 )
+
+if TYPE_CHECKING:
+    from clerkrelay.v1.ingest_service_pb2_grpc import IngestServiceAsyncStub
 
 SCALE = chaos_scale()
 EVENTS, USERS, MEMBER_KILLS = (5000, 500, 12) if SCALE.name == "full" else (600, 60, 3)
@@ -92,15 +96,29 @@ class Members:
 
 async def _publish(target: str, rng: random.Random) -> None:
     async with grpc.aio.insecure_channel(target) as channel:
-        stub = IngestServiceStub(channel)
+        stub: IngestServiceAsyncStub = IngestServiceStub(channel)
         for start in range(0, EVENTS, 50):
-            calls = [
-                stub.Publish(PublishRequest(event=event("user.updated", f"user_{i % USERS}")))
+            requests = [
+                PublishRequest(event=event("user.updated", f"user_{i % USERS}"))
                 for i in range(start, min(EVENTS, start + 50))
             ]
-            for call in calls:
-                await call
+            await asyncio.gather(*(_publish_one(stub, request) for request in requests))
             await asyncio.sleep(rng.random() * 0.05)
+
+
+async def _publish_one(stub: IngestServiceAsyncStub, request: PublishRequest) -> None:
+    """Publishes until the relay answers.
+
+    The relay's SIGKILL may cut a call; the event's webhook id makes a second
+    publish of it a duplicate, stored once.
+    """
+    while True:
+        try:
+            await stub.Publish(request, wait_for_ready=True, timeout=30)
+            return
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.UNAVAILABLE:
+                raise
 
 
 def _verify(log: Path, killed_at: dict[str, int]) -> list[str]:
