@@ -10,7 +10,7 @@ work is batched and never races with itself:
    pending). Live, the events committed since the cursor are those the
    store reported to the dispatcher's listener, so nothing is read;
 3. in one transaction (one commit per round, which does not wait for the
-   disk: see `ConsumerDatabase.transaction`): add the matching events to
+   disk: see `ConsumerDatabase.run`): add the matching events to
    the pending set, apply every settlement (ack, nack, term) queued since
    the last round, then claim eligible events for every member with room
    (`max_in_flight` minus what it holds, counting what the settlements

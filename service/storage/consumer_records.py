@@ -26,10 +26,9 @@ SQLite on a writer thread of its own, PostgreSQL on a connection of its own.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 __all__ = [
     "MEMBER_EXPIRY_NS",
@@ -46,6 +45,8 @@ __all__ = [
     "Tx",
 ]
 
+
+_T = TypeVar("_T")
 
 MEMBER_REFRESH_S = 5.0
 """How often a process records again that its members of a group are connected."""
@@ -200,12 +201,7 @@ class Tx(Protocol):
         ...
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
-        """Runs a statement once per row of parameters.
-
-        It may run later, in order with the transaction's other statements,
-        as late as the commit (SQLite batches it with the next statement); an
-        error of it then fails the transaction there.
-        """
+        """Runs a statement once per row of parameters."""
         ...
 
     async def announce(self, group: str) -> None:
@@ -220,12 +216,20 @@ class Tx(Protocol):
 class ConsumerDatabase(Protocol):
     """A backend's transactions for consumer groups."""
 
-    def transaction(
-        self, lock_group: str | None = None, read_only: bool = False, durable: bool = True
-    ) -> AbstractAsyncContextManager[Tx]:
-        """A transaction, committed when the block ends normally, rolled back otherwise.
+    async def run(
+        self,
+        work: Callable[[Tx], Coroutine[Any, Any, _T]],
+        lock_group: str | None = None,
+        read_only: bool = False,
+        durable: bool = True,
+    ) -> _T:
+        """Runs `work(tx)` in one transaction: committed when it returns, rolled back if it raises.
+
+        `work` awaits nothing but its statements (`tx`'s methods): SQLite
+        drives it whole on its database thread, in one hop from the event loop.
 
         Args:
+            work: The transaction's statements and the logic between them.
             read_only: It only reads (SQLite: it then does not take the write
                 lock, so it never holds up the store's appends).
             lock_group: Serialize with every other transaction that locks this
@@ -239,6 +243,9 @@ class ConsumerDatabase(Protocol):
                 least once allows. SQLite: `synchronous = NORMAL` (the
                 next durable commit of the file, an append's, writes them
                 to disk too); PostgreSQL: `synchronous_commit = off`.
+
+        Returns:
+            What `work` returned.
 
         Raises:
             StoreUnavailable: The database failed or cannot be reached.

@@ -144,13 +144,15 @@ class ConsumerState:
         Raises:
             GroupExists: A group of that name exists.
         """
-        async with self._db.transaction() as tx:
-            created = await tx.execute(  # two processes creating it at once: one wins
+
+        async def insert(tx: Tx) -> int:  # two processes creating it at once: one wins
+            return await tx.execute(
                 f"INSERT INTO consumer_groups ({GROUP_COLUMNS}) VALUES (?, ?, ?, ?, 0, 0, 0) "
                 "ON CONFLICT DO NOTHING",
                 (group.name, group.settings, group.create_time_ns, group.cursor),
             )
-        if created != 1:
+
+        if await self._db.run(insert) != 1:
             raise GroupExists(group.name)
 
     async def update_settings(self, name: str, settings: bytes, *, per_entity: bool) -> bool:
@@ -159,13 +161,16 @@ class ConsumerState:
         With `per_entity` (the new settings order per entity), the entities'
         turns are set again from the pending events (`renew_turns`).
         """
-        async with self._db.transaction(lock_group=name) as tx:
+
+        async def update(tx: Tx) -> int:
             changed = await tx.execute(
                 "UPDATE consumer_groups SET settings = ? WHERE name = ?", (settings, name)
             )
             if per_entity:
                 await tx.executemany(RENEW_TURNS, [(name,)])
-        return changed == 1
+            return changed
+
+        return await self._db.run(update, lock_group=name) == 1
 
     async def renew_turns(self, name: str) -> None:
         """Sets the entities' turns again from the group's pending events.
@@ -174,13 +179,13 @@ class ConsumerState:
         ran rounds under other settings (read before an update) renews them
         when it finds the group ordering per entity again.
         """
-        async with self._db.transaction(lock_group=name, durable=False) as tx:
-            await tx.executemany(RENEW_TURNS, [(name,)])
+        await self._db.run(
+            lambda tx: tx.executemany(RENEW_TURNS, [(name,)]), lock_group=name, durable=False
+        )
 
     async def get_group(self, name: str) -> GroupRow | None:
         """A group's row, or None."""
-        async with self._db.transaction(read_only=True) as tx:
-            return await self._get(tx, name)
+        return await self._db.run(lambda tx: self._get(tx, name), read_only=True)
 
     async def _get(self, tx: Tx, name: str) -> GroupRow | None:
         sql = f"SELECT {GROUP_COLUMNS} FROM consumer_groups WHERE name = ?"
@@ -189,46 +194,50 @@ class ConsumerState:
 
     async def stats(self, names: Sequence[str] | None = None) -> list[GroupStats]:
         """Figures of the named groups (those that exist), or of every group, in name order."""
-        async with self._db.transaction(read_only=True) as tx:
-            rows = await tx.fetch(f"SELECT {GROUP_COLUMNS} FROM consumer_groups ORDER BY name")
-            groups = [_group(row) for row in rows]
-            if names is not None:
-                groups = [group for group in groups if group.name in names]
-            found = []
-            for group in groups:
-                ((lowest, waiting, held),) = await tx.fetch(
-                    "SELECT min(sequence), count(*) - count(member), count(member) "
-                    "FROM consumer_pending WHERE group_name = ?",
-                    (group.name,),
+        return await self._db.run(lambda tx: self._stats_in(tx, names), read_only=True)
+
+    async def _stats_in(self, tx: Tx, names: Sequence[str] | None) -> list[GroupStats]:
+        rows = await tx.fetch(f"SELECT {GROUP_COLUMNS} FROM consumer_groups ORDER BY name")
+        groups = [_group(row) for row in rows]
+        if names is not None:
+            groups = [group for group in groups if group.name in names]
+        found = []
+        for group in groups:
+            ((lowest, waiting, held),) = await tx.fetch(
+                "SELECT min(sequence), count(*) - count(member), count(member) "
+                "FROM consumer_pending WHERE group_name = ?",
+                (group.name,),
+            )
+            ((parked,),) = await tx.fetch(
+                "SELECT count(*) FROM consumer_parked WHERE group_name = ?", (group.name,)
+            )
+            position = group.cursor if lowest is None else int(lowest) - 1
+            members = await tx.fetch(MEMBERS, (group.name, time.time_ns() - MEMBER_EXPIRY_NS))
+            found.append(
+                GroupStats(
+                    group,
+                    position,
+                    int(waiting),
+                    int(held),
+                    int(parked),
+                    tuple(
+                        MemberRow(str(i), str(n), str(a), int(t), int(f))
+                        for i, n, a, t, f in members
+                    ),
                 )
-                ((parked,),) = await tx.fetch(
-                    "SELECT count(*) FROM consumer_parked WHERE group_name = ?", (group.name,)
-                )
-                position = group.cursor if lowest is None else int(lowest) - 1
-                members = await tx.fetch(MEMBERS, (group.name, time.time_ns() - MEMBER_EXPIRY_NS))
-                found.append(
-                    GroupStats(
-                        group,
-                        position,
-                        int(waiting),
-                        int(held),
-                        int(parked),
-                        tuple(
-                            MemberRow(str(i), str(n), str(a), int(t), int(f))
-                            for i, n, a, t, f in members
-                        ),
-                    )
-                )
-            return found
+            )
+        return found
 
     async def delete_group(self, name: str) -> bool:
         """Deletes a group with its pending and parked events; False when it did not exist."""
-        async with self._db.transaction() as tx:
+
+        async def delete(tx: Tx) -> int:
             await tx.executemany("DELETE FROM consumer_pending WHERE group_name = ?", [(name,)])
             await tx.executemany("DELETE FROM consumer_parked WHERE group_name = ?", [(name,)])
             await tx.executemany("DELETE FROM consumer_members WHERE group_name = ?", [(name,)])
-            deleted = await tx.execute("DELETE FROM consumer_groups WHERE name = ?", (name,))
-        return deleted == 1
+            return await tx.execute("DELETE FROM consumer_groups WHERE name = ?", (name,))
+
+        return await self._db.run(delete) == 1
 
     # -- members --------------------------------------------------------------
 
@@ -238,7 +247,8 @@ class ConsumerState:
         Nothing is recorded for a group that no longer exists (deleted meanwhile).
         """
         now = time.time_ns()
-        async with self._db.transaction(durable=False) as tx:
+
+        async def record(tx: Tx) -> None:
             await tx.executemany(
                 "INSERT INTO consumer_members (group_name, member_id, member_name, address, "
                 "join_time_ns, seen_ns) SELECT ?, ?, ?, ?, ?, ? "
@@ -254,6 +264,8 @@ class ConsumerState:
                 [(name, now - MEMBER_EXPIRY_NS)],
             )
 
+        await self._db.run(record, durable=False)
+
     def watch(self, wake: Callable[[str], None]) -> None:
         """Calls `wake(group)` when another process announces a group; see `ConsumerDatabase`."""
         self._db.watch(wake)
@@ -262,11 +274,13 @@ class ConsumerState:
 
     async def pending_summary(self, name: str) -> tuple[int, int | None]:
         """How many events the group has pending (waiting or in flight), and the lowest."""
-        async with self._db.transaction(read_only=True) as tx:
-            ((count, lowest),) = await tx.fetch(
+        ((count, lowest),) = await self._db.run(
+            lambda tx: tx.fetch(
                 "SELECT count(*), min(sequence) FROM consumer_pending WHERE group_name = ?",
                 (name,),
-            )
+            ),
+            read_only=True,
+        )
         return int(count), None if lowest is None else int(lowest)
 
     async def fill(
@@ -282,9 +296,10 @@ class ConsumerState:
 
         `per_entity`: the group orders per entity, so the events' turns are kept.
         """
-        async with self._db.transaction(lock_group=name, durable=False) as tx:
-            fill = Fill(expected_cursor, new_cursor, events)
-            return await self._fill_in(tx, name, fill, per_entity)
+        fill = Fill(expected_cursor, new_cursor, events)
+        return await self._db.run(
+            lambda tx: self._fill_in(tx, name, fill, per_entity), lock_group=name, durable=False
+        )
 
     async def _fill_in(self, tx: Tx, name: str, fill: Fill, per_entity: bool) -> bool:
         moved = await tx.execute(
@@ -324,8 +339,11 @@ class ConsumerState:
             The claims in sequence order, and how many events were parked on
             the way (timed out at their last attempt, or trimmed).
         """
-        async with self._db.transaction(lock_group=name, durable=False) as tx:
-            return await self._claim_in(tx, name, wants, per_entity, ack_wait_ns, max_deliveries)
+        return await self._db.run(
+            lambda tx: self._claim_in(tx, name, wants, per_entity, ack_wait_ns, max_deliveries),
+            lock_group=name,
+            durable=False,
+        )
 
     async def settle_and_claim(
         self,
@@ -344,7 +362,8 @@ class ConsumerState:
             Whether each settlement applied, the claims, how many events were
             parked, and whether the fill applied (True when there was none).
         """
-        async with self._db.transaction(lock_group=name, durable=False) as tx:
+
+        async def round_(tx: Tx) -> tuple[list[bool], list[Claim], int, bool]:
             filled = fill is None or await self._fill_in(tx, name, fill, per_entity)
             applied = await self._settle_in(tx, name, settlements, max_deliveries, per_entity)
             claims, parked = await self._claim_in(
@@ -352,7 +371,9 @@ class ConsumerState:
             )
             if _frees(settlements, applied, per_entity):
                 await tx.announce(name)
-        return applied, claims, parked, filled
+            return applied, claims, parked, filled
+
+        return await self._db.run(round_, lock_group=name, durable=False)
 
     async def _claim_in(
         self,
@@ -431,11 +452,14 @@ class ConsumerState:
         A nack of an event at its `max_deliveries` parks it with the nack's
         reason. `per_entity`: the group orders per entity (turns are kept).
         """
-        async with self._db.transaction(lock_group=name, durable=False) as tx:
+
+        async def settle(tx: Tx) -> list[bool]:
             applied = await self._settle_in(tx, name, settlements, max_deliveries, per_entity)
             if _frees(settlements, applied, per_entity):
                 await tx.announce(name)
             return applied
+
+        return await self._db.run(settle, lock_group=name, durable=False)
 
     async def _settle_in(
         self,
@@ -507,8 +531,8 @@ class ConsumerState:
 
         The member is no longer listed.
         """
-        # Rows are locked in claims' order.
-        async with self._db.transaction(lock_group=name, durable=False) as tx:
+
+        async def release(tx: Tx) -> int:  # rows are locked in claims' order
             released = await tx.execute(
                 "UPDATE consumer_pending SET member = NULL, due_ns = 0 "
                 "WHERE group_name = ? AND member = ?",
@@ -522,17 +546,21 @@ class ConsumerState:
                 await tx.announce(name)
             return released
 
+        return await self._db.run(release, lock_group=name, durable=False)
+
     # -- parked ---------------------------------------------------------------
 
     async def parked(self, name: str, after_sequence: int, limit: int) -> list[ParkedRow]:
         """Parked events after a sequence, in order, at most `limit`."""
-        async with self._db.transaction(read_only=True) as tx:
-            rows = await tx.fetch(
+        rows = await self._db.run(
+            lambda tx: tx.fetch(
                 "SELECT k.sequence, k.attempts, k.reason, k.park_time_ns, e.data "
                 "FROM consumer_parked k LEFT JOIN events e ON e.sequence = k.sequence "
                 "WHERE k.group_name = ? AND k.sequence > ? ORDER BY k.sequence LIMIT ?",
                 (name, after_sequence, limit),
-            )
+            ),
+            read_only=True,
+        )
         return [
             ParkedRow(int(s), int(a), str(r), int(t), None if d is None else bytes(d))
             for s, a, r, t, d in rows
@@ -547,7 +575,8 @@ class ConsumerState:
         return await self._take_parked(name, sequences, replay=False)
 
     async def _take_parked(self, name: str, sequences: Sequence[int], *, replay: bool) -> int:
-        async with self._db.transaction(lock_group=name) as tx:
+
+        async def take(tx: Tx) -> int:
             rows = await tx.fetch(
                 "SELECT sequence FROM consumer_parked WHERE group_name = ?", (name,)
             )
@@ -569,7 +598,9 @@ class ConsumerState:
             )
             if replay and ordered:
                 await tx.announce(name)
-        return len(ordered)
+            return len(ordered)
+
+        return await self._db.run(take, lock_group=name)
 
     async def close(self) -> None:
         """Releases the backend's connection."""

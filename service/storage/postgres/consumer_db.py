@@ -21,13 +21,14 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
 
+from service.storage.consumer_records import Tx
 from service.storage.interface import StoreUnavailable
 from service.storage.postgres.commit_tracker import channel_name
 from service.storage.postgres.connections import Connection, connect, describe, one_line
@@ -36,6 +37,7 @@ __all__ = ["PostgresConsumerDatabase"]
 
 _log = logging.getLogger("clerk_relay.consumers")
 _TOPIC = "clerk_relay_groups"
+_T = TypeVar("_T")
 
 
 async def _channel(conn: Connection) -> str:
@@ -97,9 +99,20 @@ class PostgresConsumerDatabase:
         self._lock = asyncio.Lock()
         self._closed = False
 
+    async def run(
+        self,
+        work: Callable[[Tx], Coroutine[Any, Any, _T]],
+        lock_group: str | None = None,
+        read_only: bool = False,
+        durable: bool = True,
+    ) -> _T:
+        """`work(tx)` in one transaction (see `ConsumerDatabase.run`)."""
+        async with self._transaction(lock_group, durable) as tx:
+            return await work(tx)
+
     @asynccontextmanager
-    async def transaction(
-        self, lock_group: str | None = None, read_only: bool = False, durable: bool = True
+    async def _transaction(
+        self, lock_group: str | None, durable: bool
     ) -> AsyncIterator[_PostgresTx]:
         """A READ COMMITTED transaction; with `lock_group`, the group's row is locked first."""
         async with self._lock:

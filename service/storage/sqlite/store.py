@@ -388,7 +388,7 @@ class SqliteStore:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._trim_task
         # Waited for off the event loop: a write still running may be waiting for the
-        # file's write lock, which a consumer group's transaction holds across its hops.
+        # file's write lock, which a consumer group's transaction may hold meanwhile.
         await asyncio.to_thread(self._writer.shutdown, wait=True)
         await asyncio.to_thread(self._readers.shutdown, wait=True)
         self._connections.close()
