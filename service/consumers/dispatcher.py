@@ -103,6 +103,7 @@ class GroupDispatcher:
         self._wake = asyncio.Event()
         self._closed = False
         self._committed: list[StoredEvent] = []  # reported by the store, newest last
+        self._head: int | None = None  # the log's head as reported to `_on_commit`: see `_examine`
         self._unlisten = store.add_listener(self._on_commit)
         self._task = asyncio.create_task(self._run(), name=f"consumer-group-{config.name}")
 
@@ -157,6 +158,8 @@ class GroupDispatcher:
 
     def _on_commit(self, events: Sequence[StoredEvent]) -> None:
         """The store committed `events`: kept (a page at most) for `_examine`, and a round soon."""
+        if self._head is not None and events:
+            self._head = max(self._head, events[-1].sequence)
         if len(self._committed) + len(events) <= _PAGE:
             self._committed += events
         else:  # far behind: the next rounds read the log
@@ -207,7 +210,7 @@ class GroupDispatcher:
             await self._state.renew_turns(self.config.name)
         self._cursor = row.cursor
         self._next_reload = time.monotonic() + self._poll_s
-        head = await self._store.head()
+        head = await self._known_head()
         _, lowest = await self._state.pending_summary(self.config.name)
         position = row.cursor if lowest is None else lowest - 1
         self._metrics.lag.labels(self.config.name).set(max(0, head - position))
@@ -257,17 +260,33 @@ class GroupDispatcher:
                 if not member.leaving.done():
                     member.leaving.set_result(None)
 
+    async def _known_head(self) -> int:
+        """The log's head: the store's, read once, then moved by its reports of commits."""
+        if self._head is None:
+            self._head = await self._store.head()
+        return self._head
+
     async def _examine(self) -> Fill | None:
         """The matching events after the cursor, to add to the pending set in this round.
 
         The pending count is read only while catching up (more than a page
         behind the head): live, a round examines a few events.
+
+        The head it examines up to is the store's, read once, then moved by
+        the store's reports of commits (in any process), not read again: a
+        commit the store has made but not reported yet (PostgreSQL answers
+        its caller first) is examined from its report in the round that the
+        report wakes, instead of read from the log by a round that ran in
+        between.
         """
         cursor = self._cursor
-        head = await self._store.head()
-        if cursor is None or cursor >= head or not self.members:
+        if cursor is None or not self.members:
             return None
-        committed = self._committed
+        head = await self._known_head()
+        committed = [e for e in self._committed if e.sequence > cursor]  # not examined yet
+        if cursor >= head:
+            self._committed = committed
+            return None
         if committed and committed[0].sequence == cursor + 1 and len(committed) == head - cursor:
             self._committed = []  # every event after the cursor: nothing to read
             matches = self.config.matches
