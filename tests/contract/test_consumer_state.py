@@ -20,9 +20,11 @@ from service.storage import (
     SettleKind,
     Settlement,
     Store,
+    StoreUnavailable,
     open_consumer_state,
     open_store,
 )
+from service.storage.consumer_records import Tx
 from tests.contract.conftest import drop_schema, postgres_schema_url
 from tests.history import event
 
@@ -297,6 +299,25 @@ async def test_a_caller_cancelled_mid_transaction_leaves_nothing_open(db: Db) ->
             await task
         assert await db.state.update_settings("g", f"s{yields}".encode(), per_entity=False)
     assert (await db.state.get_group("g")) == GroupRow("g", b"s39", 1, 0)
+
+
+async def test_a_statement_that_fails_after_others_rolls_the_whole_transaction_back(
+    db: Db,
+) -> None:
+    # PostgreSQL sends a transaction's statements in one pipeline, so an error
+    # surfaces at a later statement or at the commit: it must still undo them all.
+    database = db.state._db  # the backend's transactions, which ConsumerState wraps
+
+    async def work(tx: Tx) -> None:
+        await tx.executemany("UPDATE consumer_groups SET cursor = ? WHERE name = ?", [(7, "g")])
+        await tx.executemany("INSERT INTO consumer_groups (name) VALUES (?)", [("bad",)])
+        await tx.announce("g")
+
+    await db.state.create_group(GroupRow("g", b"s", 1, 0))
+    with pytest.raises(StoreUnavailable):
+        await database.run(work, lock_group="g")
+    assert (await db.state.get_group("g")) == GroupRow("g", b"s", 1, 0)  # and usable again
+    assert [group.group.name for group in await db.state.stats()] == ["g"]
 
 
 async def test_two_processes_creating_one_group_at_once(db: Db) -> None:

@@ -7,6 +7,13 @@ the same one twice; acks and nacks touch only the rows of their own
 deliveries (and the group's counters). One transaction runs at a time on the
 connection; a connection found broken is replaced on the next transaction.
 
+A transaction's statements go out in one pipeline: those whose results the
+work does not wait for (`executemany`, `announce`, the `BEGIN`, the lock)
+travel with the next one it does wait for (`fetch`, `execute`) or with the
+`COMMIT`, so a dispatch round makes about four round trips instead of about
+ten. An error then surfaces at that later statement, and the whole
+transaction is rolled back as before.
+
 A transaction that makes a group's events deliverable again (a release, a
 nack, an ack under per-entity ordering, a replay) announces it with `NOTIFY`
 on the schema's consumer channel; each process `watch`es that channel on a
@@ -71,7 +78,8 @@ class _PostgresTx:
         return await cursor.fetchall()
 
     async def execute(self, sql: str, params: Sequence[object] = ()) -> int:
-        cursor = await self._conn.execute(_pg(sql), params)
+        async with self._conn.pipeline():  # its end waits for the count
+            cursor = await self._conn.execute(_pg(sql), params)
         return cursor.rowcount
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
@@ -123,7 +131,7 @@ class PostgresConsumerDatabase:
                     self._conn = await connect(self._url, self._kwargs)
                     self._channel = await _channel(self._conn)
                 conn = self._conn
-                async with conn.transaction():
+                async with conn.pipeline(), conn.transaction():
                     if not durable:
                         await conn.execute("SET LOCAL synchronous_commit = off")
                     if lock_group is not None:
