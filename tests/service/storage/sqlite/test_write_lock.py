@@ -35,6 +35,20 @@ async def opened(tmp_path: Path) -> AsyncIterator[tuple[Path, SqliteStore, Sqlit
     await store.close()
 
 
+_INSERT_GROUP = (
+    "INSERT INTO consumer_groups (name, settings, create_time_ns, cursor, delivered, "
+    "redelivered, acked) VALUES ('emails', x'', 0, 0, 0, 0, 0)"
+)
+
+
+async def _groups(database: SqliteConsumerDatabase) -> int:
+    """How many groups the file holds, read in a transaction of its own."""
+    rows = await database.run(
+        lambda tx: tx.fetch("SELECT count(*) FROM consumer_groups"), read_only=True
+    )
+    return int(rows[0][0])
+
+
 async def _appends(store: SqliteStore, user_id: str) -> int:
     """Appends an event, failing the test if it does not commit soon."""
     result = await asyncio.wait_for(store.append(event("user.created", user_id)), 10)
@@ -93,20 +107,14 @@ async def test_a_failing_statement_rolls_back_what_ran_before_it(
     path, store, database = opened
 
     async def work(tx: Tx) -> None:
-        await tx.execute(
-            "INSERT INTO consumer_groups (name, settings, create_time_ns, cursor, delivered, "
-            "redelivered, acked) VALUES ('emails', x'', 0, 0, 0, 0, 0)"
-        )
+        await tx.execute(_INSERT_GROUP)
         await tx.executemany("DELETE FROM not_a_table WHERE x = ?", [(1,)])
 
     with pytest.raises(StoreUnavailable, match="no such table: not_a_table"):
         await database.run(work)
     assert not write_lock(path).locked()
     assert await _appends(store, "user_1") == 1
-    count = await database.run(  # and the connection is usable
-        lambda tx: tx.fetch("SELECT count(*) FROM consumer_groups"), read_only=True
-    )
-    assert count == [(0,)]
+    assert await _groups(database) == 0  # and the connection is usable
 
 
 async def test_work_that_awaits_anything_else_is_refused_and_rolled_back(
@@ -115,19 +123,13 @@ async def test_work_that_awaits_anything_else_is_refused_and_rolled_back(
     path, _, database = opened
 
     async def work(tx: Tx) -> None:
-        await tx.execute(
-            "INSERT INTO consumer_groups (name, settings, create_time_ns, cursor, delivered, "
-            "redelivered, acked) VALUES ('emails', x'', 0, 0, 0, 0, 0)"
-        )
+        await tx.execute(_INSERT_GROUP)
         await asyncio.sleep(0)  # the loop's: the thread cannot wait for it
 
     with pytest.raises(RuntimeError, match="awaited something other than its statements"):
         await database.run(work)
     assert not write_lock(path).locked()
-    count = await database.run(
-        lambda tx: tx.fetch("SELECT count(*) FROM consumer_groups"), read_only=True
-    )
-    assert count == [(0,)]
+    assert await _groups(database) == 0
 
 
 async def test_a_cancelled_caller_leaves_the_transaction_to_end_on_the_thread(
