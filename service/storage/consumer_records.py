@@ -222,11 +222,13 @@ class ConsumerDatabase(Protocol):
         lock_group: str | None = None,
         read_only: bool = False,
         durable: bool = True,
+        brief: bool = False,
     ) -> _T:
         """Runs `work(tx)` in one transaction: committed when it returns, rolled back if it raises.
 
         `work` awaits nothing but its statements (`tx`'s methods): SQLite
-        drives it whole on its database thread, in one hop from the event loop.
+        drives it whole on its database thread, in one hop from the event loop,
+        or on the loop itself when it is `brief`.
 
         Args:
             work: The transaction's statements and the logic between them.
@@ -243,6 +245,12 @@ class ConsumerDatabase(Protocol):
                 least once allows. SQLite: `synchronous = NORMAL` (the
                 next durable commit of the file, an append's, writes them
                 to disk too); PostgreSQL: `synchronous_commit = off`.
+            brief: The work touches a few rows (a live dispatch round), so it
+                may block the event loop for as long as it takes. SQLite runs
+                a brief write that is not `durable` on the loop whenever the
+                file's write lock is free at that moment, saving the hop
+                (each of whose two wake-ups waits behind whatever the busy
+                loop is doing); PostgreSQL ignores it.
 
         Returns:
             What `work` returned.

@@ -89,6 +89,11 @@ class Fill:
 
 _CHUNK = 500  # sequences per `IN (…)` list
 
+BRIEF_ROWS = 512
+"""A dispatch round that adds, settles and may claim at most this many events in all
+is `brief` (`ConsumerDatabase.run`): a live round (an event or a few, one
+member's room) is, a catch-up round that adds pages of the log is not."""
+
 
 def _chunks(sequences: Sequence[int]) -> list[Sequence[int]]:
     """Sequences in lists of at most `_CHUNK`, for `IN (…)`: one statement each, not one a row."""
@@ -373,7 +378,9 @@ class ConsumerState:
                 await tx.announce(name)
             return applied, claims, parked, filled
 
-        return await self._db.run(round_, lock_group=name, durable=False)
+        rows = len(settlements) + sum(room for _, room in wants)
+        brief = rows + (0 if fill is None else len(fill.events)) <= BRIEF_ROWS
+        return await self._db.run(round_, lock_group=name, durable=False, brief=brief)
 
     async def _claim_in(
         self,

@@ -113,8 +113,9 @@ class PostgresConsumerDatabase:
         lock_group: str | None = None,
         read_only: bool = False,
         durable: bool = True,
+        brief: bool = False,
     ) -> _T:
-        """`work(tx)` in one transaction (see `ConsumerDatabase.run`)."""
+        """`work(tx)` in one transaction (see `ConsumerDatabase.run`; `brief` changes nothing)."""
         async with self._transaction(lock_group, durable) as tx:
             return await work(tx)
 

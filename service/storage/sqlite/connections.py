@@ -121,9 +121,15 @@ class Connections:
         return conn
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit), WAL, synchronous=FULL."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+def connect(path: Path, busy_timeout_s: float = 30) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, synchronous=FULL.
+
+    `busy_timeout_s`: how long a statement that finds the file locked by
+    another connection retries before it fails with `SQLITE_BUSY`.
+    """
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_s
+    )
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
