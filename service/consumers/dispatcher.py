@@ -22,6 +22,15 @@ The group's row (settings, cursor) is read again at most every
 members are recorded in the store when they join and every
 `MEMBER_REFRESH_S` after, so that every process lists them.
 
+A group that orders per entity has its turns set again from its pending
+events (`ConsumerState.renew_turns`) by a dispatcher that finds it so
+without having kept them: on its first read of the group, and on the
+first read after an update to per-entity ordering. Until it reads an
+update, a process runs rounds under the settings it read before, keeping
+no turns; had it been killed then, the events it added and the entities it
+acked on would wait for turns forever, but the next dispatcher of the group
+renews them when it starts.
+
 A round runs when woken (a commit to the log, in any process; a settlement;
 a member joining or leaving; another process announcing events it made
 deliverable again) and at least every `poll_interval_s`, which is when
@@ -98,6 +107,7 @@ class GroupDispatcher:
         self._poll_s = poll_interval_s
         self._settlements: list[_Queued] = []
         self._cursor: int | None = None  # the group's cursor as last read or moved here
+        self._turns_kept = False  # whether this dispatcher's rounds have kept turns so far
         self._next_reload = 0.0
         self._next_seen = 0.0  # when to record the members again
         self._wake = asyncio.Event()
@@ -204,10 +214,10 @@ class GroupDispatcher:
         if row is None:
             self._end_all(NotFound(f"consumer group {self.config.name!r} was deleted"))
             return False
-        ordered = self.config.per_entity
         self.config = GroupConfig.parse(self.config.name, row.settings)
-        if self.config.per_entity and not ordered:  # updated: turns this process did not keep
+        if self.config.per_entity and not self._turns_kept:
             await self._state.renew_turns(self.config.name)
+        self._turns_kept = self.config.per_entity
         self._cursor = row.cursor
         self._next_reload = time.monotonic() + self._poll_s
         head = await self._known_head()

@@ -11,7 +11,12 @@ from __future__ import annotations
 import asyncio
 import random
 
-from clerkrelay.v1.consumer_service_pb2 import ConsumerGroupOrdering, UpdateConsumerGroupRequest
+from clerkrelay.v1.consumer_service_pb2 import (
+    ConsumerGroupOrdering,
+    CreateConsumerGroupRequest,
+    UpdateConsumerGroupRequest,
+)
+from service.storage import open_consumer_state
 from tests.service.consumers.conftest import GroupRelay
 from tests.service.consumers.members import TestMember, until
 from tests.service.consumers.test_delivery import group, settings
@@ -98,3 +103,29 @@ async def test_a_group_updated_to_per_entity_ordering_holds_back_what_it_handed_
     assert delivered == [1, 3]  # user_a's first and user_b's
     assert await second.nothing_for(0.5)
     await second.close()
+
+
+async def test_a_process_that_starts_dispatching_a_per_entity_group_renews_its_turns(
+    group_relay: GroupRelay,
+) -> None:
+    # A process that had not read the update to per-entity ordering yet added
+    # these events under `none`, so without turns, and was killed before its
+    # next read of the group (which would have set them): the process that
+    # starts dispatching the group next must not leave them stuck.
+    await group_relay.stub.CreateConsumerGroup(
+        CreateConsumerGroupRequest(name="stale", settings=settings(ordering=PER_ENTITY))
+    )
+    for user in ("user_a", "user_a", "user_b"):
+        await group_relay.append("user.updated", user)
+    state = open_consumer_state(group_relay.url)
+    try:
+        pending = [(1, "user_a"), (2, "user_a"), (3, "user_b")]
+        assert await state.fill("stale", 0, 3, pending, per_entity=False)
+    finally:
+        await state.close()
+    member = TestMember(group_relay.channel, "stale", settings(ordering=PER_ENTITY))
+    await member.start()
+    delivered = sorted([(await member.next()).event.sequence for _ in range(2)])
+    assert delivered == [1, 3]  # user_a's first and user_b's
+    assert await member.nothing_for(0.5)
+    await member.close()
