@@ -18,7 +18,9 @@ work is batched and never races with itself:
    settlements that changed nothing.
 
 The group's row (settings, cursor) is read again at most every
-`poll_interval_s` (sooner when another process moved the cursor). The
+`poll_interval_s`; sooner when another process moved the cursor, and before
+the next round when this process updated the settings or a member joined
+with settings newer than those read (`reread`). The
 members are recorded in the store when they join and every
 `MEMBER_REFRESH_S` after, so that every process lists them.
 
@@ -26,10 +28,12 @@ A group that orders per entity has its turns set again from its pending
 events (`ConsumerState.renew_turns`) by a dispatcher that finds it so
 without having kept them: on its first read of the group, and on the
 first read after an update to per-entity ordering. Until it reads an
-update, a process runs rounds under the settings it read before, keeping
-no turns; had it been killed then, the events it added and the entities it
-acked on would wait for turns forever, but the next dispatcher of the group
-renews them when it starts.
+update, a process runs rounds under the settings it read before: its
+examined events are not added (a fill applies only under the settings its
+dispatcher read, `Fill.settings`), but the acks it applies keep no turns;
+had it been killed before reading the update, the entities it acked on
+would wait for turns forever, but the next dispatcher of the group renews
+them when it starts.
 
 A round runs when woken (a commit to the log, in any process; a settlement;
 a member joining or leaving; another process announcing events it made
@@ -108,6 +112,7 @@ class GroupDispatcher:
         self._settlements: list[_Queued] = []
         self._cursor: int | None = None  # the group's cursor as last read or moved here
         self._turns_kept = False  # whether this dispatcher's rounds have kept turns so far
+        self._settings = b""  # the group's stored settings, as last read (`Fill.settings`)
         self._next_reload = 0.0
         self._next_seen = 0.0  # when to record the members again
         self._wake = asyncio.Event()
@@ -126,6 +131,11 @@ class GroupDispatcher:
 
     def wake(self) -> None:
         """Runs a round soon (parked events were replayed, say)."""
+        self._wake.set()
+
+    def reread(self) -> None:
+        """Runs a round soon that first reads the group again (its settings were updated)."""
+        self._next_reload = 0.0
         self._wake.set()
 
     async def leave(self, member: Member) -> None:
@@ -215,6 +225,7 @@ class GroupDispatcher:
             self._end_all(NotFound(f"consumer group {self.config.name!r} was deleted"))
             return False
         self.config = GroupConfig.parse(self.config.name, row.settings)
+        self._settings = row.settings
         if self.config.per_entity and not self._turns_kept:
             await self._state.renew_turns(self.config.name)
         self._turns_kept = self.config.per_entity
@@ -300,7 +311,8 @@ class GroupDispatcher:
         if committed and committed[0].sequence == cursor + 1 and len(committed) == head - cursor:
             self._committed = []  # every event after the cursor: nothing to read
             matches = self.config.matches
-            return Fill(cursor, head, [_pending(e) for e in committed if matches(e)])
+            examined = [_pending(e) for e in committed if matches(e)]
+            return Fill(cursor, head, examined, self._settings)
         start = cursor
         if head - cursor > _PAGE:
             pending, _ = await self._state.pending_summary(self.config.name)
@@ -321,7 +333,7 @@ class GroupDispatcher:
         if cursor < head:
             self._wake.set()
         self._committed = [e for e in self._committed if e.sequence > cursor]
-        return Fill(start, cursor, events)
+        return Fill(start, cursor, events, self._settings)
 
     async def _settle_and_claim(self, fill: Fill | None) -> None:
         """Fills, applies the queued settlements and claims for members with room: one commit."""

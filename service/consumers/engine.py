@@ -108,6 +108,9 @@ class ConsumerEngine:
         per_entity = GroupConfig.parse(name, serialized).per_entity
         if not await self._state.update_settings(name, serialized, per_entity=per_entity):
             raise _not_found(name)
+        dispatcher = self._dispatchers.get(name)
+        if dispatcher is not None:  # this process's members: under the new settings at once
+            dispatcher.reread()
 
     async def delete(self, name: str) -> None:
         """Deletes a group; its members here are disconnected with NOT_FOUND."""
@@ -201,6 +204,8 @@ class ConsumerEngine:
                 config, self._store, self._state, self._poll_s, self._metrics
             )
             self._dispatchers[name] = dispatcher
+        elif dispatcher.config.settings != stored:  # updated in another process since it read them
+            dispatcher.reread()
         dispatcher.add(member)
         return dispatcher, await self.describe_one(name)
 

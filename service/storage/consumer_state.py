@@ -80,11 +80,16 @@ class Fill:
             if it has moved since.
         new_cursor: The last sequence examined.
         events: The matching events examined.
+        settings: The group's settings as the caller read them (None: not
+            checked); nothing is added if they have changed since, so a
+            process that has not read an update to per-entity ordering yet
+            adds no event without its turn.
     """
 
     expected_cursor: int
     new_cursor: int
     events: Sequence[PendingEvent]
+    settings: bytes | None = None
 
 
 _CHUNK = 500  # sequences per `IN (…)` list
@@ -308,8 +313,10 @@ class ConsumerState:
 
     async def _fill_in(self, tx: Tx, name: str, fill: Fill, per_entity: bool) -> bool:
         moved = await tx.execute(
-            "UPDATE consumer_groups SET cursor = ? WHERE name = ? AND cursor = ?",
-            (fill.new_cursor, name, fill.expected_cursor),
+            "UPDATE consumer_groups SET cursor = ? WHERE name = ? AND cursor = ?"
+            + ("" if fill.settings is None else " AND settings = ?"),
+            (fill.new_cursor, name, fill.expected_cursor)
+            + (() if fill.settings is None else (fill.settings,)),
         )
         if moved != 1:
             return False

@@ -117,6 +117,25 @@ async def test_fill_is_refused_when_the_cursor_moved(db: Db) -> None:
     assert await db.state.pending_summary("g") == (1, 1)
 
 
+async def test_fill_is_refused_when_the_settings_changed(db: Db) -> None:
+    await _group_with(db, ["user_a"])  # settings b"settings", cursor 1
+    await db.store.append(event("user.updated", "user_b", webhook_id="late"))
+    assert await db.state.update_settings("g", b"per entity", per_entity=True)
+
+    async def round_filling(read: bytes) -> bool:
+        """A round that adds event 2 under the settings `read`; whether it was added."""
+        fill = Fill(1, 2, [(2, "user_b")], settings=read)
+        *_, filled = await db.state.settle_and_claim(
+            "g", [], [], per_entity=False, ack_wait_ns=ACK_WAIT_NS, max_deliveries=3, fill=fill
+        )
+        return filled
+
+    assert not await round_filling(b"settings")  # read before the update
+    assert await db.state.pending_summary("g") == (1, 1)
+    assert await round_filling(b"per entity")
+    assert await db.state.pending_summary("g") == (2, 1)
+
+
 async def test_claim_round_robin_then_ack_moves_the_position(db: Db) -> None:
     await _group_with(db, ["user_a", "user_b", "user_c", "user_d"])
     claim = _claimer(db)

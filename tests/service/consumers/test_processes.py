@@ -17,6 +17,7 @@ from clerkrelay.v1.consumer_service_pb2 import (
     ConsumerGroupOrdering,
     ConsumerGroupSettings,
     ReplayParkedEventsRequest,
+    UpdateConsumerGroupRequest,
 )
 from service.storage import ConsumerState, GroupRow, MemberRow, open_consumer_state, open_store
 from service.storage.consumer_records import MEMBER_EXPIRY_NS
@@ -155,3 +156,30 @@ async def test_parked_events_replayed_through_another_process_go_out_at_once(
     again = await member.next(timeout_s=5.0)
     assert (again.event.sequence, again.attempt) == (sequence, 1)
     await member.close()
+
+
+@on_postgres
+async def test_a_member_joining_a_process_behind_an_update_gets_the_new_ordering_at_once(
+    make_group_relay: MakeGroupRelay,
+) -> None:
+    updating, serving = await _slow_relays(make_group_relay)
+    first = TestMember(serving.channel, "emails", settings(max_in_flight=10), "first")
+    await first.start()
+    for user in ("user_a", "user_a", "user_b", "user_a"):
+        await serving.append("user.updated", user)
+    assert sorted([(await first.next()).event.sequence for _ in range(4)]) == [1, 2, 3, 4]
+    ordered = settings(
+        max_in_flight=10, ordering=ConsumerGroupOrdering.CONSUMER_GROUP_ORDERING_PER_ENTITY
+    )
+    await updating.stub.UpdateConsumerGroup(
+        UpdateConsumerGroupRequest(name="emails", settings=ordered)
+    )
+    # `serving` read the group when `first` joined and, polling every 30 s, has not read it
+    # since: the joining member makes it read the group before it hands anything out.
+    second = TestMember(serving.channel, "emails", ordered, "second")
+    await second.start()
+    await first.close()  # leaves all four unsettled
+    delivered = sorted([(await second.next()).event.sequence for _ in range(2)])
+    assert delivered == [1, 3]  # user_a's first and user_b's
+    assert await second.nothing_for(0.5)
+    await second.close()
