@@ -112,7 +112,6 @@ class GroupDispatcher:
         self._settlements: list[_Queued] = []
         self._cursor: int | None = None  # the group's cursor as last read or moved here
         self._turns_kept = False  # whether this dispatcher's rounds have kept turns so far
-        self._settings = b""  # the group's stored settings, as last read (`Fill.settings`)
         self._next_reload = 0.0
         self._next_seen = 0.0  # when to record the members again
         self._wake = asyncio.Event()
@@ -225,7 +224,6 @@ class GroupDispatcher:
             self._end_all(NotFound(f"consumer group {self.config.name!r} was deleted"))
             return False
         self.config = GroupConfig.parse(self.config.name, row.settings)
-        self._settings = row.settings
         if self.config.per_entity and not self._turns_kept:
             await self._state.renew_turns(self.config.name)
         self._turns_kept = self.config.per_entity
@@ -312,7 +310,7 @@ class GroupDispatcher:
             self._committed = []  # every event after the cursor: nothing to read
             matches = self.config.matches
             examined = [_pending(e) for e in committed if matches(e)]
-            return Fill(cursor, head, examined, self._settings)
+            return Fill(cursor, head, examined, self.config.stored)
         start = cursor
         if head - cursor > _PAGE:
             pending, _ = await self._state.pending_summary(self.config.name)
@@ -333,7 +331,7 @@ class GroupDispatcher:
         if cursor < head:
             self._wake.set()
         self._committed = [e for e in self._committed if e.sequence > cursor]
-        return Fill(start, cursor, events, self._settings)
+        return Fill(start, cursor, events, self.config.stored)
 
     async def _settle_and_claim(self, fill: Fill | None) -> None:
         """Fills, applies the queued settlements and claims for members with room: one commit."""

@@ -204,7 +204,7 @@ class ConsumerEngine:
                 config, self._store, self._state, self._poll_s, self._metrics
             )
             self._dispatchers[name] = dispatcher
-        elif dispatcher.config.settings != stored:  # updated in another process since it read them
+        elif dispatcher.config.stored != row.settings:  # updated elsewhere since it read them
             dispatcher.reread()
         dispatcher.add(member)
         return dispatcher, await self.describe_one(name)

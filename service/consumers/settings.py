@@ -117,6 +117,7 @@ class GroupConfig:
     Attributes:
         name: The group's name.
         settings: Its normalized settings.
+        stored: Those settings as stored (what a fill checks: `Fill.settings`).
         matches: Its filter.
         ack_wait_ns: Its ack wait.
         max_deliveries: Deliveries before an event is parked.
@@ -126,6 +127,7 @@ class GroupConfig:
 
     name: str
     settings: ConsumerGroupSettings
+    stored: bytes
     matches: EventFilter
     ack_wait_ns: int
     max_deliveries: int
@@ -139,6 +141,7 @@ class GroupConfig:
         return cls(
             name=name,
             settings=settings,
+            stored=stored,
             matches=EventFilter(
                 settings.event_types, settings.entity_ids, settings.organization_id
             ),

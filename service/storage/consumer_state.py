@@ -312,12 +312,12 @@ class ConsumerState:
         )
 
     async def _fill_in(self, tx: Tx, name: str, fill: Fill, per_entity: bool) -> bool:
-        moved = await tx.execute(
-            "UPDATE consumer_groups SET cursor = ? WHERE name = ? AND cursor = ?"
-            + ("" if fill.settings is None else " AND settings = ?"),
-            (fill.new_cursor, name, fill.expected_cursor)
-            + (() if fill.settings is None else (fill.settings,)),
-        )
+        where = "name = ? AND cursor = ?"
+        params: tuple[object, ...] = (fill.new_cursor, name, fill.expected_cursor)
+        if fill.settings is not None:
+            where += " AND settings = ?"
+            params += (fill.settings,)
+        moved = await tx.execute(f"UPDATE consumer_groups SET cursor = ? WHERE {where}", params)
         if moved != 1:
             return False
         if not per_entity:

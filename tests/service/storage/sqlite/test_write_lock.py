@@ -62,6 +62,12 @@ async def _appends(store: SqliteStore, user_id: str) -> int:
     return result.sequence
 
 
+async def _fails_after_an_insert(tx: Tx) -> None:
+    """Adds a group, then fails (no such table)."""
+    await tx.execute(_INSERT_GROUP)
+    await tx.executemany("DELETE FROM not_a_table WHERE x = ?", [(1,)])
+
+
 def _held(
     inside: threading.Event, release: threading.Event
 ) -> Callable[[Tx], Coroutine[Any, Any, int]]:
@@ -112,13 +118,8 @@ async def test_a_failing_statement_rolls_back_what_ran_before_it(
     opened: tuple[Path, SqliteStore, SqliteConsumerDatabase],
 ) -> None:
     path, store, database = opened
-
-    async def work(tx: Tx) -> None:
-        await tx.execute(_INSERT_GROUP)
-        await tx.executemany("DELETE FROM not_a_table WHERE x = ?", [(1,)])
-
     with pytest.raises(StoreUnavailable, match="no such table: not_a_table"):
-        await database.run(work)
+        await database.run(_fails_after_an_insert)
     assert not write_lock(path).locked()
     assert await _appends(store, "user_1") == 1
     assert await _groups(database) == 0  # and the connection is usable
@@ -237,13 +238,8 @@ async def test_a_brief_write_that_fails_rolls_back_and_lets_appends_in(
     opened: tuple[Path, SqliteStore, SqliteConsumerDatabase],
 ) -> None:
     path, store, database = opened
-
-    async def work(tx: Tx) -> None:
-        await tx.execute(_INSERT_GROUP)
-        await tx.executemany("DELETE FROM not_a_table WHERE x = ?", [(1,)])
-
     with pytest.raises(StoreUnavailable, match="no such table: not_a_table"):
-        await database.run(work, durable=False, brief=True)
+        await database.run(_fails_after_an_insert, durable=False, brief=True)
     assert not write_lock(path).locked()
     assert await _appends(store, "user_1") == 1
     assert await _groups(database) == 0
