@@ -28,12 +28,15 @@ A group that orders per entity has its turns set again from its pending
 events (`ConsumerState.renew_turns`) by a dispatcher that finds it so
 without having kept them: on its first read of the group, and on the
 first read after an update to per-entity ordering. Until it reads an
-update, a process runs rounds under the settings it read before: its
-examined events are not added (a fill applies only under the settings its
-dispatcher read, `Fill.settings`), but the acks it applies keep no turns;
-had it been killed before reading the update, the entities it acked on
-would wait for turns forever, but the next dispatcher of the group renews
-them when it starts.
+update (at most `poll_interval_s` later), a process runs its rounds under
+the settings it read before, and each round says so
+(`ConsumerState.settle_and_claim`'s `settings`): such a round adds no event
+and hands none out, and the acks it applies set their entities' next turns.
+So it never hands out an entity's event while another is in flight, and
+had it been killed right after an ack, the entity's next event would not
+wait for a turn that no process sets (other processes find it at their
+next round; the ack announces nothing, for want of knowing that it freed
+an entity).
 
 A round runs when woken (a commit to the log, in any process; a settlement;
 a member joining or leaving; another process announcing events it made
@@ -252,6 +255,7 @@ class GroupDispatcher:
                     settlements,
                     self.config.max_deliveries,
                     per_entity=self.config.per_entity,
+                    settings=self.config.stored,
                 )
             except StoreError:
                 self._settlements[:0] = queued  # kept for the next round
@@ -310,7 +314,7 @@ class GroupDispatcher:
             self._committed = []  # every event after the cursor: nothing to read
             matches = self.config.matches
             examined = [_pending(e) for e in committed if matches(e)]
-            return Fill(cursor, head, examined, self.config.stored)
+            return Fill(cursor, head, examined)
         start = cursor
         if head - cursor > _PAGE:
             pending, _ = await self._state.pending_summary(self.config.name)
@@ -331,7 +335,7 @@ class GroupDispatcher:
         if cursor < head:
             self._wake.set()
         self._committed = [e for e in self._committed if e.sequence > cursor]
-        return Fill(start, cursor, events, self.config.stored)
+        return Fill(start, cursor, events)
 
     async def _settle_and_claim(self, fill: Fill | None) -> None:
         """Fills, applies the queued settlements and claims for members with room: one commit."""
@@ -358,6 +362,7 @@ class GroupDispatcher:
                 ack_wait_ns=config.ack_wait_ns,
                 max_deliveries=config.max_deliveries,
                 fill=fill,
+                settings=config.stored,
             )
         except StoreError:
             self._settlements[:0] = queued  # kept for the next round

@@ -117,7 +117,7 @@ class GroupConfig:
     Attributes:
         name: The group's name.
         settings: Its normalized settings.
-        stored: Those settings as stored (what a fill checks: `Fill.settings`).
+        stored: Those settings as stored (what each round checks: `settle_and_claim`'s `settings`).
         matches: Its filter.
         ack_wait_ns: Its ack wait.
         max_deliveries: Deliveries before an event is parked.

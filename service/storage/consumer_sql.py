@@ -6,6 +6,8 @@ backend turns them into `%s`), and only what both dialects read alike.
 
 from __future__ import annotations
 
+import functools
+
 __all__ = [
     "GROUP_COLUMNS",
     "MEMBERS",
@@ -15,6 +17,7 @@ __all__ = [
     "TURN_HANDED",
     "TURN_NEXT",
     "claim_sql",
+    "next_turns_if_changed",
 ]
 
 GROUP_COLUMNS = "name, settings, create_time_ns, cursor, delivered, redelivered, acked"
@@ -23,7 +26,7 @@ GROUP_COLUMNS = "name, settings, create_time_ns, cursor, delivered, redelivered,
 _CLAIMABLE = """
     SELECT p.sequence, p.attempt, p.member, p.last_error, e.data, p.entity_key
     FROM consumer_pending p LEFT JOIN events e ON e.sequence = p.sequence
-    WHERE p.group_name = ? AND p.due_ns <= ?
+    WHERE p.group_name = ? AND p.due_ns <= ? {guard}
     ORDER BY p.sequence LIMIT ?
 """
 TURN_NEXT = 1
@@ -58,7 +61,7 @@ _PER_ENTITY_CLAIMABLE = f"""
         AND p.entity_key NOT IN (
             SELECT f.entity_key FROM consumer_pending f
             WHERE f.group_name = ? AND f.sequence IN (SELECT sequence FROM handed)
-              AND f.member IS NOT NULL AND f.due_ns > ? AND f.entity_key IS NOT NULL)))
+              AND f.member IS NOT NULL AND f.due_ns > ? AND f.entity_key IS NOT NULL))) {{guard}}
     ORDER BY p.sequence LIMIT ?
 """
 # Every pending event's turn, from scratch (as the migrations that added `turn` did).
@@ -80,6 +83,25 @@ NEXT_TURN = f"""
         SELECT min(q.sequence) FROM consumer_pending q
         WHERE q.group_name = ? AND q.entity_key = ?)
 """
+_SETTINGS_ARE = "EXISTS (SELECT 1 FROM consumer_groups g WHERE g.name = ? AND g.settings = ?)"
+
+
+def next_turns_if_changed(keys: int) -> str:
+    """`NEXT_TURN` for `keys` entities at once, only if the group's settings have changed.
+
+    The group may order per entity now (a turn on an event of a group that does
+    not is ignored). While the settings are those given, the statement changes
+    nothing. Parameters: group, group, settings, group, the entity keys.
+    """
+    return f"""
+    UPDATE consumer_pending SET turn = {TURN_NEXT}
+    WHERE group_name = ? AND turn IS NULL AND NOT {_SETTINGS_ARE} AND sequence IN (
+        SELECT min(q.sequence) FROM consumer_pending q
+        WHERE q.group_name = ? AND q.entity_key IN ({",".join("?" * keys)})
+        GROUP BY q.entity_key)
+"""
+
+
 MEMBERS = """
     SELECT m.member_id, m.member_name, m.address, m.join_time_ns,
         (SELECT count(*) FROM consumer_pending p
@@ -97,10 +119,14 @@ PARK = (
 """Copies a pending event into the parked set, with a reason and a time (the caller deletes it)."""
 
 
-def claim_sql(per_entity: bool) -> str:
+@functools.cache
+def claim_sql(per_entity: bool, guarded: bool = False) -> str:
     """The claim's query: the eligible events, lowest sequence first, with their data.
 
     Parameters: group, now, limit; with `per_entity` group, group, group, now,
-    group, now, limit.
+    group, now, limit. `guarded`: nothing is eligible unless the group's
+    settings are those given; two more parameters, group and settings, before
+    the limit.
     """
-    return _PER_ENTITY_CLAIMABLE if per_entity else _CLAIMABLE
+    query = _PER_ENTITY_CLAIMABLE if per_entity else _CLAIMABLE
+    return query.format(guard=f"AND {_SETTINGS_ARE}" if guarded else "")

@@ -24,6 +24,13 @@ The rules it keeps (see `service.storage.consumer_records` for the tables):
   for a group that orders per entity (its callers say so); a group updated to
   per-entity ordering has them set from scratch (`update_settings`, and
   `renew_turns` by a process that ran rounds under the settings before).
+- A round may say which settings its caller read (`settings`): if they have
+  changed since, it adds and hands out nothing, and its acks and terms set
+  their entities' next turns, since the group may order per entity now.
+  The checks are conditions inside the round's statements, which PostgreSQL
+  runs in its pipeline: no extra round trip. (Acks in a group that does not
+  order per entity run one statement more, which changes nothing while the
+  settings are those read.)
 - `settle` applies a batch of acks, nacks and terms in one transaction, under
   the group's lock (so no claim re-takes an event meanwhile); each applies
   only to the member and attempt that hold the event now, and only once.
@@ -62,6 +69,7 @@ from service.storage.consumer_sql import (
     TURN_HANDED,
     TURN_NEXT,
     claim_sql,
+    next_turns_if_changed,
 )
 from service.storage.member_slots import MemberSlots
 
@@ -80,16 +88,11 @@ class Fill:
             if it has moved since.
         new_cursor: The last sequence examined.
         events: The matching events examined.
-        settings: The group's settings as the caller read them (None: not
-            checked); nothing is added if they have changed since, so a
-            process that has not read an update to per-entity ordering yet
-            adds no event without its turn.
     """
 
     expected_cursor: int
     new_cursor: int
     events: Sequence[PendingEvent]
-    settings: bytes | None = None
 
 
 _CHUNK = 500  # sequences per `IN (…)` list
@@ -117,10 +120,22 @@ def _frees(settlements: Sequence[Settlement], applied: Sequence[bool], per_entit
     )
 
 
-async def _next_turns(tx: Tx, name: str, keys: Sequence[str | None]) -> None:
-    """Sets the turn of the earliest pending event of each entity an event of which has gone."""
-    distinct = {key for key in keys if key is not None}
-    await tx.executemany(NEXT_TURN, [(name, name, key) for key in sorted(distinct)])
+async def _next_turns(
+    tx: Tx, name: str, keys: Sequence[str | None], per_entity: bool, settings: bytes | None
+) -> None:
+    """Sets the turn of the earliest pending event of each entity an event of which has gone.
+
+    Only in a group that orders per entity, or that may since the caller read
+    its `settings` (they are no longer the same).
+    """
+    distinct = sorted({key for key in keys if key is not None})
+    if per_entity:
+        await tx.executemany(NEXT_TURN, [(name, name, key) for key in distinct])
+    elif settings is not None:
+        for start in range(0, len(distinct), _CHUNK):
+            chunk = distinct[start : start + _CHUNK]
+            sql = next_turns_if_changed(len(chunk))
+            await tx.executemany(sql, [(name, name, settings, name, *chunk)])
 
 
 def _group(row: tuple[Any, ...]) -> GroupRow:
@@ -311,12 +326,14 @@ class ConsumerState:
             lambda tx: self._fill_in(tx, name, fill, per_entity), lock_group=name, durable=False
         )
 
-    async def _fill_in(self, tx: Tx, name: str, fill: Fill, per_entity: bool) -> bool:
+    async def _fill_in(
+        self, tx: Tx, name: str, fill: Fill, per_entity: bool, settings: bytes | None = None
+    ) -> bool:
         where = "name = ? AND cursor = ?"
         params: tuple[object, ...] = (fill.new_cursor, name, fill.expected_cursor)
-        if fill.settings is not None:
+        if settings is not None:
             where += " AND settings = ?"
-            params += (fill.settings,)
+            params += (settings,)
         moved = await tx.execute(f"UPDATE consumer_groups SET cursor = ? WHERE {where}", params)
         if moved != 1:
             return False
@@ -344,15 +361,21 @@ class ConsumerState:
         per_entity: bool,
         ack_wait_ns: int,
         max_deliveries: int,
+        settings: bytes | None = None,
     ) -> tuple[list[Claim], int]:
         """Hands eligible events to members, each up to the number it wants, round robin.
+
+        `settings`: the group's as the caller read them (None: not checked);
+        nothing is handed out (or parked) if they have changed since.
 
         Returns:
             The claims in sequence order, and how many events were parked on
             the way (timed out at their last attempt, or trimmed).
         """
         return await self._db.run(
-            lambda tx: self._claim_in(tx, name, wants, per_entity, ack_wait_ns, max_deliveries),
+            lambda tx: self._claim_in(
+                tx, name, wants, per_entity, ack_wait_ns, max_deliveries, settings
+            ),
             lock_group=name,
             durable=False,
         )
@@ -367,8 +390,16 @@ class ConsumerState:
         ack_wait_ns: int,
         max_deliveries: int,
         fill: Fill | None = None,
+        settings: bytes | None = None,
     ) -> tuple[list[bool], list[Claim], int, bool]:
         """`fill` (when given), `settle`, then `claim`, in one transaction (a dispatch round).
+
+        `settings`: the group's as the caller's round read them (None: not
+        checked). If they have changed since, the round adds no event and
+        hands none out, and the settlements it applies set their entities'
+        next turns (the group may order per entity now): a process that has
+        not read an update to per-entity ordering yet neither breaks the
+        order nor leaves an entity without its turn.
 
         Returns:
             Whether each settlement applied, the claims, how many events were
@@ -376,10 +407,12 @@ class ConsumerState:
         """
 
         async def round_(tx: Tx) -> tuple[list[bool], list[Claim], int, bool]:
-            filled = fill is None or await self._fill_in(tx, name, fill, per_entity)
-            applied = await self._settle_in(tx, name, settlements, max_deliveries, per_entity)
+            filled = fill is None or await self._fill_in(tx, name, fill, per_entity, settings)
+            applied = await self._settle_in(
+                tx, name, settlements, max_deliveries, per_entity, settings
+            )
             claims, parked = await self._claim_in(
-                tx, name, wants, per_entity, ack_wait_ns, max_deliveries
+                tx, name, wants, per_entity, ack_wait_ns, max_deliveries, settings
             )
             if _frees(settlements, applied, per_entity):
                 await tx.announce(name)
@@ -397,15 +430,19 @@ class ConsumerState:
         per_entity: bool,
         ack_wait_ns: int,
         max_deliveries: int,
+        settings: bytes | None = None,
     ) -> tuple[list[Claim], int]:
         total = sum(count for _, count in wants)
         if total <= 0:
             return [], 0
         now = time.time_ns()
-        sql = claim_sql(per_entity)
+        sql = claim_sql(per_entity, guarded=settings is not None)
         params: tuple[object, ...] = (
-            (name, name, name, now, name, now, total) if per_entity else (name, now, total)
+            (name, name, name, now, name, now) if per_entity else (name, now)
         )
+        if settings is not None:
+            params += (name, settings)
+        params += (total,)
         claims: list[Claim] = []
         parked: list[str | None] = []  # the entity of each event parked
         rows = await tx.fetch(sql, params)
@@ -442,8 +479,7 @@ class ConsumerState:
                 "redelivered = redelivered + ? WHERE name = ?",
                 [(len(claims), again, name)],
             )
-        if per_entity:
-            await _next_turns(tx, name, parked)
+        await _next_turns(tx, name, parked, per_entity, None)  # under changed settings, none
         return claims, len(parked)
 
     async def _park(self, tx: Tx, name: str, sequence: int, reason: str, now: int) -> None:
@@ -460,15 +496,19 @@ class ConsumerState:
         max_deliveries: int,
         *,
         per_entity: bool = True,
+        settings: bytes | None = None,
     ) -> list[bool]:
         """Applies acks, nacks and terms in one transaction; whether each applied.
 
         A nack of an event at its `max_deliveries` parks it with the nack's
         reason. `per_entity`: the group orders per entity (turns are kept).
+        `settings`: see `settle_and_claim`.
         """
 
         async def settle(tx: Tx) -> list[bool]:
-            applied = await self._settle_in(tx, name, settlements, max_deliveries, per_entity)
+            applied = await self._settle_in(
+                tx, name, settlements, max_deliveries, per_entity, settings
+            )
             if _frees(settlements, applied, per_entity):
                 await tx.announce(name)
             return applied
@@ -482,6 +522,7 @@ class ConsumerState:
         settlements: Sequence[Settlement],
         max_deliveries: int,
         per_entity: bool,
+        settings: bytes | None,
     ) -> list[bool]:
         if not settlements:
             return []
@@ -532,8 +573,7 @@ class ConsumerState:
                     else f"nacked at its last delivery ({s.attempt})"
                 )
                 await self._park(tx, name, s.sequence, reason, now)
-        if per_entity:
-            await _next_turns(tx, name, gone)
+        await _next_turns(tx, name, gone, per_entity, settings)
         if acks:
             await tx.executemany(
                 "UPDATE consumer_groups SET acked = acked + ? WHERE name = ?", [(len(acks), name)]

@@ -124,9 +124,15 @@ async def test_fill_is_refused_when_the_settings_changed(db: Db) -> None:
 
     async def round_filling(read: bytes) -> bool:
         """A round that adds event 2 under the settings `read`; whether it was added."""
-        fill = Fill(1, 2, [(2, "user_b")], settings=read)
         *_, filled = await db.state.settle_and_claim(
-            "g", [], [], per_entity=False, ack_wait_ns=ACK_WAIT_NS, max_deliveries=3, fill=fill
+            "g",
+            [],
+            [],
+            per_entity=False,
+            ack_wait_ns=ACK_WAIT_NS,
+            max_deliveries=3,
+            fill=Fill(1, 2, [(2, "user_b")]),
+            settings=read,
         )
         return filled
 
@@ -134,6 +140,59 @@ async def test_fill_is_refused_when_the_settings_changed(db: Db) -> None:
     assert await db.state.pending_summary("g") == (1, 1)
     assert await round_filling(b"per entity")
     assert await db.state.pending_summary("g") == (2, 1)
+
+
+async def _stale_round(
+    db: Db, settlements: list[Settlement], wants: list[tuple[str, int]]
+) -> tuple[list[bool], list[tuple[str, int, int]]]:
+    """A round of a process that read the settings b"settings" (no per-entity order)."""
+    applied, claims, _, _ = await db.state.settle_and_claim(
+        "g",
+        settlements,
+        wants,
+        per_entity=False,
+        ack_wait_ns=ACK_WAIT_NS,
+        max_deliveries=3,
+        settings=b"settings",
+    )
+    return applied, [(c.member, c.sequence, c.attempt) for c in claims]
+
+
+async def test_a_round_under_settings_read_before_an_update_hands_nothing_out(db: Db) -> None:
+    await _group_with(db, ["user_a", "user_a", "user_b"], per_entity=False)
+    assert await _stale_round(db, [], [("m1", 1)]) == ([], [("m1", 1, 1)])  # settings unchanged
+    assert await db.state.update_settings("g", b"per entity", per_entity=True)
+
+    # Unguarded, this round would hand out user_a's second event beside its first.
+    assert await _stale_round(db, [], [("m2", 5)]) == ([], [])
+    claim = _claimer(db, per_entity=True)
+    assert await claim(("m2", 5)) == [("m2", 3, 1)]
+
+
+async def test_an_ack_under_settings_read_before_an_update_gives_the_entity_its_turn(
+    db: Db,
+) -> None:
+    await _group_with(db, ["user_a", "user_a"], per_entity=False)
+    assert await _stale_round(db, [], [("m1", 1)]) == ([], [("m1", 1, 1)])
+    assert await db.state.update_settings("g", b"per entity", per_entity=True)
+
+    ack = Settlement(SettleKind.ACK, "m1", 1, 1)
+    assert await _stale_round(db, [ack], []) == ([True], [])
+    # Without its turn set by that ack, user_a's second event would wait for a renewal.
+    assert await _claimer(db, per_entity=True)(("m2", 5)) == [("m2", 2, 1)]
+
+
+async def test_an_ack_under_unchanged_settings_sets_no_turn(db: Db) -> None:
+    await _group_with(db, ["user_a", "user_a"], per_entity=False)
+    assert await _stale_round(db, [], [("m1", 1)]) == ([], [("m1", 1, 1)])
+    ack = Settlement(SettleKind.ACK, "m1", 1, 1)
+    assert await _stale_round(db, [ack], []) == ([True], [])
+
+    async def turns(tx: Tx) -> list[tuple[int, int | None]]:
+        rows = await tx.fetch("SELECT sequence, turn FROM consumer_pending ORDER BY sequence")
+        return [(int(sequence), turn) for sequence, turn in rows]
+
+    assert await db.state._db.run(turns, read_only=True) == [(2, None)]
 
 
 async def test_claim_round_robin_then_ack_moves_the_position(db: Db) -> None:
