@@ -159,6 +159,35 @@ async def test_parked_events_replayed_through_another_process_go_out_at_once(
 
 
 @on_postgres
+async def test_a_process_behind_an_update_to_per_entity_ordering_keeps_the_new_order(
+    make_group_relay: MakeGroupRelay,
+) -> None:
+    updating, serving = await _slow_relays(make_group_relay)
+    holding = TestMember(serving.channel, "emails", settings(max_in_flight=1), "holding")
+    await holding.start()
+    await serving.append("user.updated", "user_a")
+    first = await holding.next()
+    acking = TestMember(serving.channel, "emails", settings(max_in_flight=1), "acking")
+    await acking.start()
+    await serving.append("user.updated", "user_b")
+    second = await acking.next()
+    await serving.append("user.updated", "user_a")  # waits: both members are full
+    assert (first.event.sequence, second.event.sequence) == (1, 2)
+    ordered = settings(
+        max_in_flight=1, ordering=ConsumerGroupOrdering.CONSUMER_GROUP_ORDERING_PER_ENTITY
+    )
+    await updating.stub.UpdateConsumerGroup(
+        UpdateConsumerGroupRequest(name="emails", settings=ordered)
+    )
+    # `serving` has not read the update (it polls every 30 s): the round that this ack wakes
+    # must not hand user_a's second event to `acking` while `holding` has its first.
+    acking.ack(second)
+    assert await acking.nothing_for(0.5)
+    await holding.close()
+    await acking.close()
+
+
+@on_postgres
 async def test_a_member_joining_a_process_behind_an_update_gets_the_new_ordering_at_once(
     make_group_relay: MakeGroupRelay,
 ) -> None:
