@@ -316,7 +316,7 @@ class _KindPass:
             elif outcome is Outcome.KEPT:
                 report.kept += 1
             else:
-                if snap.state is None:
+                if snap.payload is None:
                     report.untyped += 1
                 change = Change.CREATED if outcome is Outcome.CREATE else Change.UPDATED
                 await self._repairs.append(change, snap.event_for(change, self._pass_id))

@@ -154,8 +154,8 @@ class Snapshot:
         kind: The registry's kind.
         item: The object as the Backend API sent it.
         event: Its `.created` event (the status's type for an invitation).
-        state: The typed state, serialized as the store keeps it; None when
-            the conversion left the payload out.
+        payload: The typed state (within `event`); None when the conversion
+            left it out.
         updated_at: The object's `updated_at` (typed, or read from `item` when
             the payload was left out); None when it has none.
         listed_at_ms: When it was listed; the envelope's timestamp.
@@ -164,7 +164,7 @@ class Snapshot:
     kind: EntityKind
     item: ApiObject
     event: Event
-    state: bytes | None
+    payload: Message | None
     updated_at: int | None
     listed_at_ms: int
 
@@ -172,6 +172,15 @@ class Snapshot:
     def id(self) -> str:
         """The entity's id."""
         return str(self.item["id"])
+
+    @property
+    def state(self) -> bytes | None:
+        """The typed state, serialized as the store keeps it; None when it was left out.
+
+        Serialized when asked (only an object the mirror holds is compared), not
+        with every snapshot.
+        """
+        return None if self.payload is None else self.payload.SerializeToString(deterministic=True)
 
     def event_for(self, change: Change, pass_id: str) -> Event:
         """The event that makes `change` (created or updated) from this snapshot."""
@@ -187,16 +196,16 @@ def snapshot(kind: str, item: ApiObject, pass_id: str, listed_at_ms: int) -> Sna
     event_type = change_type(entity_kind, Change.CREATED, item)
     event = _build(entity_kind, item, event_type, listed_at_ms, pass_id)
     case = event.WhichOneof("payload")
-    state: bytes | None = None
+    payload: Message | None = None
     updated_at: int | None = None
     if case is not None:
-        payload: Message = getattr(event, case)
-        state = payload.SerializeToString(deterministic=True)
-        if _has_updated_at(payload.DESCRIPTOR) and payload.HasField("updated_at"):
-            updated_at = payload.updated_at  # type: ignore[attr-defined]
+        typed: Message = getattr(event, case)
+        if _has_updated_at(typed.DESCRIPTOR) and typed.HasField("updated_at"):
+            updated_at = typed.updated_at  # type: ignore[attr-defined]
+        payload = typed
     elif isinstance(item.get("updated_at"), int):
         updated_at = item["updated_at"]
-    return Snapshot(entity_kind, item, event, state, updated_at, listed_at_ms)
+    return Snapshot(entity_kind, item, event, payload, updated_at, listed_at_ms)
 
 
 @functools.cache
