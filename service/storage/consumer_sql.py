@@ -83,6 +83,8 @@ NEXT_TURN = f"""
         SELECT min(q.sequence) FROM consumer_pending q
         WHERE q.group_name = ? AND q.entity_key = ?)
 """
+# The group's settings are those given (parameters: group, settings): a round's check that its
+# process has read every update to them (`ConsumerState.settle_and_claim`).
 _SETTINGS_ARE = "EXISTS (SELECT 1 FROM consumer_groups g WHERE g.name = ? AND g.settings = ?)"
 
 
