@@ -147,7 +147,7 @@ def decide(snap: Snapshot, record: EntityRecord | None) -> Outcome:
     newer = snap.updated_at is not None and snap.updated_at > record.updated_at
     if record.deleted:
         return Outcome.CREATE if newer else Outcome.KEPT
-    if snap.state is not None and snap.state == record.state:
+    if snap.payload is not None and snap.state == record.state:  # serialized once, here
         return Outcome.UNCHANGED
     return Outcome.UPDATE if newer else Outcome.KEPT
 

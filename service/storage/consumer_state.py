@@ -45,7 +45,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from service.storage.consumer_records import (
     MEMBER_EXPIRY_NS,
@@ -95,7 +95,8 @@ class Fill:
     events: Sequence[PendingEvent]
 
 
-_CHUNK = 500  # sequences per `IN (…)` list
+_CHUNK = 500  # sequences (or entity keys) per `IN (…)` list
+_T = TypeVar("_T")
 
 BRIEF_ROWS = 512
 """A dispatch round that adds, settles and may claim at most this many events in all
@@ -103,7 +104,7 @@ is `brief` (`ConsumerDatabase.run`): a live round (an event or a few, one
 member's room) is, a catch-up round that adds pages of the log is not."""
 
 
-def _chunks(sequences: Sequence[int]) -> list[Sequence[int]]:
+def _chunks(sequences: Sequence[_T]) -> list[Sequence[_T]]:
     """Sequences in lists of at most `_CHUNK`, for `IN (…)`: one statement each, not one a row."""
     return [sequences[start : start + _CHUNK] for start in range(0, len(sequences), _CHUNK)]
 
@@ -132,8 +133,7 @@ async def _next_turns(
     if per_entity:
         await tx.executemany(NEXT_TURN, [(name, name, key) for key in distinct])
     elif settings is not None:
-        for start in range(0, len(distinct), _CHUNK):
-            chunk = distinct[start : start + _CHUNK]
+        for chunk in _chunks(distinct):
             sql = next_turns_if_changed(len(chunk))
             await tx.executemany(sql, [(name, name, settings, name, *chunk)])
 
