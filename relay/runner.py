@@ -50,6 +50,7 @@ from relay.listeners import (
     stop_http,
     uvicorn_config,
 )
+from service.scheduling import batch_grpc_poller
 from service.server import RelayServer
 from service.settings import ServiceSettings
 from service.storage import Store, StoreUnavailable, open_consumer_state, open_store
@@ -185,6 +186,7 @@ async def _start_grpc(
         consumers=open_consumer_state(settings.database_url),
     )
     await server.start()
+    batch_grpc_poller()
     return server, asyncio.create_task(server.wait_for_termination(), name="grpc")
 
 
@@ -285,6 +287,7 @@ async def run_gateway(
         if credentials is not None
         else grpc.aio.insecure_channel(http.grpc_target, options=options)
     )
+    batch_grpc_poller()
     try:
         publisher: Publisher = GrpcPublisher(
             channel, gateway.publish_timeout_s, token=http.grpc_token

@@ -1,0 +1,95 @@
+"""The threads that hand work to the event loop run as batch threads (`service.storage.threads`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.gateway.signing import body_of, signed_headers
+from tests.processes import SOURCE_PATH, TEST_SECRET, running, serve
+
+_POLLER_PROBE = """
+import asyncio, json, os, threading
+import grpc
+from service.scheduling import POLLER_SUFFIX, batch_grpc_poller
+
+async def main():
+    server = grpc.aio.server()
+    server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    (poller,) = [t for t in threading.enumerate() if t.name.endswith(POLLER_SUFFIX)]
+    before = os.sched_getscheduler(poller.native_id)
+    changed = batch_grpc_poller()
+    after = os.sched_getscheduler(poller.native_id)
+    main_thread = os.sched_getscheduler(threading.main_thread().native_id)
+    await server.stop(None)
+    print(json.dumps([before, changed, after, main_thread]))
+
+asyncio.run(main())
+"""
+
+_WRITER_PROBE = """
+import asyncio, json, os, sys, threading
+from clerkrelay.v1.event_pb2 import Event
+from service.storage import open_store
+
+async def main():
+    store = await open_store("sqlite:///" + sys.argv[1])
+    await store.append(Event(id="msg_1", type="user.created"))
+    await store.read(0, 10)
+    policies = {
+        t.name.rstrip("_0123456789"): os.sched_getscheduler(t.native_id)
+        for t in threading.enumerate()
+        if t.name.startswith("sqlite-")
+    }
+    await store.close()
+    print(json.dumps(policies))
+
+asyncio.run(main())
+"""
+
+
+def _probe(code: str, *args: str) -> Any:
+    # In a process of its own: a batch poller here would change every later test's timing.
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env={"PYTHONPATH": SOURCE_PATH},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def test_the_grpc_poller_becomes_a_batch_thread_and_the_event_loop_does_not() -> None:
+    before, changed, after, main_thread = _probe(_POLLER_PROBE)
+    assert (before, changed, after) == (os.SCHED_OTHER, 1, os.SCHED_BATCH)
+    assert main_thread == os.SCHED_OTHER
+
+
+def test_the_sqlite_writer_is_a_batch_thread_and_its_readers_are_not(tmp_path: Path) -> None:
+    policies = _probe(_WRITER_PROBE, str(tmp_path / "relay.db"))
+    assert policies == {"sqlite-writer": os.SCHED_BATCH, "sqlite-reader": os.SCHED_OTHER}
+
+
+def test_serve_runs_exactly_its_poller_and_its_writer_as_batch_threads(tmp_path: Path) -> None:
+    with running(serve(tmp_path)) as (relay,):
+        body = body_of({"type": "user.created", "object": "event", "data": {"id": "user_1"}})
+        answer = httpx.post(
+            relay.webhook_url, content=body, headers=signed_headers(body, secrets=(TEST_SECRET,))
+        )
+        assert answer.status_code == 200  # the writer thread starts with the first append
+        assert relay.process is not None
+        tasks = Path(f"/proc/{relay.process.pid}/task")
+        policies = {
+            int(task.name): os.sched_getscheduler(int(task.name)) for task in tasks.iterdir()
+        }
+        assert policies.pop(relay.process.pid) == os.SCHED_OTHER  # the event loop's thread
+        batch = [tid for tid, policy in policies.items() if policy == os.SCHED_BATCH]
+        assert len(batch) == 2, policies
