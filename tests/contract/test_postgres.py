@@ -23,6 +23,7 @@ from service.storage import (
     open_store,
 )
 from service.storage.postgres import PostgresStore
+from service.storage.postgres.queries import ENTITIES_BY_IDS, ENTITIES_BY_KEYS
 from service.storage.postgres.schema import MIGRATIONS, SCHEMA_VERSION
 from tests.contract.conftest import (
     POSTGRES_URL,
@@ -394,3 +395,34 @@ async def test_upgrading_from_schema_two_adds_the_pass_tables(
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         version = await (await conn.execute("SELECT version FROM relay_schema")).fetchall()
     assert version == [(SCHEMA_VERSION,)]
+
+
+def _numbered(statement: str) -> str:
+    """A psycopg statement with its `%s` placeholders numbered for `PREPARE` ($1, $2, …)."""
+    parts = statement.split("%s")
+    return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
+
+
+@pytest.mark.parametrize(
+    ("statement", "arguments"),
+    [
+        (ENTITIES_BY_KEYS, "ARRAY['user'], ARRAY['user_1']"),
+        (ENTITIES_BY_IDS, "ARRAY['user_1'], 'user'"),
+    ],
+    ids=["by_keys", "by_ids"],
+)
+async def test_entity_lookups_read_the_primary_key_under_a_plan_made_on_a_small_table(
+    url: str, opened: list[PostgresStore], statement: str, arguments: str
+) -> None:
+    # The plan psycopg's prepared statement may keep for the connection's life.
+    store = await open_tracked(url, opened)
+    for i in range(3):
+        await store.append(event("user.created", f"user_{i}", webhook_id=f"msg_{i}"))
+    with psycopg.connect(url, autocommit=True) as pg:
+        pg.execute("SET plan_cache_mode = force_generic_plan")
+        pg.execute(f"PREPARE lookup AS {_numbered(statement)}")
+        explained = pg.execute(f"EXPLAIN (COSTS OFF) EXECUTE lookup({arguments})").fetchall()
+    plan = "\n".join(line for (line,) in explained)
+    assert "Seq Scan" not in plan
+    assert "Index Scan using entities_pkey on entities" in plan
+    assert "AND (id = wanted.id))" in plan, plan  # both key columns, one pair at a time

@@ -89,6 +89,7 @@ from service.storage.postgres.connections import (
     one_line,
 )
 from service.storage.postgres.queries import (
+    ENTITIES_BY_IDS,
     log_page,
     log_rows,
     meta,
@@ -363,10 +364,7 @@ class PostgresStore:
             return {}
 
         async def query(conn: Connection) -> dict[str, EntityRecord]:
-            cursor = await conn.execute(
-                f"SELECT {ENTITY_COLUMNS} FROM entities WHERE kind = %s AND id = ANY(%s)",
-                (kind, list(ids)),
-            )
+            cursor = await conn.execute(ENTITIES_BY_IDS, (list(ids), kind))
             records = [entity_from_row(row).record() for row in await cursor.fetchall()]
             return {record.id: record for record in records}
 

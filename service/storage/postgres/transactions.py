@@ -13,10 +13,9 @@ from collections.abc import Callable
 
 from service.storage.interface import Retention, StoreError
 from service.storage.postgres.connections import Connection
-from service.storage.postgres.queries import meta, sequence_at_or_zero
+from service.storage.postgres.queries import ENTITIES_BY_KEYS, meta, sequence_at_or_zero
 from service.storage.projection import BatchPlan, Pending, plan_batch
 from service.storage.sql_rows import (
-    ENTITY_COLUMNS,
     EVENT_COLUMNS,
     entity_from_row,
     entity_to_row,
@@ -74,8 +73,7 @@ async def append_batch(
                 }
             )
             entities = await conn.execute(
-                f"SELECT {ENTITY_COLUMNS} FROM entities "
-                "WHERE (kind, id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
+                ENTITIES_BY_KEYS,
                 ([kind for kind, _ in keys], [entity_id for _, entity_id in keys]),
             )
             received = await conn.execute(_HEAD_RECEIVED)
