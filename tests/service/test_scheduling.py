@@ -12,7 +12,15 @@ from typing import Any
 import httpx
 
 from tests.gateway.signing import body_of, signed_headers
-from tests.processes import SOURCE_PATH, TEST_SECRET, running, serve
+from tests.processes import (
+    SOURCE_PATH,
+    TEST_SECRET,
+    RelayProcess,
+    gateway,
+    grpc_service,
+    running,
+    serve,
+)
 
 _POLLER_PROBE = """
 import asyncio, json, os, threading
@@ -78,18 +86,32 @@ def test_the_sqlite_writer_is_a_batch_thread_and_its_readers_are_not(tmp_path: P
     assert policies == {"sqlite-writer": os.SCHED_BATCH, "sqlite-reader": os.SCHED_OTHER}
 
 
+def _post_one(relay: RelayProcess) -> None:
+    body = body_of({"type": "user.created", "object": "event", "data": {"id": "user_1"}})
+    answer = httpx.post(
+        relay.webhook_url, content=body, headers=signed_headers(body, secrets=(TEST_SECRET,))
+    )
+    assert answer.status_code == 200
+
+
+def _batch_threads(relay: RelayProcess) -> int:
+    """How many of the process's threads are batch threads; its main thread must not be."""
+    assert relay.process is not None
+    tasks = Path(f"/proc/{relay.process.pid}/task")
+    policies = {int(task.name): os.sched_getscheduler(int(task.name)) for task in tasks.iterdir()}
+    assert policies.pop(relay.process.pid) == os.SCHED_OTHER  # the event loop's thread
+    return sum(policy == os.SCHED_BATCH for policy in policies.values())
+
+
 def test_serve_runs_exactly_its_poller_and_its_writer_as_batch_threads(tmp_path: Path) -> None:
     with running(serve(tmp_path)) as (relay,):
-        body = body_of({"type": "user.created", "object": "event", "data": {"id": "user_1"}})
-        answer = httpx.post(
-            relay.webhook_url, content=body, headers=signed_headers(body, secrets=(TEST_SECRET,))
-        )
-        assert answer.status_code == 200  # the writer thread starts with the first append
-        assert relay.process is not None
-        tasks = Path(f"/proc/{relay.process.pid}/task")
-        policies = {
-            int(task.name): os.sched_getscheduler(int(task.name)) for task in tasks.iterdir()
-        }
-        assert policies.pop(relay.process.pid) == os.SCHED_OTHER  # the event loop's thread
-        batch = [tid for tid, policy in policies.items() if policy == os.SCHED_BATCH]
-        assert len(batch) == 2, policies
+        _post_one(relay)  # the writer thread starts with the first append
+        assert _batch_threads(relay) == 2
+
+
+def test_split_processes_run_their_pollers_and_writer_as_batch_threads(tmp_path: Path) -> None:
+    service = grpc_service(tmp_path, f"sqlite:///{tmp_path / 'relay.db'}")
+    with running(service, gateway(tmp_path, service.grpc_target)) as (grpc, web):
+        _post_one(web)
+        assert _batch_threads(grpc) == 2  # its poller and the store's writer
+        assert _batch_threads(web) == 1  # the poller of its channel to the grpc process
