@@ -26,14 +26,17 @@ __all__ = [
 
 
 def _entities_at(wanted: str, kind: str) -> str:
+    """The entities of the rows of `wanted` (a `FROM` item with an `id` column) and `kind`."""
     return (
-        f"SELECT found.* FROM unnest({wanted}) CROSS JOIN LATERAL ("
+        f"SELECT found.* FROM {wanted} CROSS JOIN LATERAL ("
         f"SELECT {ENTITY_COLUMNS} FROM entities WHERE entities.kind = {kind} "
         "AND entities.id = wanted.id LIMIT 1) AS found"
     )
 
 
-ENTITIES_BY_KEYS = _entities_at("%s::text[], %s::text[]) AS wanted (kind, id", "wanted.kind")
+ENTITIES_BY_KEYS = _entities_at(
+    "unnest(%s::text[], %s::text[]) AS wanted (kind, id)", kind="wanted.kind"
+)
 """The rows of the entities at (kind, id) pairs, given as two arrays (one row per pair found).
 
 Each pair is one lookup of the primary key, which the `LIMIT` keeps from being
@@ -44,11 +47,11 @@ later run of it on that connection, costed on the table as it was. Written as
 was small, read the whole table on every append (a hash join) until the next
 `ANALYZE`: at 1,000 webhooks/s of new users, the append's p50 grew from 6.5 to
 13.4 ms and its p99 from 14 to 28 ms over 15,000 webhooks, and stayed at
-5.1–5.5 and 9–13 ms with this form (2026-12-03, `--only ingest`'s relay paced,
-a fresh schema).
+4.9–5.2 and 8–11 ms with this form (2026-12-03: `clerk-relay serve` on a fresh
+schema, paced by the bench's load generator).
 """
 
-ENTITIES_BY_IDS = _entities_at("%s::text[]) AS wanted (id", "%s")
+ENTITIES_BY_IDS = _entities_at("unnest(%s::text[]) AS wanted (id)", kind="%s")
 """The rows of one kind's entities by id: the ids as an array, then the kind.
 
 Lookups of the primary key as in `ENTITIES_BY_KEYS`. Written as `kind = %s AND
