@@ -17,8 +17,9 @@ Measured with `python -m bench --only latency`, in turn with the code before,
 on one core: the relay's CPU per webhook at 500/s with 10 streams 1,200 →
 1,100, 1,192 → 1,152 and 1,156 → 1,112 µs with the poller a batch thread, then,
 against that, 1,148 → 1,100 and 1,096 → 1,076 µs with the writer one too; the
-end-to-end p99 within the noise, and ingest at saturation unchanged. With a
-core to spare, a batch thread runs there at once, as before.
+end-to-end p99 within the noise; ingest at saturation and a backfill (the
+writer's busiest work) unchanged. With a core to spare, a batch thread runs
+there at once, as before.
 """
 
 from __future__ import annotations
