@@ -1,4 +1,4 @@
-"""The threads that hand work to the event loop run as batch threads (`service.storage.threads`)."""
+"""grpc.aio's poller runs as a batch thread in every relay process (`service.scheduling`)."""
 
 from __future__ import annotations
 
@@ -42,31 +42,11 @@ async def main():
 asyncio.run(main())
 """
 
-_WRITER_PROBE = """
-import asyncio, json, os, sys, threading
-from clerkrelay.v1.event_pb2 import Event
-from service.storage import open_store
 
-async def main():
-    store = await open_store("sqlite:///" + sys.argv[1])
-    await store.append(Event(id="msg_1", type="user.created"))
-    await store.read(0, 10)
-    policies = {
-        t.name.rstrip("_0123456789"): os.sched_getscheduler(t.native_id)
-        for t in threading.enumerate()
-        if t.name.startswith("sqlite-")
-    }
-    await store.close()
-    print(json.dumps(policies))
-
-asyncio.run(main())
-"""
-
-
-def _probe(code: str, *args: str) -> Any:
+def _probe(code: str) -> Any:
     # In a process of its own: a batch poller here would change every later test's timing.
     done = subprocess.run(
-        [sys.executable, "-c", code, *args],
+        [sys.executable, "-c", code],
         env={"PYTHONPATH": SOURCE_PATH},
         capture_output=True,
         text=True,
@@ -79,11 +59,6 @@ def test_the_grpc_poller_becomes_a_batch_thread_and_the_event_loop_does_not() ->
     before, changed, after, main_thread = _probe(_POLLER_PROBE)
     assert (before, changed, after) == (os.SCHED_OTHER, 1, os.SCHED_BATCH)
     assert main_thread == os.SCHED_OTHER
-
-
-def test_the_sqlite_writer_is_a_batch_thread_and_its_readers_are_not(tmp_path: Path) -> None:
-    policies = _probe(_WRITER_PROBE, str(tmp_path / "relay.db"))
-    assert policies == {"sqlite-writer": os.SCHED_BATCH, "sqlite-reader": os.SCHED_OTHER}
 
 
 def _post_one(relay: RelayProcess) -> None:
@@ -103,15 +78,15 @@ def _batch_threads(relay: RelayProcess) -> int:
     return sum(policy == os.SCHED_BATCH for policy in policies.values())
 
 
-def test_serve_runs_exactly_its_poller_and_its_writer_as_batch_threads(tmp_path: Path) -> None:
+def test_serve_runs_exactly_its_poller_as_a_batch_thread(tmp_path: Path) -> None:
     with running(serve(tmp_path)) as (relay,):
-        _post_one(relay)  # the writer thread starts with the first append
-        assert _batch_threads(relay) == 2
+        _post_one(relay)  # the store's writer thread starts with the first append
+        assert _batch_threads(relay) == 1
 
 
-def test_split_processes_run_their_pollers_and_writer_as_batch_threads(tmp_path: Path) -> None:
+def test_split_processes_run_their_pollers_as_batch_threads(tmp_path: Path) -> None:
     service = grpc_service(tmp_path, f"sqlite:///{tmp_path / 'relay.db'}")
     with running(service, gateway(tmp_path, service.grpc_target)) as (grpc, web):
         _post_one(web)
-        assert _batch_threads(grpc) == 2  # its poller and the store's writer
+        assert _batch_threads(grpc) == 1
         assert _batch_threads(web) == 1  # the poller of its channel to the grpc process

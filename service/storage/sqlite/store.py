@@ -62,7 +62,6 @@ from service.storage.sqlite import queries
 from service.storage.sqlite.connections import Connections, connect, guarded, rollback
 from service.storage.sqlite.schema import migrate
 from service.storage.sqlite.transactions import append_batch, probe_write, save_pass
-from service.storage.threads import batch_this_thread
 from service.storage.write_health import WriteHealth
 
 __all__ = ["SqliteStore"]
@@ -85,9 +84,7 @@ class SqliteStore:
         self._notifier = Notifier(head)
         self._closing = False
         # One thread owns the write connection; readers get one connection per thread.
-        self._writer = ThreadPoolExecutor(
-            1, thread_name_prefix="sqlite-writer", initializer=batch_this_thread
-        )
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._readers = ThreadPoolExecutor(4, thread_name_prefix="sqlite-reader")
         self._connections = Connections(path)
         self._appends = GroupCommit(self._commit_or_split, max_batch, "sqlite-writer")
