@@ -80,7 +80,7 @@ def _batch_threads(relay: RelayProcess) -> int:
 
 def test_serve_runs_exactly_its_poller_as_a_batch_thread(tmp_path: Path) -> None:
     with running(serve(tmp_path)) as (relay,):
-        _post_one(relay)  # the store's writer thread starts with the first append
+        _post_one(relay)  # so that every thread has started (the writer starts with an append)
         assert _batch_threads(relay) == 1
 
 
