@@ -14,7 +14,6 @@ from `position` again, and says `caught_up` when it is back to live delivery.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -144,35 +143,48 @@ class Subscription:
         )
 
     async def _live(self, buffer: LiveBuffer) -> AsyncIterator[bytes]:
-        """Sends buffered events as they come; returns on overflow or close."""
-        while True:
-            events, examined = buffer.take()
-            if buffer.overflowed:
-                # The buffer dropped events it had not handed over, and `examined`
-                # is past them: the log has them, after `position`, not after it.
-                return
-            fresh = [event for event in events if event.sequence > self.position]
-            for message in self._batches([event.data for event in fresh]):
-                yield self._sent(message)
-            if fresh:
-                self.position = self._reported = fresh[-1].sequence
-            self.position = max(self.position, examined)
-            if buffer.overflowed or (buffer.closed and not buffer.wakeup.is_set()):
-                return
-            wait = self._housekeeping_due()
-            if wait <= 0:
-                yield self._housekeeping()
-                continue
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await buffer.wakeup.wait()
+        """Sends buffered events as they come; returns on overflow or close.
+
+        Checkpoints and heartbeats fall due while the stream waits; one timer
+        wakes it for them. Sending a message moves the due time later without
+        touching the timer: when it fires early, it sets itself again for the
+        new due time. A message costs no timer of its own: an `asyncio.timeout`
+        around each wait was about a fifth of a live stream's Python time per
+        event.
+        """
+        timer = _HousekeepingTimer(self, buffer)
+        try:
+            while True:
+                events, examined = buffer.take()
+                if buffer.overflowed:
+                    # The buffer dropped events it had not handed over, and `examined`
+                    # is past them: the log has them, after `position`, not after it.
+                    return
+                fresh = [event for event in events if event.sequence > self.position]
+                if len(fresh) == 1:
+                    yield self._sent(wire.event_message(fresh[0].data))
+                else:
+                    for message in self._batches([event.data for event in fresh]):
+                        yield self._sent(message)
+                if fresh:
+                    self.position = self._reported = fresh[-1].sequence
+                self.position = max(self.position, examined)
+                if buffer.overflowed or (buffer.closed and not buffer.wakeup.is_set()):
+                    return
+                if self.housekeeping_due() <= 0:
+                    yield self._housekeeping()
+                    continue
+                timer.arm()
+                await buffer.wakeup.wait()
+        finally:
+            timer.cancel()
 
     def _batches(self, events: Sequence[bytes]) -> list[bytes]:
         """The messages carrying these serialized events, batched within the limits."""
         limits = self._limits
         return wire.event_batches(events, limits.max_batch_events, limits.max_batch_bytes)
 
-    def _housekeeping_due(self) -> float:
+    def housekeeping_due(self) -> float:
         """Seconds until the next checkpoint or heartbeat is due (≤ 0: now)."""
         limits = self._limits
         idle = time.monotonic() - self._last_sent
@@ -196,3 +208,44 @@ class Subscription:
         self._last_sent = time.monotonic()
         self.bytes_sent += len(message)
         return message
+
+
+class _HousekeepingTimer:
+    """Wakes a live stream when its checkpoint or heartbeat falls due.
+
+    `arm` leaves a timer that fires at or before the stream's due time as it
+    is; one that fires early (messages were sent meanwhile) sets itself again
+    for the due time.
+    """
+
+    __slots__ = ("_buffer", "_handle", "_loop", "_subscription")
+
+    def __init__(self, subscription: Subscription, buffer: LiveBuffer) -> None:
+        self._subscription = subscription
+        self._buffer = buffer
+        self._loop = asyncio.get_running_loop()
+        self._handle: asyncio.TimerHandle | None = None
+
+    def arm(self) -> None:
+        """Makes sure the stream is woken when its housekeeping falls due."""
+        due = self._subscription.housekeeping_due()
+        handle = self._handle
+        if handle is not None:
+            if handle.when() <= self._loop.time() + due:
+                return  # it fires first, and sets itself again if need be
+            handle.cancel()  # the due time came nearer (progress left unreported)
+        self._handle = self._loop.call_later(due, self._fire)
+
+    def cancel(self) -> None:
+        """Stops the timer (the stream leaves live delivery)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _fire(self) -> None:
+        wait = self._subscription.housekeeping_due()
+        if wait > 0:
+            self._handle = self._loop.call_later(wait, self._fire)
+            return
+        self._handle = None
+        self._buffer.wakeup.set()

@@ -32,6 +32,7 @@ __all__ = [
     "caught_up",
     "checkpoint",
     "event_batches",
+    "event_message",
     "events_message",
     "fell_behind",
     "heartbeat",
@@ -98,6 +99,35 @@ def event_batches(events: Sequence[bytes], max_events: int, max_bytes: int) -> l
         messages.append(_message(headers[start:stop], events[start:stop], ends[stop - 1] - before))
         start, before = stop, ends[stop - 1]
     return messages
+
+
+class _LastFramed:
+    """The last event framed alone, and its message.
+
+    At a moderate rate each commit holds one event, and every live stream
+    that matches it sends it alone, one stream after the other: the first
+    frames it, the others reuse the same bytes.
+    """
+
+    __slots__ = ("event", "message")
+
+    def __init__(self) -> None:
+        self.event: bytes | None = None
+        self.message = b""
+
+    def __call__(self, event: bytes) -> bytes:
+        if event is not self.event:
+            framed = event if len(event) <= MAX_EVENT_BYTES else without_payload(event)
+            header = _headers[len(framed)]
+            self.message = b"".join((_FIELD_1, varint(len(header) + len(framed)), header, framed))
+            self.event = event
+        return self.message
+
+
+event_message = _LastFramed()
+"""`event_message(event)`: a `SubscribeResponse` carrying one serialized event
+(without its payload when over `MAX_EVENT_BYTES`), as `event_batches` would
+frame it alone. Call it from the event loop's thread only."""
 
 
 def without_payload(serialized: bytes) -> bytes:

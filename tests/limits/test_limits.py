@@ -29,7 +29,7 @@ from gateway.settings import GatewaySettings
 from service.server import RelayServer
 from service.settings import ServiceSettings
 from service.storage.sqlite import SqliteStore
-from service.wire import event_batches
+from service.wire import event_batches, event_message
 from tests.gateway.signing import SECRET, body_of, signed_headers
 from tests.history import copy_event, event
 
@@ -168,6 +168,7 @@ def test_stored_event_over_the_typed_limit_is_sent_without_its_payload() -> None
     legacy.user_updated.unsafe_metadata_json = "x" * (5 << 20)
     legacy.sequence = 7
     [message] = event_batches([legacy.SerializeToString()], 500, 1 << 20)
+    assert event_message(legacy.SerializeToString()) == message  # a live event sent alone
     assert len(message) <= limits.MAX_MESSAGE_BYTES
     [sent] = SubscribeResponse.FromString(message).events.events
     assert sent.WhichOneof("payload") is None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 
 import grpc
 
@@ -91,6 +93,51 @@ async def test_sparse_filter_gets_checkpoints_and_idle_stream_heartbeats(
     await collect(call, received, lambda r: 28 in r.checkpoints, timeout=5)
     await collect(call, received, lambda r: "heartbeat" in r.kinds, timeout=5)
     assert received.checkpoints == sorted(received.checkpoints)
+    call.cancel()
+
+
+async def test_a_stream_that_keeps_receiving_gets_no_heartbeat_until_it_goes_quiet(
+    make_relay: MakeRelay,
+) -> None:
+    # Its housekeeping timer fires while events still flow: it must set itself
+    # again for the new due time, not send a heartbeat.
+    relay = await make_relay(StreamLimits(heartbeat_interval_s=0.5, checkpoint_interval_s=0.5))
+    call = relay.stub.Subscribe(SubscribeRequest())
+    received = await collect(call, Received(), caught_up)
+    for i in range(1, 16):
+        await relay.store.append(event("user.created", f"busy_{i:02d}"))
+        await collect(call, received, until_sequence(i))
+        await asyncio.sleep(0.1)
+    assert "heartbeat" not in received.kinds
+    quiet = time.monotonic()
+    await collect(call, received, lambda r: "heartbeat" in r.kinds, timeout=5)
+    assert 0.4 <= time.monotonic() - quiet < 1.5
+    assert received.sequences == list(range(1, 16))
+    call.cancel()
+
+
+def until_sequence(sequence: int) -> Callable[[Received], bool]:
+    return lambda received: sequence in received.sequences
+
+
+async def test_progress_past_the_last_match_is_checkpointed_at_the_checkpoint_interval(
+    make_relay: MakeRelay,
+) -> None:
+    # The stream waited for a heartbeat a minute away; a commit of a match and a
+    # non-match leaves progress unreported, due at the much nearer checkpoint time.
+    relay = await make_relay(
+        StreamLimits(checkpoint_every=1000, checkpoint_interval_s=0.3, heartbeat_interval_s=60)
+    )
+    call = relay.stub.Subscribe(SubscribeRequest(event_types=["user.*"]))
+    received = await collect(call, Received(), caught_up)
+    await asyncio.sleep(0.1)  # the stream is waiting, its timer set for the heartbeat
+    results = await relay.store.append_many(
+        [event("user.created", "match"), event("role.created", "no_match")]
+    )
+    assert [getattr(r, "sequence", r) for r in results] == [1, 2]
+    await collect(call, received, lambda r: bool(r.checkpoints), timeout=5)
+    assert received.sequences == [1]
+    assert received.checkpoints == [2]
     call.cancel()
 
 

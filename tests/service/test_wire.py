@@ -51,6 +51,22 @@ def test_events_message_is_one_batch_of_everything() -> None:
     assert wire.events_message(events) == wire.event_batches(events, 10, 1 << 20)[0]
 
 
+@given(size=st.integers(min_value=0, max_value=20_000))
+def test_one_event_alone_is_framed_as_a_batch_of_one(size: int) -> None:
+    data = serialized(size, size)
+    assert wire.event_message(data) == wire.event_batches([data], 500, 1 << 20)[0]
+    assert parsed(wire.event_message(data)) == [data]
+
+
+def test_each_stream_sending_the_same_live_event_reuses_its_framing() -> None:
+    first, second = serialized(1, 3000), serialized(2, 3000)
+    message = wire.event_message(first)
+    assert wire.event_message(first) is message
+    assert parsed(wire.event_message(second)) == [second]
+    # Equal bytes in another object are framed again, and the same.
+    assert wire.event_message(bytes(bytearray(first))) == message
+
+
 @given(
     sizes=st.lists(st.integers(min_value=0, max_value=700), max_size=40),
     max_events=st.integers(min_value=1, max_value=12),
