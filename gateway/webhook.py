@@ -32,7 +32,6 @@ measurable share of a webhook's CPU (bench: ingest profile).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -44,6 +43,7 @@ from starlette.types import Receive, Scope, Send
 from clerkrelay.limits import MAX_EVENT_TYPE_BYTES, MAX_WEBHOOK_ID_BYTES
 from clerkrelay.v1.event_pb2 import Event
 from gateway.convert import Conversion, InvalidEnvelope, convert
+from gateway.deadlines import Deadlines
 from gateway.json_text import InvalidJson, parse_body
 from gateway.logfmt import logfmt_value
 from gateway.metrics import GatewayMetrics, Outcome
@@ -102,7 +102,7 @@ class WebhookEndpoint:
         metrics: The app's metrics.
     """
 
-    __slots__ = ("_max_body_bytes", "_metrics", "_publish_timeout_s", "_publisher", "_verifier")
+    __slots__ = ("_deadlines", "_max_body_bytes", "_metrics", "_publisher", "_verifier")
 
     def __init__(
         self,
@@ -112,7 +112,7 @@ class WebhookEndpoint:
         metrics: GatewayMetrics,
     ) -> None:
         self._max_body_bytes = settings.max_body_bytes
-        self._publish_timeout_s = settings.publish_timeout_s
+        self._deadlines = Deadlines(settings.publish_timeout_s)
         self._verifier = verifier
         self._publisher = publisher
         self._metrics = metrics
@@ -219,14 +219,13 @@ class WebhookEndpoint:
     async def _publish(self, event: Event) -> AppendResult:
         """Publishes within the timeout; any failure is a 503 so that Svix retries."""
         try:
-            async with asyncio.timeout(self._publish_timeout_s):
-                return await self._publisher.publish(event)
+            return await self._deadlines.run(self._publisher.publish(event))
         except TimeoutError:
             raise _Rejected(
                 Outcome.STORE_UNAVAILABLE,
                 503,
                 "store unavailable",
-                f"no answer within {self._publish_timeout_s:g} s",
+                f"no answer within {self._deadlines.timeout_s:g} s",
             ) from None
         except StoreUnavailable as exc:
             raise _Rejected(Outcome.STORE_UNAVAILABLE, 503, "store unavailable", str(exc)) from exc
