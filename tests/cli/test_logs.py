@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from clerkrelay.cli.logs import JsonFormatter, logfmt_fields
+from clerkrelay.cli.logs import JsonFormatter, TextFormatter, logfmt_fields
 from tests.cli.conftest import clerk_relay
 from tests.processes import RelayProcess, relay_env, serve
 
@@ -87,6 +87,19 @@ def test_an_exception_is_one_key_of_the_line() -> None:
     assert entry["message"] == "append failed"
     assert entry["exception"].startswith("Traceback (most recent call last):")
     assert entry["exception"].endswith("ValueError: boom")
+
+
+def test_text_lines_are_what_the_standard_formatter_writes() -> None:
+    standard = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    ours = TextFormatter()
+    # The same second twice, the next one, back to an earlier one, and both ends of a second.
+    for created in (1_796_212_800.5, 1_796_212_800.999, 1_796_212_801.0, 1_796_212_800.0015):
+        record = _record("webhook_id=%s outcome=%s", "m", "stored")
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        assert ours.format(record) == standard.format(record)
+    failed = _record("append failed", exc=True)
+    assert ours.format(failed) == standard.format(failed)
+    assert ours.format(failed).endswith("ValueError: boom")
 
 
 def test_serve_logs_json_lines_only(tmp_path: Path, started: list[RelayProcess]) -> None:
