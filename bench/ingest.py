@@ -44,6 +44,7 @@ _RATE_GUESS = 8000.0  # webhooks/s, to size the first batch of signed requests
 _BARE = "bare Starlette 204"
 _HANDLER = "handler"
 _HANDLER_UPSERT = "handler + upsert"
+_AT_INFO = "SQLite, log level info"
 
 _BASELINES = {
     _BARE: ("ingest, bare Starlette 204 endpoint", "bare"),
@@ -71,7 +72,8 @@ class _Server:
 
     Attributes:
         kind: `bare` (any request will do: the prepared ones are reused),
-            `handler` (a baseline that keeps webhooks) or `relay`.
+            `handler` (a baseline that keeps webhooks), `relay`, or `logging`
+            (the relay at log level info, beside the one at warning).
     """
 
     name: str
@@ -105,6 +107,11 @@ def run(ctx: Context) -> Section:
         sqlite = stack.enter_context(started_relay(ctx.scratch("ingest-sqlite")))
         assert sqlite.http_port is not None and sqlite.process is not None
         servers.append(_Server("SQLite", sqlite.http_port, sqlite.process.pid, "relay"))
+        at_info = stack.enter_context(
+            started_relay(ctx.scratch("ingest-info"), None, "--log-level", "info")
+        )
+        assert at_info.http_port is not None and at_info.process is not None
+        servers.append(_Server(_AT_INFO, at_info.http_port, at_info.process.pid, "logging"))
         if ctx.postgres_url is not None:
             url = stack.enter_context(ctx.postgres_schema())
             pg = stack.enter_context(started_relay(ctx.scratch("ingest-pg"), url))
@@ -151,8 +158,9 @@ def run(ctx: Context) -> Section:
         f"method: {CONNECTIONS} keep-alive connections, closed loop, {warmup:g} s warm-up then a "
         f"{duration:g} s window, {ctx.runs} rounds interleaved across the servers; every request "
         "is a new 3.4 KB `user.created` with its own svix-id, signed before the phase; the relay "
-        "runs at log level warning (no per-webhook info line); latency at half rate is paced "
-        "(open loop) and counts from when each request was due"
+        "runs at log level warning (no per-webhook info line), except in the row at the "
+        "default level, info, whose line per webhook goes to a file as stderr; latency at half "
+        "rate is paced (open loop) and counts from when each request was due"
     )
     section.notes.append(
         "baselines: the bare Starlette route answers 204 after reading the body; the "
@@ -176,9 +184,8 @@ def run(ctx: Context) -> Section:
 def _report(section: Section, servers: list[_Server]) -> None:
     rates = {server.name: [r.rate for r in server.results] for server in servers}
     bare_rates = rates[_BARE]
-    for server in servers:
-        if server.kind == "relay":
-            continue
+    baselines = [server for server in servers if server.kind in ("bare", "handler")]
+    for server in baselines:
         figure, _ = _BASELINES[server.name]
         baseline = None if server.kind == "bare" else Figure.of(bare_rates)
         section.rows.append(
@@ -195,9 +202,7 @@ def _report(section: Section, servers: list[_Server]) -> None:
     for server in servers:
         if server.kind != "relay":
             continue
-        for baseline_server in servers:
-            if baseline_server.kind == "relay":
-                continue
+        for baseline_server in baselines:
             _, baseline_name = _BASELINES[baseline_server.name]
             first = baseline_server.name == _BARE
             suffix = "" if first else f", against the {baseline_name}"
@@ -211,6 +216,20 @@ def _report(section: Section, servers: list[_Server]) -> None:
                     _ratios(rates[server.name], rates[baseline_server.name]),
                     _TARGETS.get((server.name, baseline_server.name)),
                     note=_cost_note(server) if first else "",
+                )
+            )
+    for server in servers:
+        if server.kind == "logging":
+            section.rows.append(
+                Row(
+                    "ingest, full path, `serve` on SQLite at the default log level (info: a "
+                    "line per webhook, written to a file)",
+                    "webhooks/s",
+                    Figure.of(rates[server.name]),
+                    Figure.of(rates["SQLite"]),
+                    "at warning",
+                    _ratios(rates[server.name], rates["SQLite"]),
+                    note=_cost_note(server),
                 )
             )
     for server in servers:

@@ -232,12 +232,15 @@ class Worker:
 
 
 @contextlib.contextmanager
-def started_relay(workdir: Path, database_url: str | None = None) -> Iterator[RelayProcess]:
+def started_relay(
+    workdir: Path, database_url: str | None = None, *extra: str
+) -> Iterator[RelayProcess]:
     """A running `clerk-relay serve` over SQLite in `workdir` (or `database_url`).
 
-    Every thread is pinned to the server CPU; the process is stopped after.
+    `extra` are more command-line arguments. Every thread is pinned to the
+    server CPU; the process is stopped after.
     """
-    process = serve(workdir, database_url)
+    process = serve(workdir, database_url, *extra)
     try:
         process.start(timeout_s=60)
         assert process.process is not None

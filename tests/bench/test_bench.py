@@ -170,7 +170,13 @@ def test_quick_run_of_ingest_and_fanout(tmp_path: Path) -> None:
             assert list(result["status"]) == [expected], (server, result["status"])
             assert (result["duplicates"], result["errors"]) == (0, 0)
             assert all(ms >= 10 for ms in result["disk_stalls_ms"]), result["disk_stalls_ms"]
-    assert {"bare Starlette 204", "handler", "handler + upsert", "SQLite"} <= set(phases)
+    assert {
+        "bare Starlette 204",
+        "handler",
+        "handler + upsert",
+        "SQLite",
+        "SQLite, log level info",
+    } <= set(phases)
     costs = sections["ingest"]["extra"]["per_webhook"]
     assert set(costs) == set(phases)
     assert costs["handler"]["write_bytes"]["median"] > 0  # a WAL frame per commit, at least
@@ -183,6 +189,12 @@ def test_quick_run_of_ingest_and_fanout(tmp_path: Path) -> None:
     )
     assert ingest["ingest, full path, `serve` on SQLite"]["target"] == "≥ 0.20× bare"
     assert "server CPU per webhook" in ingest["ingest, full path, `serve` on SQLite"]["note"]
+    at_info = ingest[
+        "ingest, full path, `serve` on SQLite at the default log level (info: a line per "
+        "webhook, written to a file)"
+    ]
+    assert (at_info["baseline_name"], at_info["target"]) == ("at warning", None)
+    assert at_info["ratio"]["median"] > 0
     markdown = (tmp_path / "results.md").read_text()
     assert "| figure | value [min–max] | baseline | ratio [min–max] | target | met |" in markdown
     assert "ingest, full path, `serve` on SQLite" in markdown
