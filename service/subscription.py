@@ -171,10 +171,11 @@ class Subscription:
                 self.position = max(self.position, examined)
                 if buffer.overflowed or (buffer.closed and not buffer.wakeup.is_set()):
                     return
-                if self.housekeeping_due() <= 0:
+                due = self.housekeeping_due()
+                if due <= 0:
                     yield self._housekeeping()
                     continue
-                timer.arm()
+                timer.arm(due)
                 await buffer.wakeup.wait()
         finally:
             timer.cancel()
@@ -226,9 +227,8 @@ class _HousekeepingTimer:
         self._loop = asyncio.get_running_loop()
         self._handle: asyncio.TimerHandle | None = None
 
-    def arm(self) -> None:
-        """Makes sure the stream is woken when its housekeeping falls due."""
-        due = self._subscription.housekeeping_due()
+    def arm(self, due: float) -> None:
+        """Makes sure the stream is woken when its housekeeping falls due, `due` s from now."""
         handle = self._handle
         if handle is not None:
             if handle.when() <= self._loop.time() + due:
