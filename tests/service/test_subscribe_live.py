@@ -109,9 +109,9 @@ async def test_a_stream_that_keeps_receiving_gets_no_heartbeat_until_it_goes_qui
         await collect(call, received, until_sequence(i))
         await asyncio.sleep(0.1)
     assert "heartbeat" not in received.kinds
-    quiet = time.monotonic()
+    quiet = time.monotonic()  # about 0.1 s after the last message
     await collect(call, received, lambda r: "heartbeat" in r.kinds, timeout=5)
-    assert 0.4 <= time.monotonic() - quiet < 1.5
+    assert 0.25 <= time.monotonic() - quiet < 1.5
     assert received.sequences == list(range(1, 16))
     call.cancel()
 
