@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from service import wire
 from service.broadcaster import Broadcaster, LiveBuffer
 from service.filters import EventFilter
+from service.lazy_timer import LazyTimer
 from service.storage import Store
 
 __all__ = ["StreamLimits", "Subscription"]
@@ -145,14 +146,22 @@ class Subscription:
     async def _live(self, buffer: LiveBuffer) -> AsyncIterator[bytes]:
         """Sends buffered events as they come; returns on overflow or close.
 
-        Checkpoints and heartbeats fall due while the stream waits; one timer
-        wakes it for them. Sending a message moves the due time later without
-        touching the timer: when it fires early, it sets itself again for the
-        new due time. A message costs no timer of its own: an `asyncio.timeout`
-        around each wait was about a fifth of a live stream's Python time per
-        event.
+        Checkpoints and heartbeats fall due while the stream waits; one
+        `LazyTimer` wakes it for them. Sending a message moves the due time
+        later without touching the timer, so a message costs no timer of its
+        own: an `asyncio.timeout` around each wait was about a fifth of a live
+        stream's Python time per event.
         """
-        timer = _HousekeepingTimer(self, buffer)
+        loop = asyncio.get_running_loop()
+
+        def wake_when_due() -> float | None:
+            wait = self._housekeeping_due()
+            if wait > 0:
+                return loop.time() + wait  # messages were sent since the timer was set
+            buffer.wakeup.set()
+            return None
+
+        timer = LazyTimer(loop, wake_when_due)
         try:
             while True:
                 events, examined = buffer.take()
@@ -171,11 +180,11 @@ class Subscription:
                 self.position = max(self.position, examined)
                 if buffer.overflowed or (buffer.closed and not buffer.wakeup.is_set()):
                     return
-                due = self.housekeeping_due()
+                due = self._housekeeping_due()
                 if due <= 0:
                     yield self._housekeeping()
                     continue
-                timer.arm(due)
+                timer.arm(loop.time() + due)
                 await buffer.wakeup.wait()
         finally:
             timer.cancel()
@@ -185,7 +194,7 @@ class Subscription:
         limits = self._limits
         return wire.event_batches(events, limits.max_batch_events, limits.max_batch_bytes)
 
-    def housekeeping_due(self) -> float:
+    def _housekeeping_due(self) -> float:
         """Seconds until the next checkpoint or heartbeat is due (≤ 0: now)."""
         limits = self._limits
         idle = time.monotonic() - self._last_sent
@@ -209,43 +218,3 @@ class Subscription:
         self._last_sent = time.monotonic()
         self.bytes_sent += len(message)
         return message
-
-
-class _HousekeepingTimer:
-    """Wakes a live stream when its checkpoint or heartbeat falls due.
-
-    `arm` leaves a timer that fires at or before the stream's due time as it
-    is; one that fires early (messages were sent meanwhile) sets itself again
-    for the due time.
-    """
-
-    __slots__ = ("_buffer", "_handle", "_loop", "_subscription")
-
-    def __init__(self, subscription: Subscription, buffer: LiveBuffer) -> None:
-        self._subscription = subscription
-        self._buffer = buffer
-        self._loop = asyncio.get_running_loop()
-        self._handle: asyncio.TimerHandle | None = None
-
-    def arm(self, due: float) -> None:
-        """Makes sure the stream is woken when its housekeeping falls due, `due` s from now."""
-        handle = self._handle
-        if handle is not None:
-            if handle.when() <= self._loop.time() + due:
-                return  # it fires first, and sets itself again if need be
-            handle.cancel()  # the due time came nearer (progress left unreported)
-        self._handle = self._loop.call_later(due, self._fire)
-
-    def cancel(self) -> None:
-        """Stops the timer (the stream leaves live delivery)."""
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-    def _fire(self) -> None:
-        wait = self._subscription.housekeeping_due()
-        if wait > 0:
-            self._handle = self._loop.call_later(wait, self._fire)
-            return
-        self._handle = None
-        self._buffer.wakeup.set()

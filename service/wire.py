@@ -118,8 +118,7 @@ class _LastFramed:
     def __call__(self, event: bytes) -> bytes:
         if event is not self.event:
             framed = event if len(event) <= MAX_EVENT_BYTES else without_payload(event)
-            header = _headers[len(framed)]
-            self.message = b"".join((_FIELD_1, varint(len(header) + len(framed)), header, framed))
+            self.message = _message((_headers[len(framed)],), (framed,), len(framed))
             self.event = event
         return self.message
 
