@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+from datetime import UTC, datetime
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from svix.webhooks import Webhook, WebhookVerificationError
 
 from gateway.signature import (
@@ -71,6 +76,50 @@ def test_accepts_what_svix_accepts() -> None:
     headers = signed_headers(BODY)
     Webhook(SECRET).verify(BODY, headers)  # Svix's own verdict: valid
     assert SignatureVerifier([SECRET]).verify(headers, BODY) == "msg_test_1"
+
+
+@given(
+    key=st.binary(min_size=1, max_size=64),
+    prefixed=st.booleans(),
+    padded=st.booleans(),
+    webhook_id=st.text(min_size=1, max_size=40),
+    timestamp=st.one_of(
+        st.integers(NOW - 300, NOW + 300).map(str),
+        st.floats(NOW - 300, NOW + 300).map(repr),
+    ),
+    text=st.text(max_size=200),
+)
+def test_signs_what_svix_signs(
+    key: bytes, prefixed: bool, padded: bool, webhook_id: str, timestamp: str, text: str
+) -> None:
+    # The verifier keys its HMAC itself: it must read every secret as svix
+    # does, and sign the same seconds for a fractional timestamp.
+    encoded = base64.b64encode(key).decode()
+    secret = ("whsec_" if prefixed else "") + (encoded if padded else encoded.rstrip("="))
+    signed_at = datetime.fromtimestamp(float(timestamp), tz=UTC)
+    headers = {
+        "svix-id": webhook_id,
+        "svix-timestamp": timestamp,
+        "svix-signature": Webhook(secret).sign(webhook_id, signed_at, text),
+    }
+    verifier = SignatureVerifier([secret], now=lambda: NOW)
+    assert verifier.verify(headers, text.encode()) == webhook_id
+    other = Webhook(secret).sign(webhook_id + "x", signed_at, text)
+    with pytest.raises(BadSignature, match="no matching signature"):
+        verifier.verify({**headers, "svix-signature": other}, text.encode())
+
+
+@pytest.mark.parametrize("timestamp", ["1750000000.9999997", "1750000000.5", "1750000000"])
+def test_a_fractional_timestamp_signs_the_seconds_svix_signs(timestamp: str) -> None:
+    # svix goes through a datetime, which rounds to microseconds: .9999997
+    # signs the next second, where flooring the number would not.
+    signed_at = datetime.fromtimestamp(float(timestamp), tz=UTC)
+    headers = {
+        "svix-id": "msg_1",
+        "svix-timestamp": timestamp,
+        "svix-signature": Webhook(SECRET).sign("msg_1", signed_at, "{}"),
+    }
+    assert frozen().verify(headers, b"{}") == "msg_1"
 
 
 def test_rejects_what_svix_rejects_for_a_tampered_body() -> None:
