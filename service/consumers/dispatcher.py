@@ -60,6 +60,7 @@ from service.consumers.metrics import ConsumerMetrics
 from service.consumers.settings import MAX_DELAY_NS, GroupConfig
 from service.consumers.wire import delivery_batch, parse_delivery_id, rejected
 from service.errors import NotFound
+from service.lazy_timer import LazyTimer
 from service.storage import (
     MEMBER_REFRESH_S,
     BeforeRetention,
@@ -118,6 +119,11 @@ class GroupDispatcher:
         self._next_reload = 0.0
         self._next_seen = 0.0  # when to record the members again
         self._wake = asyncio.Event()
+        # A round at least every poll interval, from one timer that is set
+        # again only when it fires early, not a timeout around every wait.
+        self._loop = asyncio.get_running_loop()
+        self._waiting_since: float | None = None  # None during a round
+        self._poll_timer = LazyTimer(self._loop, self._poll_due)
         self._closed = False
         self._committed: list[StoredEvent] = []  # reported by the store, newest last
         self._head: int | None = None  # the log's head as reported to `_on_commit`: see `_examine`
@@ -192,9 +198,10 @@ class GroupDispatcher:
 
     async def _run(self) -> None:
         while not self._closed:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._poll_s):
-                    await self._wake.wait()
+            self._waiting_since = self._loop.time()
+            self._poll_timer.arm(self._waiting_since + self._poll_s)
+            await self._wake.wait()
+            self._waiting_since = None
             self._wake.clear()
             try:
                 await self._round()
@@ -205,6 +212,19 @@ class GroupDispatcher:
                     self._wake.set()
             except Exception:
                 _log.exception("consumer group %s: round failed", self.config.name)
+
+    def _poll_due(self) -> float | None:
+        """The poll timer fired: a round if the wait has lasted the interval, else when it will.
+
+        During a round it does nothing: the next wait sets it again.
+        """
+        if self._waiting_since is None:
+            return None
+        due = self._waiting_since + self._poll_s
+        if self._loop.time() < due:
+            return due
+        self._wake.set()
+        return None
 
     async def _round(self) -> None:
         if any(m.leaving is not None for m in self.members.values()):
@@ -415,6 +435,7 @@ class GroupDispatcher:
         members = list(self.members.values())
         self._closed = True
         self._unlisten()
+        self._poll_timer.cancel()
         self._wake.set()
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
