@@ -37,6 +37,8 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from service.lazy_timer import LazyTimer
+
 __all__ = ["FD_RESERVE", "HttpLimits", "LimitedHttpToolsProtocol", "fit_fd_limit", "protocol_class"]
 
 _log = logging.getLogger("clerk_relay")
@@ -110,7 +112,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = True  # reading a request head (or waiting for one)
         self._head_room = self.limits.max_header_bytes  # bytes the current head may still take
         self._deadline: float | None = None  # loop time the current head or body is due by
-        self._timer: asyncio.TimerHandle | None = None  # fires at or before the deadline
+        self._timer = LazyTimer(self.loop, self._check_deadline)  # fires by the deadline
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Takes the connection, or closes it at once when `max_connections` are open."""
@@ -123,9 +125,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Stops the timer and lets uvicorn clean up."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -170,30 +170,26 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         """The current phase is due `timeout_s` from now; the timer fires by then."""
         deadline = self.loop.time() + timeout_s
         self._deadline = deadline
-        timer = self._timer
-        if timer is None or timer.when() > deadline:
-            if timer is not None:
-                timer.cancel()
-            self._timer = self.loop.call_at(deadline, self._check_deadline)
+        self._timer.arm(deadline)
 
-    def _check_deadline(self) -> None:
-        """Re-arms for a deadline that moved later; refuses the request whose deadline passed."""
-        self._timer = None
+    def _check_deadline(self) -> float | None:
+        """Refuses the request whose deadline passed; else returns when the timer is due next."""
         deadline = self._deadline
         if deadline is None or self.transport.is_closing():
-            return  # nothing due: the next phase arms the timer again
-        if deadline - self.loop.time() > 0.001:
-            self._timer = self.loop.call_at(deadline, self._check_deadline)
-            return
+            return None  # nothing due: the next phase arms the timer again
+        if deadline - self.loop.time() > 0.001:  # the deadline moved later
+            return deadline
         if self.pipeline:  # reading is paused behind an earlier request: the wait is ours
             limits = self.limits
-            self._set_deadline(limits.header_timeout_s if self._in_head else limits.body_timeout_s)
-            return
+            timeout_s = limits.header_timeout_s if self._in_head else limits.body_timeout_s
+            self._deadline = self.loop.time() + timeout_s
+            return self._deadline
         if self._in_head and self._head_room == self.limits.max_header_bytes:  # nothing came
             self.transport.close()
-            return
+            return None
         self.logger.info("Request %s not received in time.", "head" if self._in_head else "body")
         self._refuse(408, "Request timeout.")
+        return None
 
     def _refuse(self, status: int, message: str) -> None:
         """Answers `status` with `message` and closes, or only closes if a response is under way.

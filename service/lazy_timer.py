@@ -2,9 +2,10 @@
 
 An `asyncio.timeout` for every message or request (a timer armed, then
 cancelled) costs about 5 µs on uvloop. Where the due time mostly moves later
-(a stream's next heartbeat after each message, the oldest of many deadlines),
-one timer is enough: it stays as it is while it fires no later than needed,
-and when it fires, its callback says when it is due next.
+(a stream's next heartbeat after each message, the oldest of many deadlines,
+a connection's head or body deadline, a consumer group's next poll), one
+timer is enough: it stays as it is while it fires no later than needed, and
+when it fires, its callback says when it is due next.
 """
 
 from __future__ import annotations

@@ -124,3 +124,23 @@ async def test_the_second_head_on_a_kept_alive_connection_has_its_own_timeout(
         rest = await read_to_end(reader)
         writer.close()
     assert (first, second, answer, rest) == (200, 408, b"Request timeout.", b"")
+
+
+async def test_a_head_begun_before_the_previous_clock_ran_out_gets_a_full_timeout(
+    app: GatewayApp,
+) -> None:
+    # The connection's timer is still set for the first head's deadline when
+    # the second head begins: it must set itself again for the later one.
+    async with serving(app) as port:
+        reader, writer = await connect(port)
+        writer.write(HEALTHZ)
+        first, _, _ = await read_response(reader)
+        await asyncio.sleep(SMALL.header_timeout_s / 2)
+        writer.write(HEALTHZ[:20])  # begins, then stalls
+        began = time.monotonic()
+        async with asyncio.timeout(5 * SMALL.header_timeout_s):
+            second, _, answer = await read_response(reader)
+        waited = time.monotonic() - began
+        writer.close()
+    assert (first, second, answer) == (200, 408, b"Request timeout.")
+    assert waited >= SMALL.header_timeout_s * 0.9

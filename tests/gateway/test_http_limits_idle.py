@@ -7,8 +7,11 @@ import time
 
 import orjson
 
-from gateway.app import GatewayApp
+from gateway.app import GatewayApp, create_app
+from gateway.settings import GatewaySettings
+from service.storage import AppendResult
 from service.storage.sqlite import SqliteStore
+from tests.gateway.failing_publisher import FailingPublisher
 from tests.gateway.http_server import (
     HEALTHZ,
     SMALL,
@@ -77,3 +80,27 @@ async def test_an_idle_kept_alive_connection_is_closed_after_the_keep_alive_time
         writer.close()
     assert (first, second, rest) == (200, 200, b"")
     assert waited >= SMALL.keep_alive_timeout_s * 0.9
+
+
+async def test_a_body_waiting_behind_a_slow_request_is_not_blamed_for_the_wait(
+    settings: GatewaySettings,
+) -> None:
+    # The second request's head comes with the first; uvicorn stops reading
+    # until the first is answered, 3 body timeouts later. Its body clock
+    # starts again while it waits, then runs out once reading resumes.
+    async def slow() -> AppendResult:
+        await asyncio.sleep(3 * SMALL.body_timeout_s)
+        return AppendResult(1, duplicate=False, stale=False)
+
+    app = create_app(settings, FailingPublisher(slow))
+    first_head, first_body = webhook_request("msg_pipelined_1")
+    second_head, second_body = webhook_request("msg_pipelined_2")
+    async with serving(app) as port:
+        reader, writer = await connect(port)
+        writer.write(first_head + first_body + second_head + second_body[:10])
+        async with asyncio.timeout(10 * SMALL.body_timeout_s):
+            first, _, answer = await read_response(reader)
+            second, _, timeout_answer = await read_response(reader)
+        writer.close()
+    assert (first, orjson.loads(answer)) == (200, {"sequence": 1})
+    assert (second, timeout_answer) == (408, b"Request timeout.")
