@@ -61,7 +61,10 @@ COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("gRPC", ("grpc/", "service/server.py", "service/event_servicer.py")),
     ("HTTP (uvicorn, Starlette)", ("uvicorn/", "starlette/", "httptools/", "gateway/app.py")),
-    ("threads and executors", ("concurrent/futures/", "threading.py")),
+    (
+        "threads and executors",
+        ("concurrent/futures/", "threading.py", "service/storage/worker_thread.py"),
+    ),
     ("event loop (asyncio, uvloop)", ("asyncio/", "uvloop/")),
 )
 

@@ -8,7 +8,6 @@ root (the test is skipped, saying why, otherwise).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import shutil
 import subprocess
@@ -63,4 +62,4 @@ async def limit_pages(store: SqliteStore, pages: int) -> None:
         store._connections.writer().execute(f"PRAGMA max_page_count = {pages}")
 
     # On the writer's own thread, which owns that connection.
-    await asyncio.get_running_loop().run_in_executor(store._writer, run)
+    await store._writer.run(run)

@@ -27,16 +27,15 @@ so no fsync blocks the loop.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Callable, Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from service.storage.consumer_records import Tx
 from service.storage.interface import StoreUnavailable
 from service.storage.sqlite.connections import connect, rollback, write_lock
+from service.storage.worker_thread import WorkerThread
 
 __all__ = ["SqliteConsumerDatabase"]
 
@@ -86,7 +85,7 @@ class SqliteConsumerDatabase:
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-consumers")
+        self._thread = WorkerThread("sqlite-consumers")
         self._conn: sqlite3.Connection | None = None  # the thread's
         self._loop_conn: sqlite3.Connection | None = None  # brief writes', on the event loop
         self._write_lock = write_lock(path)
@@ -156,7 +155,7 @@ class SqliteConsumerDatabase:
             return call(self._conn)
 
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, on_thread)
+            return await self._thread.run(on_thread)
         except sqlite3.Error as error:
             raise StoreUnavailable(f"consumer groups in {self._path}: {error}") from error
 
@@ -177,8 +176,8 @@ class SqliteConsumerDatabase:
                 self._conn.close()
                 self._conn = None
 
-        await asyncio.get_running_loop().run_in_executor(self._thread, close_connection)
-        self._thread.shutdown(wait=True)
+        await self._thread.run(close_connection)
+        await self._thread.close()
 
 
 def _brief_connection(path: Path) -> sqlite3.Connection:

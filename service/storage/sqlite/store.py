@@ -62,6 +62,7 @@ from service.storage.sqlite import queries
 from service.storage.sqlite.connections import Connections, connect, guarded, rollback
 from service.storage.sqlite.schema import migrate
 from service.storage.sqlite.transactions import append_batch, probe_write, save_pass
+from service.storage.worker_thread import WorkerThread
 from service.storage.write_health import WriteHealth
 
 __all__ = ["SqliteStore"]
@@ -84,7 +85,7 @@ class SqliteStore:
         self._notifier = Notifier(head)
         self._closing = False
         # One thread owns the write connection; readers get one connection per thread.
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._writer = WorkerThread("sqlite-writer")
         self._readers = ThreadPoolExecutor(4, thread_name_prefix="sqlite-reader")
         self._connections = Connections(path)
         self._appends = GroupCommit(self._commit_or_split, max_batch, "sqlite-writer")
@@ -146,10 +147,8 @@ class SqliteStore:
         """
         queued = [pending for pending, _ in batch]
         try:
-            plan = await asyncio.get_running_loop().run_in_executor(
-                self._writer,
-                self._connections.write,
-                lambda conn: append_batch(conn, queued, self._head),
+            plan = await self._writer.run(
+                lambda: self._connections.write(lambda conn: append_batch(conn, queued, self._head))
             )
         except Exception as error:
             if len(batch) > 1 and not isinstance(error, sqlite3.OperationalError):
@@ -261,10 +260,8 @@ class SqliteStore:
         if self._closing:
             raise StoreUnavailable(f"the store {self._path} is closed")
         try:
-            await asyncio.get_running_loop().run_in_executor(
-                self._writer,
-                self._connections.write,
-                functools.partial(save_pass, checkpoint=checkpoint),
+            await self._writer.run(
+                lambda: self._connections.write(functools.partial(save_pass, checkpoint=checkpoint))
             )
         except sqlite3.Error as error:
             raise StoreUnavailable(f"could not save the pass's progress: {error}") from error
@@ -310,9 +307,7 @@ class SqliteStore:
         if self._retention.keeps_everything:
             return 0
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self._writer, self._connections.write, self._trim
-            )
+            return await self._writer.run(lambda: self._connections.write(self._trim))
         except sqlite3.Error as error:
             raise StoreUnavailable(f"could not trim the log: {error}") from error
 
@@ -371,9 +366,7 @@ class SqliteStore:
         if self._closing:
             raise StoreUnavailable(f"the store {self._path} is closed")
         try:
-            await asyncio.get_running_loop().run_in_executor(
-                self._writer, self._connections.write, probe_write
-            )
+            await self._writer.run(lambda: self._connections.write(probe_write))
         except sqlite3.Error as error:
             raise StoreUnavailable(f"could not write to {self._path}: {error}") from error
 
@@ -389,7 +382,7 @@ class SqliteStore:
                 await self._trim_task
         # Waited for off the event loop: a write still running may be waiting for the
         # file's write lock, which a consumer group's transaction may hold meanwhile.
-        await asyncio.to_thread(self._writer.shutdown, wait=True)
+        await self._writer.close()
         await asyncio.to_thread(self._readers.shutdown, wait=True)
         self._connections.close()
 
