@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import queue
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -31,19 +32,20 @@ _Job = tuple[Callable[[], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop
 class WorkerThread:
     """A thread of its own that runs the calls given to `run`, one at a time, in order.
 
+    The thread starts with the first call and ends with `close`, or once
+    nothing refers to this object any more (as an executor's threads do).
+
     Args:
         name: The thread's name (as profilers and `/proc` show it).
     """
 
-    __slots__ = ("_closed", "_jobs", "_thread")
+    __slots__ = ("__weakref__", "_closed", "_jobs", "_name", "_thread")
 
     def __init__(self, name: str) -> None:
+        self._name = name
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
         self._closed = False
-        # A daemon: a store left unclosed must not keep the interpreter from
-        # exiting (nothing waits for its answers then).
-        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
-        self._thread.start()
 
     async def run(self, call: Callable[[], _T]) -> _T:
         """`call()` on the thread, after every call given before it.
@@ -58,6 +60,8 @@ class WorkerThread:
             raise RuntimeError("the worker thread is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_T] = loop.create_future()
+        if self._thread is None:
+            self._start()
         self._jobs.put((call, future, loop))
         return await future
 
@@ -66,19 +70,37 @@ class WorkerThread:
         if not self._closed:
             self._closed = True
             self._jobs.put(None)
-        await asyncio.to_thread(self._thread.join)
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
 
-    def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            call, future, loop = job
-            if future.cancelled():  # read across threads: at worst, a call runs for nobody
-                continue
-            try:
-                result = call()
-            except BaseException as error:  # handed to the caller, as an executor does
-                _answer(loop, future, None, error)
-            else:
-                _answer(loop, future, result, None)
+    def _start(self) -> None:
+        # The thread holds the queue, not this object: an unclosed one can be
+        # collected, and its finalizer ends the thread. A daemon, so that one
+        # left running does not keep the interpreter from exiting.
+        self._thread = threading.Thread(
+            target=_work, args=(self._jobs,), name=self._name, daemon=True
+        )
+        self._thread.start()
+        weakref.finalize(self, self._jobs.put, None)
+
+
+def _work(jobs: queue.SimpleQueue[_Job | None]) -> None:
+    while (job := jobs.get()) is not None:
+        _do(*job)
+        del job  # holds nothing of the last call while it waits for the next
+
+
+def _do(
+    call: Callable[[], Any], future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop
+) -> None:
+    if future.cancelled():  # read across threads: at worst, a call runs for nobody
+        return
+    try:
+        result = call()
+    except BaseException as error:  # handed to the caller, as an executor does
+        _answer(loop, future, None, error)
+    else:
+        _answer(loop, future, result, None)
 
 
 def _answer(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import threading
 
 import pytest
@@ -72,3 +73,26 @@ async def test_close_runs_what_was_queued_then_refuses_more() -> None:
     with pytest.raises(RuntimeError, match="closed"):
         async with asyncio.timeout(1):  # not a wait for a thread that is gone
             await worker.run(lambda: None)
+
+
+async def test_no_thread_runs_before_the_first_call() -> None:
+    worker = WorkerThread("test-worker-idle")
+    assert not any(t.name == "test-worker-idle" for t in threading.enumerate())
+    await worker.close()
+
+
+async def test_a_worker_dropped_unclosed_ends_its_thread() -> None:
+    class Owner:  # its calls refer to it, and so to the worker, as the store's do
+        def __init__(self) -> None:
+            self.worker = WorkerThread("test-worker-dropped")
+
+        def call(self) -> None:
+            pass
+
+    owner = Owner()
+    await owner.worker.run(owner.call)
+    (thread,) = [t for t in threading.enumerate() if t.name == "test-worker-dropped"]
+    del owner
+    gc.collect()
+    await asyncio.to_thread(thread.join, 5)
+    assert not thread.is_alive()
