@@ -233,14 +233,17 @@ class Worker:
 
 @contextlib.contextmanager
 def started_relay(
-    workdir: Path, database_url: str | None = None, *extra: str
+    workdir: Path, database_url: str | None = None, *extra: str, source: Path | None = None
 ) -> Iterator[RelayProcess]:
     """A running `clerk-relay serve` over SQLite in `workdir` (or `database_url`).
 
-    `extra` are more command-line arguments. Every thread is pinned to the
-    server CPU; the process is stopped after.
+    `extra` are more command-line arguments; `source` is another checkout of
+    the project to run the relay from (this one by default). Every thread is
+    pinned to the server CPU; the process is stopped after.
     """
     process = serve(workdir, database_url, *extra)
+    if source is not None:
+        process.env["PYTHONPATH"] = os.pathsep.join([str(source), str(source / "clients/python")])
     try:
         process.start(timeout_s=60)
         assert process.process is not None
