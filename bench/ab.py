@@ -26,7 +26,7 @@ import contextlib
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +38,7 @@ from bench.stats import Figure
 from bench.workers import PhaseResult, load_generator, run_phase, subscribers
 from tests.processes import ROOT, RelayProcess
 
-__all__ = ["Side", "figures", "main", "order", "summary"]
+__all__ = ["Side", "main", "order", "p99_ms", "summary"]
 
 
 @dataclass
@@ -55,7 +55,14 @@ def order(round_: int) -> tuple[int, int]:
     return (0, 1) if round_ % 2 == 0 else (1, 0)
 
 
-def summary(label: str, unit: str, decimals: int, base: Side, tree: Side, values: str) -> str:
+def summary(
+    label: str,
+    unit: str,
+    decimals: int,
+    base: Side,
+    tree: Side,
+    figure: Callable[[PhaseResult], float],
+) -> str:
     """One figure of both sides: their medians, and the differences pair by pair.
 
     Args:
@@ -64,9 +71,10 @@ def summary(label: str, unit: str, decimals: int, base: Side, tree: Side, values
         decimals: How many decimals to show.
         base: The side compared with.
         tree: The side compared, whose results are in the same rounds.
-        values: Which figure of a phase's result, a key of `figures`.
+        figure: The figure of one phase's result.
     """
-    before, after = figures(base, values), figures(tree, values)
+    before = [figure(r) for r in base.results]
+    after = [figure(r) for r in tree.results]
     differences = [t - b for b, t in zip(before, after, strict=True)]
     lower = sum(1 for d in differences if d < 0)
     return (
@@ -77,17 +85,9 @@ def summary(label: str, unit: str, decimals: int, base: Side, tree: Side, values
     )
 
 
-def figures(side: Side, values: str) -> list[float]:
-    """One figure of each of a side's phases, round by round.
-
-    `values` is "cpu" (µs of CPU per webhook), "rate" (webhooks answered per
-    second) or "p99" (the HTTP answer's, in ms).
-    """
-    if values == "cpu":
-        return [r.cpu_us_per_request for r in side.results]
-    if values == "rate":
-        return [r.rate for r in side.results]
-    return [float(r.result["latency_ms"]["p99"]) for r in side.results]
+def p99_ms(result: PhaseResult) -> float:
+    """The HTTP answer's p99 in a phase, in ms."""
+    return float(result.result["latency_ms"]["p99"])
 
 
 @contextlib.contextmanager
@@ -173,17 +173,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"round {round_ + 1} {side.name}: {result.rate:,.0f} webhooks/s, "
                     f"{result.cpu_us_per_request:,.0f} µs of CPU per webhook, HTTP p99 "
-                    f"{result.result['latency_ms']['p99']:.2f} ms",
+                    f"{p99_ms(result):.2f} ms",
                     file=sys.stderr,
                 )
     base, tree = sides
     failures = sum(r.failures for side in sides for r in side.results)
     print(f"{args.rounds} rounds, the order flipped every round")
-    print(summary("relay CPU per webhook", "µs", 0, base, tree, "cpu"))
+    print(summary("relay CPU per webhook", "µs", 0, base, tree, lambda r: r.cpu_us_per_request))
     if args.rate:
-        print(summary("HTTP answer p99", "ms", 2, base, tree, "p99"))
+        print(summary("HTTP answer p99", "ms", 2, base, tree, p99_ms))
     else:
-        print(summary("webhooks answered", "/s", 0, base, tree, "rate"))
+        print(summary("webhooks answered", "/s", 0, base, tree, lambda r: r.rate))
     if failures:  # the figures would not be of the same work
         print(f"{failures} requests got no fresh 2xx answer", file=sys.stderr)
         return 1

@@ -242,7 +242,7 @@ def started_relay(
     pinned to the server CPU; the process is stopped after.
     """
     process = serve(workdir, database_url, *extra)
-    if source is not None:
+    if source is not None:  # ahead of the editable install, whose finder Python asks last
         process.env["PYTHONPATH"] = os.pathsep.join([str(source), str(source / "clients/python")])
     try:
         process.start(timeout_s=60)

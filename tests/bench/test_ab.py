@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from bench.ab import Side, order, summary
+from bench.ab import Side, order, p99_ms, summary
 from bench.workers import PhaseResult
 from tests.processes import ROOT, RelayProcess
 
@@ -31,11 +31,12 @@ def side(name: str, cpu: list[float], p99: list[float]) -> Side:
 def test_summary_gives_both_medians_and_the_differences_pair_by_pair() -> None:
     base = side("HEAD~1", [2.0, 2.1, 1.9], [3.5, 4.25, 4.0])
     tree = side("this tree", [1.9, 2.15, 1.7], [3.0, 4.5, 4.0])
-    assert summary("relay CPU per webhook", "µs", 0, base, tree, "cpu") == (
+    cpu = summary("relay CPU per webhook", "µs", 0, base, tree, lambda r: r.cpu_us_per_request)
+    assert cpu == (
         "relay CPU per webhook: HEAD~1 200 [190–210] µs, this tree 190 [170–215]; "
         "this tree minus HEAD~1, pair by pair, -10 [-20–5]; this tree lower in 2 of 3 pairs"
     )
-    assert summary("HTTP answer p99", "ms", 2, base, tree, "p99") == (
+    assert summary("HTTP answer p99", "ms", 2, base, tree, p99_ms) == (
         "HTTP answer p99: HEAD~1 4.00 [3.50–4.25] ms, this tree 4.00 [3.00–4.50]; "
         "this tree minus HEAD~1, pair by pair, 0.00 [-0.50–0.25]; this tree lower in 1 of 3 pairs"
     )
