@@ -32,6 +32,7 @@ from pathlib import Path
 
 from bench.context import Context
 from bench.cpus import LOAD_CPU, pin_self
+from bench.ingest import closed_loop_count
 from bench.loadgen import PhaseSpec
 from bench.procs import started_relay, wait_idle
 from bench.stats import Figure
@@ -124,7 +125,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _spec(args: argparse.Namespace, port: int) -> PhaseSpec:
+def _spec(args: argparse.Namespace, side: Side) -> PhaseSpec:
+    assert side.relay.http_port is not None
+    port = side.relay.http_port
     window = args.warmup + args.seconds
     if args.rate:
         count = int(args.rate * window) + 100
@@ -137,7 +140,10 @@ def _spec(args: argparse.Namespace, port: int) -> PhaseSpec:
             count=count,
         )
     return PhaseSpec(
-        port=port, warmup_s=args.warmup, duration_s=args.seconds, count=int(12_000 * window)
+        port=port,
+        warmup_s=args.warmup,
+        duration_s=args.seconds,
+        count=closed_loop_count(side.results, window),
     )
 
 
@@ -165,10 +171,10 @@ def main(argv: list[str] | None = None) -> int:
         for round_ in range(args.rounds):
             for index in order(round_):
                 side = sides[index]
-                assert side.relay.process is not None and side.relay.http_port is not None
+                assert side.relay.process is not None
                 pid = side.relay.process.pid
                 wait_idle(pid)
-                result = run_phase(generator, _spec(args, side.relay.http_port), pid)
+                result = run_phase(generator, _spec(args, side), pid)
                 side.results.append(result)
                 print(
                     f"round {round_ + 1} {side.name}: {result.rate:,.0f} webhooks/s, "

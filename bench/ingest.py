@@ -25,6 +25,7 @@ at half each relay's median rate; p50/p99 count from when each request was due.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
@@ -36,7 +37,7 @@ from bench.procs import started_relay
 from bench.stats import Figure, decimals_for
 from bench.workers import PhaseResult, bare_http, handler, load_generator, run_phase
 
-__all__ = ["CONNECTIONS", "run"]
+__all__ = ["CONNECTIONS", "closed_loop_count", "run"]
 
 CONNECTIONS = 50
 _RATE_GUESS = 8000.0  # webhooks/s, to size the first batch of signed requests
@@ -87,8 +88,17 @@ class _Server:
         """How many unique requests to sign for a closed-loop phase of `seconds`."""
         if self.kind == "bare":
             return 5000
-        rates = [r.rate for r in self.results] or [_RATE_GUESS]
-        return int(max(rates) * 1.5 * seconds) + 1000
+        return closed_loop_count(self.results, seconds)
+
+
+def closed_loop_count(earlier: Sequence[PhaseResult], seconds: float) -> int:
+    """Unique requests to sign for a closed-loop phase of `seconds` against a relay.
+
+    Half as many again as the fastest of its `earlier` phases answered (a guess
+    before the first), so that the window never runs out of fresh webhooks.
+    """
+    rates = [r.rate for r in earlier] or [_RATE_GUESS]
+    return int(max(rates) * 1.5 * seconds) + 1000
 
 
 def run(ctx: Context) -> Section:
